@@ -1,0 +1,3 @@
+module github.com/perdure/perdure
+
+go 1.26.8

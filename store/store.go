@@ -1,0 +1,460 @@
+// Package store defines the persistence contract of Perdure: the Store
+// interface that every backend (embedded SQLite, in-memory, PostgreSQL)
+// implements, the records it keeps, and the sentinel errors it maps its
+// failures onto.
+//
+// A store keeps five kinds of records:
+//
+//   - runs: one row per run of a workflow instance. An instance id names a
+//     sequence of runs (continue-as-new, or a new start after the previous
+//     run finished); exactly one run per instance id is the current run.
+//   - history: the append-only event log of one run. Events are numbered
+//     1, 2, 3… per run; the engine assigns the numbers and the store refuses
+//     a commit whose numbering does not continue the stored history
+//     (optimistic fencing).
+//   - messages: the inbox of a run. Everything that happens to a run from
+//     outside its workflow task (an activity result, a fired timer, a raised
+//     event, a terminate request, a child's completion) arrives as a message;
+//     the next workflow task consumes messages and appends them to history.
+//     A message has a visibility time, which is how durable timers work.
+//   - activity tasks: one row per scheduled activity until it finishes, with
+//     its attempt number, lease, deadline and heartbeat details.
+//
+// Writes go through Apply, which takes a batch of operations from many
+// callers and commits them in one transaction (group commit). Each operation
+// succeeds or fails on its own; a failed operation leaves no trace.
+//
+// Times are kept in UTC at microsecond precision (the engine truncates them
+// before it writes), so that every backend round-trips them exactly.
+//
+// A run is claimable by WorkflowTaskClaim when it has a message that can wake
+// it (any message; only Control messages while it is SUSPENDED) whose
+// VisibleAt has passed, and no live lease. Stores keep this "ready at" time
+// on the run so that claims and NextWakeup are index lookups.
+//
+// Every store must pass the conformance suite in package storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Stores wrap them with %w and a message that says which
+// record was involved; callers test with errors.Is.
+var (
+	// ErrNotFound: the instance, run or activity task does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a start names an instance id that is running with a
+	// different workflow name or input.
+	ErrConflict = errors.New("conflict")
+	// ErrNotRunning: the operation needs a run that has not finished.
+	ErrNotRunning = errors.New("instance is not running")
+	// ErrStillRunning: the operation (purge) needs a finished instance.
+	ErrStillRunning = errors.New("instance is still running")
+	// ErrLeaseLost: a workflow task commit whose lease is no longer held by
+	// the committer, or whose history numbering does not continue the stored
+	// history. The committer must drop its in-memory state for the run.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrStaleTask: an activity task operation for an attempt that is not the
+	// current attempt of that task (it finished, timed out or was retried).
+	ErrStaleTask = errors.New("stale activity task")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store closed")
+	// ErrSchemaTooNew: the database was migrated by a newer Perdure.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+)
+
+// Status is the runtime status of a run. The strings are part of the public
+// API (HTTP, CLI) and must not change.
+type Status string
+
+// The runtime statuses.
+const (
+	StatusPending        Status = "PENDING"
+	StatusRunning        Status = "RUNNING"
+	StatusSuspended      Status = "SUSPENDED"
+	StatusCompleted      Status = "COMPLETED"
+	StatusFailed         Status = "FAILED"
+	StatusTerminated     Status = "TERMINATED"
+	StatusContinuedAsNew Status = "CONTINUED_AS_NEW"
+)
+
+// Finished reports whether a run in status s will never change again.
+func (s Status) Finished() bool {
+	switch s {
+	case StatusCompleted, StatusFailed, StatusTerminated, StatusContinuedAsNew:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the defined statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusRunning, StatusSuspended, StatusCompleted,
+		StatusFailed, StatusTerminated, StatusContinuedAsNew:
+		return true
+	}
+	return false
+}
+
+// Run is one run of a workflow instance.
+type Run struct {
+	InstanceID string
+	RunID      string // globally unique
+	Name       string // workflow name
+	Status     Status
+	Current    bool // the current run of InstanceID
+
+	Input        []byte // encoded payload (JSON by default); nil when none
+	Output       []byte // encoded payload, set when completed
+	Failure      []byte // JSON-encoded failure details, set when failed or terminated
+	CustomStatus []byte // encoded payload set by the workflow, nil when none
+
+	ParentInstanceID string // set for child workflows
+	ParentRunID      string
+	ParentSeq        int64  // the step in the parent that started this child
+	PreviousRunID    string // set for a run created by continue-as-new
+	TaskQueue        string // reserved for remote workers; "" is the default queue
+
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CompletedAt time.Time // zero until finished
+
+	// HistoryLen is the number of events in this run's history.
+	HistoryLen int64
+	// TaskError describes the last failed workflow task (for example a
+	// non-determinism error); empty once a workflow task succeeds.
+	TaskError string
+}
+
+// Event is one entry of a run's history. The store does not interpret Data.
+type Event struct {
+	ID   int64  // 1-based position in the run's history, assigned by the engine
+	Type string // event type name, e.g. "TaskScheduled"
+	Time time.Time
+	Data []byte // JSON document describing the event
+}
+
+// Message is an entry in a run's inbox.
+type Message struct {
+	ID        int64 // assigned by the store; increasing in insertion order
+	RunID     string
+	Type      string // event type name; see MessageTypeEventRaised
+	VisibleAt time.Time
+	// Control messages (resume, terminate) wake a suspended run; all other
+	// messages wait while a run is SUSPENDED.
+	Control bool
+	Data    []byte
+}
+
+// MessageTypeEventRaised is the Type of messages that carry an external
+// event. On continue-as-new such messages that were not consumed move to the
+// new run (see WorkflowTaskCommitOp.CarryOverEvents).
+const MessageTypeEventRaised = "EventRaised"
+
+// ActivityState is where an activity task is in its life.
+type ActivityState string
+
+// The activity task states.
+const (
+	// ActivityReady: waiting for VisibleAt, then for a worker.
+	ActivityReady ActivityState = "READY"
+	// ActivityRunning: claimed by a worker (LeaseOwner) until LeaseUntil.
+	ActivityRunning ActivityState = "RUNNING"
+	// ActivityPending: the activity returned "result pending"; it waits for
+	// completion by task token until Deadline (zero: no deadline).
+	ActivityPending ActivityState = "PENDING"
+)
+
+// ActivityTask is a scheduled activity that has not finished.
+type ActivityTask struct {
+	InstanceID string
+	RunID      string
+	Seq        int64 // the step number in the run that scheduled it
+	Name       string
+	TaskQueue  string
+	Input      []byte
+	Options    []byte // JSON-encoded options (retry policy, timeouts); opaque to the store
+
+	State       ActivityState
+	Attempt     int // the current attempt, 1-based; 0 before the first claim
+	ScheduledAt time.Time
+	VisibleAt   time.Time // READY tasks are claimable from then
+	StartedAt   time.Time // start of the current attempt
+	LeaseOwner  string
+	LeaseUntil  time.Time // RUNNING: the claim expires then
+	Deadline    time.Time // the current attempt times out then; zero: none
+
+	HeartbeatDetails []byte // last details recorded by any attempt
+	LastFailure      []byte // JSON-encoded failure of the previous attempt
+	Attempts         []byte // JSON-encoded log of finished attempts; opaque to the store
+}
+
+// WorkflowTask is a claimed run with the messages that are ready for it.
+type WorkflowTask struct {
+	Run        *Run
+	Messages   []*Message // visible messages, in ID order; only Control ones when SUSPENDED
+	LeaseOwner string
+	LeaseUntil time.Time
+}
+
+// Store is the persistence contract. All methods are safe for concurrent use.
+type Store interface {
+	// Apply commits ops in one transaction, in order, and returns one error
+	// per op (nil for success). A failed op leaves no trace, and does not
+	// fail the others. The second result is non-nil only when the whole
+	// batch could not be committed; then nothing was written. Apply returns
+	// only after the transaction is durable.
+	Apply(ctx context.Context, ops []Op) ([]error, error)
+
+	// WorkflowTaskClaim leases up to p.Max runs that have visible messages
+	// and no live lease, and returns them with those messages.
+	WorkflowTaskClaim(ctx context.Context, p *WorkflowTaskClaimParams) ([]*WorkflowTask, error)
+	// ActivityTaskClaim leases up to p.Max activity tasks: READY tasks whose
+	// VisibleAt has passed, and RUNNING or PENDING tasks whose lease or
+	// deadline has passed (returned with Expired set, so the engine can
+	// record the lost attempt). A claimed READY task gets Attempt+1,
+	// StartedAt=p.Now and state RUNNING; an expired one keeps its attempt.
+	ActivityTaskClaim(ctx context.Context, p *ActivityTaskClaimParams) ([]*ClaimedActivity, error)
+	// LeasesRelease drops every lease held by owner (graceful shutdown, or
+	// an exclusive store's startup with owner ""=all owners): claimed runs
+	// become claimable at once, RUNNING activity tasks become expired.
+	LeasesRelease(ctx context.Context, owner string) error
+
+	// RunGet returns a run; runID "" means the current run of instanceID.
+	RunGet(ctx context.Context, instanceID, runID string) (*Run, error)
+	// RunList lists runs, newest first, with filters and keyset pagination.
+	RunList(ctx context.Context, p *RunListParams) (*RunListResult, error)
+	// HistoryGet returns events of one run with ID > p.AfterID, in order,
+	// at most p.Limit (0: all).
+	HistoryGet(ctx context.Context, p *HistoryGetParams) ([]*Event, error)
+	// MessageList returns the inbox of a run (including messages not yet
+	// visible), in ID order. Used to show what a run is waiting on.
+	MessageList(ctx context.Context, runID string) ([]*Message, error)
+	// ActivityTaskList returns the unfinished activity tasks of a run.
+	ActivityTaskList(ctx context.Context, runID string) ([]*ActivityTask, error)
+	// ActivityTaskGet returns one unfinished activity task.
+	ActivityTaskGet(ctx context.Context, runID string, seq int64) (*ActivityTask, error)
+	// NextWakeup returns the earliest future time at which a message or a
+	// READY activity task becomes visible, or a lease or deadline expires;
+	// ok is false when nothing is scheduled.
+	NextWakeup(ctx context.Context) (t time.Time, ok bool, err error)
+	// Purge deletes finished instances (all their runs, history, messages
+	// and tasks) and returns how many instances it deleted.
+	Purge(ctx context.Context, p *PurgeParams) (int, error)
+
+	// Exclusive reports whether this store is used by a single process at a
+	// time (so the engine may release all leases at startup).
+	Exclusive() bool
+	// Close releases the store's resources.
+	Close() error
+}
+
+// WorkflowTaskClaimParams selects and leases runs.
+type WorkflowTaskClaimParams struct {
+	Owner      string
+	Max        int
+	Now        time.Time
+	LeaseUntil time.Time
+	Names      []string // workflow names the claimer can run; nil: any
+}
+
+// ActivityTaskClaimParams selects and leases activity tasks.
+type ActivityTaskClaimParams struct {
+	Owner      string
+	Max        int
+	Now        time.Time
+	LeaseUntil time.Time
+	Names      []string // activity names the claimer can run; nil: any
+}
+
+// ClaimedActivity is a leased activity task.
+type ClaimedActivity struct {
+	Task *ActivityTask
+	// Expired: the task was RUNNING or PENDING and its lease or deadline
+	// passed; Task.Attempt is the attempt that was lost. The claimer must
+	// record that attempt's failure (ActivityTaskRetryOp or
+	// ActivityTaskFinishOp) instead of running the activity.
+	Expired bool
+}
+
+// RunListParams filters RunList. Zero values mean "any".
+type RunListParams struct {
+	Statuses      []Status
+	Name          string
+	InstanceID    string // exact instance id (prefix match when ends with '*')
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	AllRuns       bool // include non-current runs
+	Limit         int  // default 100
+	// Cursor from a previous RunListResult.NextCursor; "" for the first page.
+	Cursor string
+}
+
+// RunListResult is one page of runs.
+type RunListResult struct {
+	Runs       []*Run
+	NextCursor string // "" when there are no more
+}
+
+// HistoryGetParams selects events of one run.
+type HistoryGetParams struct {
+	RunID   string
+	AfterID int64
+	Limit   int
+}
+
+// PurgeParams selects instances to purge. Either InstanceID, or a filter.
+// Only instances whose current run is finished are purged; purging a named
+// instance that is still running fails with ErrStillRunning.
+type PurgeParams struct {
+	InstanceID     string
+	Statuses       []Status // finished statuses only; nil: all finished
+	Name           string
+	FinishedBefore time.Time
+	Limit          int // 0: no limit
+}
+
+// Op is one write in an Apply batch. The concrete ops are the *Op types of
+// this package.
+type Op interface{ isOp() }
+
+// RunCreateOp starts a run (a client's start, or a parent's child start).
+//
+// Semantics by the state of InstanceID's current run:
+//   - none: create the run (status PENDING), current.
+//   - unfinished, same Name and byte-equal Input: nothing is written;
+//     Result is the existing run and Created is false (idempotent retry).
+//   - unfinished otherwise: ErrConflict.
+//   - finished: the old run stops being current (stays readable) and the
+//     new run becomes current.
+//
+// The new run gets the message Start (an ExecutionStarted event) visible at
+// Start.VisibleAt, so it is claimable from then.
+type RunCreateOp struct {
+	Run   Run     // InstanceID, RunID, Name, Input, parent fields, timestamps
+	Start Message // RunID is filled in by the store
+	// FailIfExists: a child start; an unfinished current run with the same
+	// id fails the op with ErrConflict even when name and input match.
+	FailIfExists bool
+
+	Result  *Run // out: the created or existing run
+	Created bool // out
+}
+
+// MessageSendOp delivers a message to a run.
+type MessageSendOp struct {
+	// InstanceID and RunID name the target; RunID "" means the current run.
+	InstanceID string
+	RunID      string
+	Message    Message
+	// IgnoreFinished: when the target run is finished or missing, succeed
+	// without writing (activity results and child completions for runs that
+	// ended). Otherwise such a target fails with ErrNotFound or ErrNotRunning.
+	IgnoreFinished bool
+
+	ResultRunID string // out: the run that received it
+}
+
+// WorkflowTaskCommitOp records the outcome of a workflow task and releases
+// the run's lease. When Status is a finished status, the store also sets
+// CompletedAt=UpdatedAt and deletes the run's remaining messages (but for
+// CarryOverEvents) and unfinished activity tasks. Status "" leaves the status
+// unchanged.
+type WorkflowTaskCommitOp struct {
+	InstanceID string
+	RunID      string
+	LeaseOwner string // must still hold the run's lease, else ErrLeaseLost
+	// HistoryLen is the history length the task started from; NewEvents are
+	// numbered HistoryLen+1… (else ErrLeaseLost).
+	HistoryLen int64
+	NewEvents  []*Event
+	// Consumed message ids to delete from the inbox.
+	Consumed []int64
+
+	// Run fields to set (Output, Failure: only when non-nil).
+	Status       Status
+	Output       []byte
+	Failure      []byte
+	CustomStatus []byte
+	SetCustom    bool // write CustomStatus even when nil
+	UpdatedAt    time.Time
+
+	NewActivities []*ActivityTask // State READY
+	// CancelActivities deletes unfinished activity tasks by seq.
+	CancelActivities []int64
+	Messages         []*MessageSendOp // to this run (timers) or other runs; IgnoreFinished is honoured
+	NewRuns          []*RunCreateOp   // children and the continue-as-new run; an ErrConflict here is reported in the op, not fatal
+
+	// CarryOverEvents names the new run (in NewRuns) that receives this
+	// run's unconsumed EventRaised messages; only with StatusContinuedAsNew.
+	CarryOverEvents string
+}
+
+// WorkflowTaskAbandonOp releases a run's lease after a failed workflow task
+// (for example a non-determinism error); the run is retried at RetryAt.
+type WorkflowTaskAbandonOp struct {
+	RunID      string
+	LeaseOwner string
+	TaskError  string
+	RetryAt    time.Time
+	UpdatedAt  time.Time
+}
+
+// ActivityTaskFinishOp ends an activity task: deletes it and sends Message
+// (TaskCompleted or TaskFailed) to its run, ignoring a finished run.
+type ActivityTaskFinishOp struct {
+	RunID   string
+	Seq     int64
+	Attempt int // must equal the task's current attempt, else ErrStaleTask
+	Message Message
+	// RequireUnexpired: fail with ErrStaleTask when the task's Deadline has
+	// passed at Now (completion by task token).
+	RequireUnexpired bool
+	Now              time.Time
+}
+
+// ActivityTaskRetryOp records a failed attempt and makes the task READY
+// again at VisibleAt.
+type ActivityTaskRetryOp struct {
+	RunID       string
+	Seq         int64
+	Attempt     int // fence, as for ActivityTaskFinishOp
+	VisibleAt   time.Time
+	LastFailure []byte
+	Attempts    []byte // the new attempts log
+}
+
+// ActivityTaskPendOp marks an attempt as waiting for completion by task
+// token (the activity returned "result pending").
+type ActivityTaskPendOp struct {
+	RunID    string
+	Seq      int64
+	Attempt  int
+	Deadline time.Time // zero: wait without a deadline
+}
+
+// ActivityTaskHeartbeatOp records progress of the current attempt.
+type ActivityTaskHeartbeatOp struct {
+	RunID      string
+	Seq        int64
+	Attempt    int
+	Details    []byte // nil: keep the previous details
+	LeaseUntil time.Time
+	Deadline   time.Time // the new deadline of the attempt (heartbeat timeout); zero: unchanged
+	// RequireUnexpired as in ActivityTaskFinishOp.
+	RequireUnexpired bool
+	Now              time.Time
+}
+
+func (*RunCreateOp) isOp()             {}
+func (*MessageSendOp) isOp()           {}
+func (*WorkflowTaskCommitOp) isOp()    {}
+func (*WorkflowTaskAbandonOp) isOp()   {}
+func (*ActivityTaskFinishOp) isOp()    {}
+func (*ActivityTaskRetryOp) isOp()     {}
+func (*ActivityTaskPendOp) isOp()      {}
+func (*ActivityTaskHeartbeatOp) isOp() {}
