@@ -343,6 +343,11 @@ type RunCreateOp struct {
 
 	Result  *Run // out: the created or existing run
 	Created bool // out
+	// Err (out) is set on a RunCreateOp inside WorkflowTaskCommitOp.NewRuns
+	// that failed with ErrConflict; that child is not created (Result nil,
+	// Created false) and the commit goes on. Apply reports the error of a
+	// top-level RunCreateOp in its result slice and leaves Err nil.
+	Err error
 }
 
 // MessageSendOp delivers a message to a run.
