@@ -392,6 +392,8 @@ type WorkflowTaskCommitOp struct {
 	// CancelActivities deletes unfinished activity tasks by seq.
 	CancelActivities []int64
 	Messages         []*MessageSendOp // to this run (timers) or other runs; IgnoreFinished is honoured
+	// NewRuns are applied after this run's own update, so that a
+	// continue-as-new run of the same instance id replaces it as current.
 	NewRuns          []*RunCreateOp   // children and the continue-as-new run; an ErrConflict here is reported in the op, not fatal
 
 	// CarryOverEvents names the new run (in NewRuns) that receives this

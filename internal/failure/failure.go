@@ -1,0 +1,172 @@
+// Package failure converts between Go errors and the serialisable failure
+// records kept in history, and defines the error types shared by workflow and
+// activity code.
+package failure
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Failure is the serialised form of an error, as stored in history.
+type Failure struct {
+	Message      string          `json:"message"`
+	Type         string          `json:"type,omitempty"`
+	NonRetryable bool            `json:"nonRetryable,omitempty"`
+	Details      json.RawMessage `json:"details,omitempty"`
+	Stack        string          `json:"stack,omitempty"`
+	Cause        *Failure        `json:"cause,omitempty"`
+
+	// Set for activity failures surfaced in a workflow.
+	ActivityName string `json:"activityName,omitempty"`
+	Attempts     int    `json:"attempts,omitempty"`
+	// Set for child workflow failures surfaced in a parent.
+	WorkflowName string `json:"workflowName,omitempty"`
+	InstanceID   string `json:"instanceId,omitempty"`
+	// Timeout kind for timeout failures: StartToClose, ScheduleToClose, Heartbeat.
+	TimeoutType string `json:"timeoutType,omitempty"`
+}
+
+// Error types named in Failure.Type by the engine itself.
+const (
+	TypeTimeout       = "TimeoutError"
+	TypeActivity      = "ActivityError"
+	TypeChildWorkflow = "ChildWorkflowError"
+	TypeTerminated    = "Terminated"
+	TypePanic         = "PanicError"
+	TypeCanceled      = "CanceledError"
+	TypeWorkerLost    = "WorkerLost"
+	TypeNotRegistered = "NotRegistered"
+)
+
+// ApplicationError is an error with a stable type name that retry policies,
+// callers and the UI can rely on. Mark it non-retryable to stop retries.
+type ApplicationError struct {
+	Message      string
+	Type         string
+	NonRetryable bool
+	Details      json.RawMessage
+	cause        error
+}
+
+// NewError returns an ApplicationError of the given type.
+func NewError(errType, format string, args ...any) *ApplicationError {
+	return &ApplicationError{Type: errType, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewNonRetryableError returns an ApplicationError that is never retried.
+func NewNonRetryableError(errType, format string, args ...any) *ApplicationError {
+	return &ApplicationError{Type: errType, Message: fmt.Sprintf(format, args...), NonRetryable: true}
+}
+
+// NonRetryable wraps err so that it is not retried; its type name is kept.
+func NonRetryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ApplicationError{Type: TypeName(err), Message: err.Error(), NonRetryable: true, cause: err}
+}
+
+func (e *ApplicationError) Error() string {
+	if e.Type == "" {
+		return e.Message
+	}
+	return e.Message + " (" + e.Type + ")"
+}
+
+// Unwrap returns the wrapped error, if the error was built by NonRetryable.
+func (e *ApplicationError) Unwrap() error { return e.cause }
+
+// TimeoutError reports an activity attempt or a wait that ran out of time.
+type TimeoutError struct {
+	Kind    string // StartToClose, ScheduleToClose, Heartbeat
+	Message string
+}
+
+func (e *TimeoutError) Error() string { return e.Message }
+
+// TypeName is the type name recorded for err: the ApplicationError's Type,
+// else the Go type of the outermost error (e.g. "*errors.errorString").
+func TypeName(err error) string {
+	var ae *ApplicationError
+	if errors.As(err, &ae) && ae.Type != "" {
+		return ae.Type
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		return TypeTimeout
+	}
+	t := reflect.TypeOf(err)
+	if t == nil {
+		return ""
+	}
+	return t.String()
+}
+
+// FromError converts err to a Failure. Converter lets callers plug in their
+// own error kinds (the workflow package's ActivityError, …); it returns nil
+// for errors it does not know.
+func FromError(err error) *Failure {
+	if err == nil {
+		return nil
+	}
+	if c, ok := err.(interface{ ToFailure() *Failure }); ok {
+		return c.ToFailure()
+	}
+	f := &Failure{Message: err.Error(), Type: TypeName(err)}
+	var ae *ApplicationError
+	if errors.As(err, &ae) {
+		f.NonRetryable = ae.NonRetryable
+		f.Details = ae.Details
+		if ae != err {
+			f.Message = err.Error()
+		} else {
+			f.Message = ae.Message
+		}
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		f.TimeoutType = te.Kind
+	}
+	return f
+}
+
+// ToError turns a Failure back into an error (ApplicationError or
+// TimeoutError) for code that receives it.
+func (f *Failure) ToError() error {
+	if f == nil {
+		return nil
+	}
+	if f.Type == TypeTimeout {
+		return &TimeoutError{Kind: f.TimeoutType, Message: f.Message}
+	}
+	ae := &ApplicationError{Message: f.Message, Type: f.Type, NonRetryable: f.NonRetryable, Details: f.Details}
+	if f.Cause != nil {
+		ae.cause = f.Cause.ToError()
+	}
+	return ae
+}
+
+// Encode marshals f to JSON; nil stays nil.
+func Encode(f *Failure) []byte {
+	if f == nil {
+		return nil
+	}
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// Decode unmarshals a failure; empty input gives nil.
+func Decode(b []byte) *Failure {
+	if len(b) == 0 {
+		return nil
+	}
+	var f Failure
+	if err := json.Unmarshal(b, &f); err != nil {
+		return &Failure{Message: strings.TrimSpace(string(b))}
+	}
+	return &f
+}

@@ -1,0 +1,99 @@
+package replay
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/perdure/perdure/internal/history"
+)
+
+// NondeterminismError reports workflow code that, on replay, asked for a
+// different step than the history recorded. It fails the workflow task, not
+// the workflow: once the code is fixed (or versioned with GetVersion), the
+// task is retried and the run resumes.
+type NondeterminismError struct {
+	Step       int64
+	Recorded   string
+	RecordedAt string
+	Got        string
+	GotAt      string
+}
+
+func (e *NondeterminismError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "non-deterministic workflow code at step %d:\n", e.Step)
+	fmt.Fprintf(&b, "  history recorded: %s%s\n", e.Recorded, at(e.RecordedAt))
+	fmt.Fprintf(&b, "  code asked for:   %s%s\n", e.Got, at(e.GotAt))
+	b.WriteString("Workflow code must make the same calls in the same order on every replay. " +
+		"Restore the previous behaviour, or guard the change with workflow.GetVersion, and redeploy: the run resumes by itself.")
+	return b.String()
+}
+
+func at(src string) string {
+	if src == "" {
+		return ""
+	}
+	return " (at " + src + ")"
+}
+
+func describe(ev *history.Event) string {
+	switch ev.Type {
+	case history.TaskScheduled:
+		return fmt.Sprintf("activity %q", ev.Name)
+	case history.TimerCreated:
+		if strings.HasPrefix(ev.Purpose, "event:") {
+			return fmt.Sprintf("timeout of event wait %q", strings.TrimPrefix(ev.Purpose, "event:"))
+		}
+		if !ev.Time.IsZero() && !ev.FireAt.IsZero() {
+			return fmt.Sprintf("timer of %s", ev.FireAt.Sub(ev.Time).Round(time.Millisecond))
+		}
+		return "timer"
+	case history.SubOrchestrationInstanceCreated:
+		return fmt.Sprintf("child workflow %q", ev.Name)
+	case history.SideEffect:
+		return fmt.Sprintf("side effect %q", ev.Name)
+	case history.EventSent:
+		return fmt.Sprintf("send event %q to %q", ev.Name, ev.InstanceID)
+	}
+	return ev.Type
+}
+
+const modulePrefix = "github.com/perdure/perdure/"
+
+// callerSource returns file:line of the first caller outside Perdure's own
+// workflow runtime packages.
+func callerSource() string {
+	var pcs [24]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		fr, more := frames.Next()
+		if !internalFrame(fr.Function) {
+			return shortPath(fr.File) + ":" + fmt.Sprint(fr.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
+}
+
+func internalFrame(fn string) bool {
+	if !strings.HasPrefix(fn, modulePrefix) {
+		return false
+	}
+	rest := fn[len(modulePrefix):]
+	for _, p := range []string{"workflow.", "internal/", "worker.", "perduretest."} {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func shortPath(file string) string {
+	dir, base := filepath.Split(file)
+	return filepath.Join(filepath.Base(dir), base)
+}

@@ -1,0 +1,501 @@
+// Package replay executes workflow code deterministically over a run's
+// history: it replays recorded events into the code, checks that the code
+// asks for the same steps as the history recorded, and turns the new steps
+// the code asks for into command events.
+package replay
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/internal/payload"
+	"github.com/perdure/perdure/store"
+)
+
+// Func is a registered workflow as the runner calls it: the root coroutine
+// runs it with the encoded input and it returns the encoded output.
+type Func func(r *Runner, input []byte) ([]byte, error)
+
+// NewContext builds the workflow package's Context for a runner. Package
+// workflow sets it; the worker's wrappers call it.
+var NewContext func(r *Runner) any
+
+// Info describes the run being executed.
+type Info struct {
+	InstanceID       string
+	RunID            string
+	Name             string
+	ParentInstanceID string
+	PreviousRunID    string
+	TaskQueue        string
+	CreatedAt        time.Time
+}
+
+// ContinueAsNewError, returned by workflow code, finishes the run and starts
+// a new run of the same instance with Input.
+type ContinueAsNewError struct {
+	Name  string // workflow name of the new run; "" for the same workflow
+	Input []byte
+}
+
+func (e *ContinueAsNewError) Error() string { return "continue as new" }
+
+// DefaultVersion is what GetVersion returns for code paths that ran before
+// the change was introduced.
+const DefaultVersion = -1
+
+// Result is the outcome of a Step.
+type Result struct {
+	Consumed   int              // number of leading events consumed
+	Commands   []*history.Event // new command and marker events, in order
+	Completion *history.Event   // ExecutionCompleted or ContinueAsNew; nil while running
+	Status     store.Status     // RUNNING or SUSPENDED while running
+
+	CustomStatus        []byte
+	CustomStatusChanged bool
+}
+
+// Runner holds one run's workflow code, parked between workflow tasks.
+type Runner struct {
+	info   Info
+	fn     Func
+	codec  payload.Codec
+	logger *slog.Logger
+
+	coroutines []*coroutine
+	current    *coroutine
+	yield      chan struct{}
+	killing    bool
+	closed     bool
+
+	replaying  bool
+	now        time.Time
+	seq        int64
+	historyLen int64
+	recorded   map[int64]*history.Event // command events of the replayed history not yet matched
+	versions   map[string]int
+	rng        *rand.Rand
+
+	resolved     int64 // counter giving futures their resolution order
+	activities   map[int64]*Future
+	timers       map[int64]*Future
+	children     map[int64]*Future
+	childIDs     map[int64]string
+	eventQueues  map[string][]payload.Payload
+	eventWaiters map[string][]*Future
+
+	started      bool
+	suspended    bool
+	commands     []*history.Event
+	completion   *history.Event
+	customStatus []byte
+	customDirty  bool
+	taskErr      error
+}
+
+// NewRunner prepares a runner; nothing runs until events are applied.
+func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Runner {
+	if codec == nil {
+		codec = payload.Default
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(info.RunID))
+	seed := h.Sum64()
+	return &Runner{
+		info:         info,
+		fn:           fn,
+		codec:        codec,
+		logger:       logger,
+		yield:        make(chan struct{}),
+		recorded:     map[int64]*history.Event{},
+		versions:     map[string]int{},
+		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		activities:   map[int64]*Future{},
+		timers:       map[int64]*Future{},
+		children:     map[int64]*Future{},
+		childIDs:     map[int64]string{},
+		eventQueues:  map[string][]payload.Payload{},
+		eventWaiters: map[string][]*Future{},
+	}
+}
+
+// HistoryLen is the number of history events this runner has seen.
+func (r *Runner) HistoryLen() int64 { return r.historyLen }
+
+// SetHistoryLen records the history length after a successful commit.
+func (r *Runner) SetHistoryLen(n int64) { r.historyLen = n }
+
+// Replay applies a run's stored history. It returns a NondeterminismError
+// when the code does not ask for the steps the history recorded, or the
+// error of a panic in workflow code.
+func (r *Runner) Replay(events []*history.Event) error {
+	r.replaying = true
+	defer func() { r.replaying = false }()
+	for _, ev := range events {
+		if history.IsCommand(ev.Type) {
+			r.recorded[ev.Seq] = ev
+		}
+		if ev.Type == history.VersionMarker {
+			r.versions[ev.ChangeID] = ev.Version
+		}
+	}
+	for _, ev := range events {
+		if !history.IsCommand(ev.Type) && ev.Type != history.VersionMarker {
+			r.apply(ev)
+			if r.taskErr != nil {
+				return r.taskErr
+			}
+			r.runUntilBlocked()
+			if r.taskErr != nil {
+				return r.taskErr
+			}
+		}
+		r.historyLen = ev.ID
+	}
+	if len(r.recorded) > 0 {
+		var first *history.Event
+		for _, ev := range r.recorded {
+			if first == nil || ev.Seq < first.Seq {
+				first = ev
+			}
+		}
+		return &NondeterminismError{Step: first.Seq, Recorded: describe(first), RecordedAt: first.Source,
+			Got: "nothing (the code finished or is waiting before reaching this step)"}
+	}
+	r.commands = nil
+	r.completion = nil
+	return nil
+}
+
+// Step applies new events (consumed inbox messages) in order and runs the
+// code after each. Events that cannot be applied now (non-control events
+// while suspended, anything after the run finished) are left unconsumed.
+func (r *Runner) Step(events []*history.Event) (*Result, error) {
+	r.commands = nil
+	res := &Result{}
+	for _, ev := range events {
+		if r.completion != nil {
+			break
+		}
+		if r.suspended && !isControl(ev.Type) {
+			break
+		}
+		r.apply(ev)
+		res.Consumed++
+		if r.taskErr == nil && r.completion == nil && !r.suspended {
+			r.runUntilBlocked()
+		}
+		if r.taskErr != nil {
+			return nil, r.taskErr
+		}
+	}
+	res.Commands = r.commands
+	res.Completion = r.completion
+	res.Status = store.StatusRunning
+	if r.suspended {
+		res.Status = store.StatusSuspended
+	}
+	res.CustomStatus, res.CustomStatusChanged = r.customStatus, r.customDirty
+	r.customDirty = false
+	r.commands = nil
+	return res, nil
+}
+
+func isControl(t string) bool {
+	return t == history.ExecutionResumed || t == history.ExecutionTerminated
+}
+
+func (r *Runner) apply(ev *history.Event) {
+	r.now = ev.Time
+	switch ev.Type {
+	case history.ExecutionStarted:
+		if r.started {
+			return
+		}
+		r.started = true
+		input := []byte(ev.Input)
+		r.spawn("main", func() {
+			out, err := r.fn(r, input)
+			r.finish(out, err)
+		})
+	case history.TaskCompleted, history.TaskFailed:
+		if f := r.activities[ev.Seq]; f != nil {
+			delete(r.activities, ev.Seq)
+			f.resolve(ev.Result, ev.Failure)
+		}
+	case history.TimerFired:
+		if f := r.timers[ev.Seq]; f != nil {
+			delete(r.timers, ev.Seq)
+			f.resolve(nil, nil)
+		}
+	case history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
+		if f := r.children[ev.Seq]; f != nil {
+			delete(r.children, ev.Seq)
+			delete(r.childIDs, ev.Seq)
+			f.resolve(ev.Result, ev.Failure)
+		}
+	case history.EventRaised:
+		key := strings.ToLower(ev.Name)
+		if ws := r.eventWaiters[key]; len(ws) > 0 {
+			r.eventWaiters[key] = ws[1:]
+			ws[0].resolve(ev.Input, nil)
+		} else {
+			r.eventQueues[key] = append(r.eventQueues[key], ev.Input)
+		}
+	case history.ExecutionSuspended:
+		r.suspended = true
+	case history.ExecutionResumed:
+		r.suspended = false
+	case history.ExecutionTerminated:
+		r.completion = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{
+			Status: store.StatusTerminated, Reason: ev.Reason, Recursive: ev.Recursive,
+			Failure: &failure.Failure{Message: terminatedMessage(ev.Reason), Type: failure.TypeTerminated},
+		}}
+	}
+}
+
+func terminatedMessage(reason string) string {
+	if reason == "" {
+		return "terminated"
+	}
+	return "terminated: " + reason
+}
+
+func (r *Runner) finish(out []byte, err error) {
+	if r.completion != nil {
+		return
+	}
+	var can *ContinueAsNewError
+	switch {
+	case err == nil:
+		r.completion = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{Status: store.StatusCompleted, Result: out}}
+	case errors.As(err, &can):
+		name := can.Name
+		if name == "" {
+			name = r.info.Name
+		}
+		r.completion = &history.Event{Type: history.ContinueAsNew, Data: history.Data{Name: name, Input: can.Input}}
+	default:
+		r.completion = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{Status: store.StatusFailed, Failure: failure.FromError(err)}}
+	}
+}
+
+// RunningChildren returns the instance ids of children started and not yet
+// finished, in start order.
+func (r *Runner) RunningChildren() []string {
+	var ids []string
+	for seq := int64(1); seq <= r.seq; seq++ {
+		if id, ok := r.childIDs[seq]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// command registers a command event issued by workflow code and checks it
+// against the replayed history. It returns the recorded event when the
+// history already has this step (the command must then not be executed
+// again), or nil for a new step, which is appended to the commands.
+func (r *Runner) command(ev *history.Event) *history.Event {
+	if r.killing {
+		panic(errKilled)
+	}
+	if r.completion != nil {
+		panic(taskFailure{errors.New("workflow API called after the workflow finished")})
+	}
+	r.seq++
+	ev.Seq = r.seq
+	ev.Source = callerSource()
+	if rec, ok := r.recorded[ev.Seq]; ok {
+		delete(r.recorded, ev.Seq)
+		if rec.Type != ev.Type || !strings.EqualFold(rec.Name, ev.Name) {
+			panic(&NondeterminismError{Step: ev.Seq, Recorded: describe(rec), RecordedAt: rec.Source, Got: describe(ev), GotAt: ev.Source})
+		}
+		return rec
+	}
+	if r.replaying {
+		panic(&NondeterminismError{Step: ev.Seq, Recorded: "nothing (the history has no such step)", Got: describe(ev), GotAt: ev.Source})
+	}
+	ev.Time = r.now
+	r.commands = append(r.commands, ev)
+	return nil
+}
+
+// Codec is the payload codec of this run.
+func (r *Runner) Codec() payload.Codec { return r.codec }
+
+// Info describes the run.
+func (r *Runner) Info() Info { return r.info }
+
+// Now is the deterministic current time: the time of the event being applied.
+func (r *Runner) Now() time.Time { return r.now }
+
+// IsReplaying reports whether the code is re-executing recorded history.
+func (r *Runner) IsReplaying() bool { return r.replaying }
+
+// Rand is the run's deterministic random source.
+func (r *Runner) Rand() *rand.Rand { return r.rng }
+
+// Logger is the base logger (the workflow package filters replayed lines).
+func (r *Runner) Logger() *slog.Logger { return r.logger }
+
+// Go starts a new coroutine.
+func (r *Runner) Go(name string, fn func()) {
+	if r.killing {
+		panic(errKilled)
+	}
+	r.spawn(name, fn)
+}
+
+// ScheduleActivity issues a TaskScheduled command.
+func (r *Runner) ScheduleActivity(name string, input []byte, options json.RawMessage, taskQueue string) *Future {
+	f := r.newFuture()
+	ev := &history.Event{Type: history.TaskScheduled, Data: history.Data{Name: name, Input: input, Options: options, TaskQueue: taskQueue}}
+	r.command(ev)
+	f.seq = ev.Seq
+	r.activities[ev.Seq] = f
+	return f
+}
+
+// NewTimer issues a TimerCreated command firing after d. A non-positive d
+// gives a future that is ready at once.
+func (r *Runner) NewTimer(d time.Duration, purpose string) *Future {
+	f := r.newFuture()
+	if d <= 0 {
+		f.resolve(nil, nil)
+		return f
+	}
+	ev := &history.Event{Type: history.TimerCreated, Data: history.Data{FireAt: r.now.Add(d), Purpose: purpose}}
+	r.command(ev)
+	f.seq = ev.Seq
+	r.timers[ev.Seq] = f
+	return f
+}
+
+// ErrEventTimeout resolves a WaitEvent future whose timeout fired first.
+var ErrEventTimeout = errors.New("timed out waiting for the event")
+
+// WaitEvent returns a future for the next event called name (case
+// insensitive). Events raised before are buffered and delivered in order.
+// With timeout > 0, a timer resolves the future with ErrEventTimeout first
+// if no event arrives in time; a later event stays buffered.
+func (r *Runner) WaitEvent(name string, timeout time.Duration) *Future {
+	key := strings.ToLower(name)
+	f := r.newFuture()
+	if q := r.eventQueues[key]; len(q) > 0 {
+		r.eventQueues[key] = q[1:]
+		f.resolve(q[0], nil)
+		return f
+	}
+	r.eventWaiters[key] = append(r.eventWaiters[key], f)
+	if timeout > 0 {
+		t := r.NewTimer(timeout, "event:"+name)
+		t.onResolve = func() {
+			if f.ready {
+				return
+			}
+			ws := r.eventWaiters[key]
+			for i, w := range ws {
+				if w == f {
+					r.eventWaiters[key] = append(ws[:i:i], ws[i+1:]...)
+					break
+				}
+			}
+			f.resolveErr(ErrEventTimeout)
+		}
+	}
+	return f
+}
+
+// StartChild issues a SubOrchestrationInstanceCreated command.
+func (r *Runner) StartChild(name, instanceID string, input []byte, taskQueue string) (*Future, string) {
+	f := r.newFuture()
+	ev := &history.Event{Type: history.SubOrchestrationInstanceCreated, Data: history.Data{Name: name, InstanceID: instanceID, Input: input, TaskQueue: taskQueue}}
+	if rec := r.command(ev); rec != nil {
+		instanceID = rec.InstanceID
+	} else if instanceID == "" {
+		instanceID = fmt.Sprintf("%s:%04d", r.info.InstanceID, ev.Seq)
+		ev.InstanceID = instanceID
+	}
+	f.seq = ev.Seq
+	r.children[ev.Seq] = f
+	r.childIDs[ev.Seq] = instanceID
+	return f, instanceID
+}
+
+// SendEvent issues an EventSent command raising an event on another instance.
+func (r *Runner) SendEvent(instanceID, name string, input []byte) {
+	r.command(&history.Event{Type: history.EventSent, Data: history.Data{InstanceID: instanceID, Name: name, Input: input}})
+}
+
+// SideEffect runs fn once and records its result; on replay the recorded
+// result is returned and fn is not called.
+func (r *Runner) SideEffect(name string, fn func() ([]byte, *failure.Failure)) ([]byte, *failure.Failure) {
+	ev := &history.Event{Type: history.SideEffect, Data: history.Data{Name: name}}
+	if rec := r.command(ev); rec != nil {
+		return rec.Result, rec.Failure
+	}
+	res, f := fn()
+	ev.Result, ev.Failure = res, f
+	return res, f
+}
+
+// GetVersion returns the version of a change for this run: the recorded one,
+// DefaultVersion for runs that passed this point before the change existed,
+// else maxSupported (recorded for future replays).
+func (r *Runner) GetVersion(changeID string, minSupported, maxSupported int) int {
+	v, ok := r.versions[changeID]
+	if !ok {
+		if r.replaying {
+			v = DefaultVersion
+		} else {
+			v = maxSupported
+			r.commands = append(r.commands, &history.Event{Type: history.VersionMarker, Time: r.now,
+				Data: history.Data{ChangeID: changeID, Version: v, Source: callerSource()}})
+		}
+		r.versions[changeID] = v
+	}
+	if v < minSupported || v > maxSupported {
+		panic(taskFailure{fmt.Errorf("version %d of change %q is outside the supported range [%d, %d]: deploy code that still supports it", v, changeID, minSupported, maxSupported)})
+	}
+	return v
+}
+
+// SetCustomStatus records the run's custom status (already encoded).
+func (r *Runner) SetCustomStatus(b []byte) {
+	r.customStatus = b
+	r.customDirty = true
+}
+
+// Suspended reports whether the run is suspended.
+func (r *Runner) Suspended() bool { return r.suspended }
+
+// seedBytes gives deterministic bytes, used for UUIDs.
+func (r *Runner) seedBytes(b []byte) {
+	for i := 0; i < len(b); i += 8 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.rng.Uint64())
+		copy(b[i:], w[:])
+	}
+}
+
+// NewUUID returns a deterministic version 4 UUID.
+func (r *Runner) NewUUID() string {
+	var b [16]byte
+	r.seedBytes(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
