@@ -394,7 +394,7 @@ type WorkflowTaskCommitOp struct {
 	Messages         []*MessageSendOp // to this run (timers) or other runs; IgnoreFinished is honoured
 	// NewRuns are applied after this run's own update, so that a
 	// continue-as-new run of the same instance id replaces it as current.
-	NewRuns          []*RunCreateOp   // children and the continue-as-new run; an ErrConflict here is reported in the op, not fatal
+	NewRuns []*RunCreateOp // children and the continue-as-new run; an ErrConflict here is reported in the op, not fatal
 
 	// CarryOverEvents names the new run (in NewRuns) that receives this
 	// run's unconsumed EventRaised messages; only with StatusContinuedAsNew.
