@@ -1,0 +1,314 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/perdure/perdure/activity"
+	"github.com/perdure/perdure/internal/actx"
+	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/internal/payload"
+	"github.com/perdure/perdure/store"
+)
+
+// maxAttemptLog bounds the attempts kept per activity call (the newest).
+const maxAttemptLog = 20
+
+// Token identifies one attempt of one activity call, for completion by
+// another system.
+type Token struct {
+	InstanceID string `json:"i"`
+	RunID      string `json:"r"`
+	Seq        int64  `json:"s"`
+	Attempt    int    `json:"a"`
+}
+
+// Encode returns the token's string form (URL-safe).
+func (t Token) Encode() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ErrBadToken is returned for a token that cannot be decoded.
+var ErrBadToken = errors.New("malformed activity task token")
+
+// DecodeToken parses a token string.
+func DecodeToken(s string) (Token, error) {
+	var t Token
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return t, fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	if err := json.Unmarshal(b, &t); err != nil || t.RunID == "" || t.Seq == 0 || t.Attempt == 0 {
+		return t, fmt.Errorf("%w: not a Perdure task token", ErrBadToken)
+	}
+	return t, nil
+}
+
+func decodeOptions(b []byte) history.ActivityOptions {
+	var o history.ActivityOptions
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &o)
+	}
+	return o
+}
+
+func decodeAttempts(b []byte) []history.Attempt {
+	var a []history.Attempt
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &a)
+	}
+	return a
+}
+
+func encodeAttempts(a []history.Attempt) []byte {
+	if len(a) > maxAttemptLog {
+		a = a[len(a)-maxAttemptLog:]
+	}
+	b, _ := json.Marshal(a)
+	return b
+}
+
+// runActivity runs one claimed activity attempt and records its outcome.
+func (s *server) runActivity(c *store.ClaimedActivity) {
+	t := c.Task
+	opts := decodeOptions(t.Options)
+	if c.Expired {
+		f := &failure.Failure{Type: failure.TypeWorkerLost,
+			Message: fmt.Sprintf("attempt %d was lost: the worker running it stopped or crashed", t.Attempt)}
+		if t.State == store.ActivityPending {
+			f = &failure.Failure{Type: failure.TypeTimeout, TimeoutType: "StartToClose",
+				Message: fmt.Sprintf("attempt %d was not completed by task token before its deadline", t.Attempt)}
+		}
+		s.e.attemptFailed(t, opts, f, t.StartedAt)
+		return
+	}
+	fn, ok := s.reg.Activity(t.Name)
+	if !ok { // the claim filters by name, so only a registry race gets here
+		s.e.attemptFailed(t, opts, &failure.Failure{Type: failure.TypeNotRegistered,
+			Message: fmt.Sprintf("activity %q is not registered on this worker", t.Name)}, t.StartedAt)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(s.actCtx)
+	defer cancel(nil)
+	deadline, kind := attemptDeadline(t, opts)
+	if !deadline.IsZero() {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithDeadlineCause(ctx, deadline, &failure.TimeoutError{Kind: kind,
+			Message: fmt.Sprintf("activity %q attempt %d exceeded its %s timeout", t.Name, t.Attempt, kind)})
+		defer cancelT()
+	}
+	hb := &heartbeater{s: s, t: t, opts: opts, cancel: cancel, details: t.HeartbeatDetails, last: time.Now()}
+	token := Token{InstanceID: t.InstanceID, RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt}.Encode()
+	logger := s.log.With("activity", t.Name, "instance_id", t.InstanceID, "attempt", t.Attempt)
+	st := &actx.State{
+		InstanceID: t.InstanceID, RunID: t.RunID, ActivityName: t.Name, Seq: t.Seq, Attempt: t.Attempt,
+		TaskToken: token, IdempotencyKey: fmt.Sprintf("%s/%s/%d", t.InstanceID, t.RunID, t.Seq),
+		ScheduledAt: t.ScheduledAt, StartedAt: t.StartedAt, Deadline: deadline, TaskQueue: t.TaskQueue,
+		LastDetails: t.HeartbeatDetails, Heartbeat: hb.record,
+		Encode: func(v any) ([]byte, error) { return payload.Encode(s.codec, v) },
+		Decode: func(b []byte, v any) error { return payload.Decode(s.codec, b, v) },
+		Logger: logger,
+	}
+	ctx = actx.With(ctx, st)
+	stopHB := hb.start(ctx)
+	out, err := callActivity(ctx, fn, t.Input)
+	stopHB()
+	if err == nil {
+		s.e.attemptSucceeded(t, out, s.e.Now())
+		return
+	}
+	if errors.Is(err, activity.ErrResultPending) {
+		pd := deadline
+		if opts.HeartbeatTimeout > 0 {
+			if hd := s.e.Now().Add(opts.HeartbeatTimeout); pd.IsZero() || hd.Before(pd) {
+				pd = hd
+			}
+		}
+		perr := s.e.apply1(&store.ActivityTaskPendOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Deadline: pd})
+		if perr != nil && !errors.Is(perr, store.ErrStaleTask) {
+			logger.Error("record pending activity", "error", perr)
+		}
+		return
+	}
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())) {
+		var te *failure.TimeoutError
+		if errors.As(cause, &te) {
+			err = cause
+		} else if errors.Is(cause, errTaskGone) {
+			return // the run finished or the task was cancelled: nothing to record
+		} else if s.actCtx.Err() != nil {
+			return // shutting down: the lease is released and the attempt runs again
+		}
+	}
+	s.e.attemptFailed(t, opts, failure.FromError(err), t.StartedAt)
+}
+
+var errTaskGone = errors.New("activity task no longer exists")
+
+func attemptDeadline(t *store.ActivityTask, o history.ActivityOptions) (time.Time, string) {
+	var d time.Time
+	kind := ""
+	if o.StartToCloseTimeout > 0 {
+		d, kind = t.StartedAt.Add(o.StartToCloseTimeout), "StartToClose"
+	}
+	if o.ScheduleToCloseTimeout > 0 {
+		if sd := t.ScheduledAt.Add(o.ScheduleToCloseTimeout); d.IsZero() || sd.Before(d) {
+			d, kind = sd, "ScheduleToClose"
+		}
+	}
+	return d, kind
+}
+
+func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = &failure.ApplicationError{Type: failure.TypePanic, Message: fmt.Sprintf("activity panicked: %v\n%s", rec, debug.Stack())}
+		}
+	}()
+	return fn(ctx, in)
+}
+
+func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Time) {
+	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
+	msg := history.Message(history.TaskCompleted, &history.Data{Seq: t.Seq, Name: t.Name, Result: out, Attempts: trim(attempts)}, now, false)
+	err := e.apply1(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now})
+	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
+		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
+	}
+}
+
+func trim(a []history.Attempt) []history.Attempt {
+	if len(a) > maxAttemptLog {
+		return a[len(a)-maxAttemptLog:]
+	}
+	return a
+}
+
+// attemptFailed applies the retry policy to a failed attempt: the task is
+// retried after its backoff, or fails in its workflow.
+func (e *Engine) attemptFailed(t *store.ActivityTask, o history.ActivityOptions, f *failure.Failure, startedAt time.Time) {
+	e.recordFailure(t, o, f, startedAt, false, time.Time{})
+}
+
+func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions, f *failure.Failure, startedAt time.Time, byToken bool, now time.Time) error {
+	if now.IsZero() {
+		now = e.Now()
+	}
+	attempts := decodeAttempts(t.Attempts)
+	rec := history.Attempt{Attempt: t.Attempt, StartedAt: startedAt, EndedAt: now, Failure: f}
+	retry := o.Retryable(f.Type, f.NonRetryable, t.Attempt)
+	next := now.Add(o.Backoff(t.Attempt))
+	if retry && o.ScheduleToCloseTimeout > 0 && !next.Before(t.ScheduledAt.Add(o.ScheduleToCloseTimeout)) {
+		retry = false
+	}
+	var op store.Op
+	if retry {
+		rec.NextRetryAt = next
+		attempts = append(attempts, rec)
+		op = &store.ActivityTaskRetryOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, VisibleAt: next,
+			LastFailure: failure.Encode(f), Attempts: encodeAttempts(attempts)}
+	} else {
+		attempts = append(attempts, rec)
+		final := *f
+		final.ActivityName, final.Attempts = t.Name, t.Attempt
+		msg := history.Message(history.TaskFailed, &history.Data{Seq: t.Seq, Name: t.Name, Failure: &final, Attempts: trim(attempts)}, now, false)
+		op = &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, RequireUnexpired: byToken, Now: now}
+	}
+	err := e.apply1(op)
+	if err != nil && !byToken && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
+		e.log.Error("record activity failure", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
+	}
+	if err == nil && retry {
+		e.log.Warn("activity attempt failed; retrying", "activity", t.Name, "instance_id", t.InstanceID,
+			"attempt", t.Attempt, "retry_at", next, "error", f.Message)
+	}
+	return err
+}
+
+// heartbeater renews the attempt's lease and persists heartbeat details,
+// and enforces the heartbeat timeout.
+type heartbeater struct {
+	s       *server
+	t       *store.ActivityTask
+	opts    history.ActivityOptions
+	cancel  context.CancelCauseFunc
+	mu      sync.Mutex
+	details []byte
+	dirty   bool
+	last    time.Time // last heartbeat (wall clock)
+}
+
+func (h *heartbeater) record(details []byte) {
+	h.mu.Lock()
+	if details != nil {
+		h.details, h.dirty = details, true
+	}
+	h.last = time.Now()
+	h.mu.Unlock()
+}
+
+func (h *heartbeater) start(ctx context.Context) (stop func()) {
+	lease := h.s.e.cfg.LeaseDuration
+	interval := lease / 3
+	if h.opts.HeartbeatTimeout > 0 && h.opts.HeartbeatTimeout/2 < interval {
+		interval = h.opts.HeartbeatTimeout / 2
+	}
+	if interval < 10*time.Millisecond {
+		interval = 10 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				h.flush(false)
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				h.mu.Lock()
+				since := time.Since(h.last)
+				h.mu.Unlock()
+				if h.opts.HeartbeatTimeout > 0 && since > h.opts.HeartbeatTimeout {
+					h.cancel(&failure.TimeoutError{Kind: "Heartbeat", Message: fmt.Sprintf(
+						"activity %q attempt %d sent no heartbeat for %s (heartbeat timeout)", h.t.Name, h.t.Attempt, h.opts.HeartbeatTimeout)})
+					return
+				}
+				h.flush(true)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// flush persists details (if changed) and, when renew is set, the lease.
+func (h *heartbeater) flush(renew bool) {
+	h.mu.Lock()
+	details, dirty := h.details, h.dirty
+	h.dirty = false
+	h.mu.Unlock()
+	if !dirty && !renew {
+		return
+	}
+	op := &store.ActivityTaskHeartbeatOp{RunID: h.t.RunID, Seq: h.t.Seq, Attempt: h.t.Attempt}
+	if dirty {
+		op.Details = details
+	}
+	op.LeaseUntil = h.s.e.Now().Add(h.s.e.cfg.LeaseDuration)
+	err := h.s.e.apply1(op)
+	if errors.Is(err, store.ErrStaleTask) || errors.Is(err, store.ErrNotFound) {
+		h.cancel(errTaskGone)
+	}
+}

@@ -1,0 +1,298 @@
+// Package engine is Perdure's state machine: it turns client requests,
+// workflow code decisions and activity outcomes into store operations,
+// commits them in groups, and wakes the work they make ready, without
+// polling on the in-process path.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/perdure/perdure/internal/clock"
+	"github.com/perdure/perdure/store"
+)
+
+// Config configures an Engine. Zero values mean defaults.
+type Config struct {
+	Store  store.Store
+	Clock  clock.Clock  // default: wall clock
+	Logger *slog.Logger // default: slog.Default()
+	// Owner names this engine in leases; default a random id.
+	Owner string
+	// LeaseDuration is how long a claimed task stays with this engine
+	// without renewal before another may take it over. Default 30s.
+	LeaseDuration time.Duration
+	// WorkflowTaskRetry is the delay before a failed workflow task (for
+	// example non-determinism) is tried again. Default 5s.
+	WorkflowTaskRetry time.Duration
+	// CacheSize bounds the live workflow instances kept in memory. Default 10000.
+	CacheSize int
+	// MaxBatch bounds the ops committed in one transaction. Default 2000.
+	MaxBatch int
+	// CompletionPoll is how often WaitForCompletion re-reads the store when
+	// no in-process notification arrives (runs finished by another node).
+	// Default 1s.
+	CompletionPoll time.Duration
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("perdure engine is closed")
+
+// Engine runs workflows against a store.
+type Engine struct {
+	cfg    Config
+	st     store.Store
+	clk    clock.Clock
+	log    *slog.Logger
+	cache  *cache
+	commit chan *commitReq
+
+	mu      sync.Mutex
+	wake    chan struct{}
+	waiters map[string]chan struct{}
+
+	commitMu     sync.RWMutex
+	commitClosed bool
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+	serveWG   sync.WaitGroup
+	serveSeq  int
+}
+
+// New creates an engine and starts its committer. When the store is
+// exclusive, leases left by a previous process are released at once, so
+// that work interrupted by a crash resumes immediately.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: a store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Owner == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.Owner = "node-" + hex.EncodeToString(b[:])
+	}
+	if cfg.LeaseDuration <= 0 {
+		cfg.LeaseDuration = 30 * time.Second
+	}
+	if cfg.WorkflowTaskRetry <= 0 {
+		cfg.WorkflowTaskRetry = 5 * time.Second
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 2000
+	}
+	if cfg.CompletionPoll <= 0 {
+		cfg.CompletionPoll = time.Second
+	}
+	e := &Engine{
+		cfg:     cfg,
+		st:      cfg.Store,
+		clk:     cfg.Clock,
+		log:     cfg.Logger,
+		cache:   newCache(cfg.CacheSize),
+		commit:  make(chan *commitReq, 256),
+		wake:    make(chan struct{}),
+		waiters: map[string]chan struct{}{},
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if cfg.Store.Exclusive() {
+		if err := cfg.Store.LeasesRelease(context.Background(), ""); err != nil {
+			return nil, fmt.Errorf("engine: release leases of the previous process: %w", err)
+		}
+	}
+	go e.committer()
+	return e, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.st }
+
+// Logger returns the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
+// Now is the engine's current time, truncated to what stores keep.
+func (e *Engine) Now() time.Time { return e.clk.Now().UTC().Truncate(time.Microsecond) }
+
+// Close stops the engine after every Serve has returned. It does not close
+// the store.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		close(e.closing)
+		e.serveWG.Wait()
+		e.commitMu.Lock()
+		e.commitClosed = true
+		close(e.commit)
+		e.commitMu.Unlock()
+		<-e.done
+		e.cache.clear()
+	})
+	return nil
+}
+
+// notify wakes every loop waiting for work.
+func (e *Engine) notify() {
+	e.mu.Lock()
+	close(e.wake)
+	e.wake = make(chan struct{})
+	e.mu.Unlock()
+}
+
+func (e *Engine) wakeChan() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.wake
+}
+
+// waitUntilWork blocks until notified, until the store's next wake-up time,
+// or until ctx is done.
+func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}) {
+	next, ok, err := e.st.NextWakeup(ctx)
+	var timer <-chan time.Time
+	if err != nil {
+		ok, next = true, e.Now().Add(time.Second)
+	}
+	if ok {
+		d := next.Sub(e.clk.Now())
+		if d < time.Millisecond {
+			d = time.Millisecond
+		}
+		c, stop := e.clk.After(d)
+		defer stop()
+		timer = c
+	}
+	select {
+	case <-wake:
+	case <-timer:
+	case <-ctx.Done():
+	}
+}
+
+// --- group commit ---
+
+type commitReq struct {
+	ops  []store.Op
+	errs []error
+	err  error
+	done chan struct{}
+}
+
+// apply commits ops through the group committer and waits until they are
+// durable. It cannot be abandoned half-way: once submitted, the caller
+// learns the outcome.
+func (e *Engine) apply(ops ...store.Op) ([]error, error) {
+	req := &commitReq{ops: ops, done: make(chan struct{})}
+	e.commitMu.RLock()
+	if e.commitClosed {
+		e.commitMu.RUnlock()
+		return nil, ErrClosed
+	}
+	e.commit <- req
+	e.commitMu.RUnlock()
+	<-req.done
+	return req.errs, req.err
+}
+
+// apply1 commits one op and returns its error.
+func (e *Engine) apply1(op store.Op) error {
+	errs, err := e.apply(op)
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+func (e *Engine) committer() {
+	defer close(e.done)
+	for req := range e.commit {
+		batch := []*commitReq{req}
+		n := len(req.ops)
+	fill:
+		for n < e.cfg.MaxBatch {
+			select {
+			case r, ok := <-e.commit:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+				n += len(r.ops)
+			default:
+				break fill
+			}
+		}
+		ops := make([]store.Op, 0, n)
+		for _, r := range batch {
+			ops = append(ops, r.ops...)
+		}
+		errs, err := e.st.Apply(context.Background(), ops)
+		i := 0
+		for _, r := range batch {
+			if err != nil {
+				r.err = err
+			} else {
+				r.errs = errs[i : i+len(r.ops)]
+			}
+			i += len(r.ops)
+			close(r.done)
+		}
+		if err == nil {
+			e.afterCommit(ops, errs)
+		}
+	}
+}
+
+func (e *Engine) afterCommit(ops []store.Op, errs []error) {
+	e.notify()
+	for i, op := range ops {
+		if errs[i] != nil {
+			continue
+		}
+		if c, ok := op.(*store.WorkflowTaskCommitOp); ok && c.Status.Finished() {
+			e.signalInstance(c.InstanceID)
+		}
+	}
+}
+
+func (e *Engine) signalInstance(id string) {
+	e.mu.Lock()
+	if ch, ok := e.waiters[id]; ok {
+		close(ch)
+		delete(e.waiters, id)
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) instanceChan(id string) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.waiters[id]
+	if !ok {
+		ch = make(chan struct{})
+		e.waiters[id] = ch
+	}
+	return ch
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

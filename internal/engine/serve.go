@@ -1,0 +1,207 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/perdure/perdure/internal/payload"
+	"github.com/perdure/perdure/internal/replay"
+	"github.com/perdure/perdure/store"
+)
+
+// ActivityFunc is a registered activity as the engine calls it.
+type ActivityFunc func(ctx context.Context, input []byte) ([]byte, error)
+
+// Registry is what a worker serves: workflows and activities by name.
+type Registry interface {
+	Workflow(name string) (replay.Func, bool)
+	Activity(name string) (ActivityFunc, bool)
+	WorkflowNames() []string
+	ActivityNames() []string
+}
+
+// ServeOptions bound a worker's concurrency.
+type ServeOptions struct {
+	MaxConcurrentWorkflowTasks int // default 2 × GOMAXPROCS... set by the worker
+	MaxConcurrentActivities    int
+	// ShutdownGrace is how long running activities may finish after the
+	// context is cancelled before their contexts are cancelled. Default 10s.
+	ShutdownGrace time.Duration
+	Codec         payload.Codec
+	Logger        *slog.Logger
+}
+
+type server struct {
+	e     *Engine
+	reg   Registry
+	opts  ServeOptions
+	owner string
+	log   *slog.Logger
+	codec payload.Codec
+	// actCtx is cancelled after the shutdown grace, to stop running activities.
+	actCtx    context.Context
+	actCancel context.CancelFunc
+}
+
+// Serve runs the workflows and activities of reg until ctx is cancelled,
+// then stops claiming work, lets workflow tasks finish, gives running
+// activities ShutdownGrace to finish, and releases the leases of the rest so
+// that they run again at once after a restart or on another node.
+func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) error {
+	e.mu.Lock()
+	select {
+	case <-e.closing:
+		e.mu.Unlock()
+		return ErrClosed
+	default:
+	}
+	e.serveSeq++
+	owner := fmt.Sprintf("%s/w%d", e.cfg.Owner, e.serveSeq)
+	e.serveWG.Add(1)
+	e.mu.Unlock()
+	defer e.serveWG.Done()
+
+	if opts.MaxConcurrentWorkflowTasks <= 0 {
+		opts.MaxConcurrentWorkflowTasks = 16
+	}
+	if opts.MaxConcurrentActivities <= 0 {
+		opts.MaxConcurrentActivities = 100
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 10 * time.Second
+	}
+	if opts.Codec == nil {
+		opts.Codec = payload.Default
+	}
+	if opts.Logger == nil {
+		opts.Logger = e.log
+	}
+	s := &server{e: e, reg: reg, opts: opts, owner: owner, log: opts.Logger, codec: opts.Codec}
+	s.actCtx, s.actCancel = context.WithCancel(context.Background())
+	defer s.actCancel()
+
+	loopCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-e.closing:
+			cancel()
+		case <-loopCtx.Done():
+		}
+	}()
+
+	var wfWG, actWG sync.WaitGroup
+	var loops sync.WaitGroup
+	if len(reg.WorkflowNames()) > 0 {
+		loops.Add(1)
+		go func() { defer loops.Done(); s.workflowLoop(loopCtx, &wfWG) }()
+	}
+	if len(reg.ActivityNames()) > 0 {
+		loops.Add(1)
+		go func() { defer loops.Done(); s.activityLoop(loopCtx, &actWG) }()
+	}
+	<-loopCtx.Done()
+	loops.Wait()
+	wfWG.Wait()
+	finished := make(chan struct{})
+	go func() { actWG.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(opts.ShutdownGrace):
+		s.actCancel()
+		<-finished
+	}
+	if err := e.st.LeasesRelease(context.Background(), owner); err != nil {
+		s.log.Warn("release leases at shutdown", "error", err)
+	}
+	e.notify()
+	return nil
+}
+
+func (s *server) workflowLoop(ctx context.Context, wg *sync.WaitGroup) {
+	names := s.reg.WorkflowNames()
+	sem := make(chan struct{}, s.opts.MaxConcurrentWorkflowTasks)
+	freed := make(chan struct{}, 1)
+	s.loop(ctx, sem, freed, func(max int) (int, error) {
+		now := s.e.Now()
+		tasks, err := s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
+			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+		for _, t := range tasks {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() {
+					<-sem
+					wg.Done()
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+				s.runWorkflowTask(t)
+			}()
+		}
+		return len(tasks), err
+	})
+}
+
+func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup) {
+	names := s.reg.ActivityNames()
+	sem := make(chan struct{}, s.opts.MaxConcurrentActivities)
+	freed := make(chan struct{}, 1)
+	s.loop(ctx, sem, freed, func(max int) (int, error) {
+		now := s.e.Now()
+		tasks, err := s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
+			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+		for _, t := range tasks {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() {
+					<-sem
+					wg.Done()
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+				s.runActivity(t)
+			}()
+		}
+		return len(tasks), err
+	})
+}
+
+// loop claims while there are free slots in sem and sleeps until woken when
+// there is nothing to claim.
+func (s *server) loop(ctx context.Context, sem, freed chan struct{}, claim func(max int) (int, error)) {
+	for ctx.Err() == nil {
+		wake := s.e.wakeChan()
+		free := cap(sem) - len(sem)
+		if free == 0 {
+			select {
+			case <-freed:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		n, err := claim(free)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("claim tasks", "error", err)
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if n == 0 {
+			s.e.waitUntilWork(ctx, wake)
+		}
+	}
+}

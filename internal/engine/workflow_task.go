@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/internal/replay"
+	"github.com/perdure/perdure/store"
+)
+
+// runWorkflowTask advances one run: it takes the run's live runner from the
+// cache (or rebuilds it by replaying history), applies the new messages,
+// and commits the resulting events, tasks and messages in one operation.
+func (s *server) runWorkflowTask(t *store.WorkflowTask) {
+	run := t.Run
+	fn, ok := s.reg.Workflow(run.Name)
+	if !ok {
+		s.abandon(t, fmt.Errorf("workflow %q is not registered on this worker", run.Name))
+		return
+	}
+	r := s.e.cache.take(run.RunID)
+	if r != nil && r.HistoryLen() != run.HistoryLen {
+		r.Close()
+		r = nil
+	}
+	if r == nil {
+		var err error
+		if r, err = s.rebuild(run, fn); err != nil {
+			s.abandon(t, err)
+			return
+		}
+	}
+	now := s.e.Now()
+	events := make([]*history.Event, 0, len(t.Messages))
+	for _, m := range t.Messages {
+		ev, err := history.DecodeMessage(m)
+		if err != nil {
+			r.Close()
+			s.abandon(t, err)
+			return
+		}
+		ev.Time = now
+		events = append(events, ev)
+	}
+	res, err := r.Step(events)
+	if err != nil {
+		r.Close()
+		s.abandon(t, err)
+		return
+	}
+	op, err := s.buildCommit(t, r, events, res, now)
+	if err != nil {
+		r.Close()
+		s.abandon(t, err)
+		return
+	}
+	if err := s.e.apply1(op); err != nil {
+		r.Close()
+		if !errors.Is(err, store.ErrLeaseLost) {
+			s.log.Error("commit workflow task", "instance_id", run.InstanceID, "run_id", run.RunID, "error", err)
+		}
+		return
+	}
+	r.SetHistoryLen(run.HistoryLen + int64(len(op.NewEvents)))
+	s.afterWorkflowCommit(op)
+	if op.Status.Finished() {
+		r.Close()
+		return
+	}
+	s.e.cache.put(run.RunID, r)
+}
+
+// rebuild creates a runner for run and replays its stored history.
+func (s *server) rebuild(run *store.Run, fn replay.Func) (*replay.Runner, error) {
+	info := replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name,
+		ParentInstanceID: run.ParentInstanceID, PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}
+	r := replay.NewRunner(info, fn, s.codec, s.log)
+	if run.HistoryLen == 0 {
+		return r, nil
+	}
+	events, err := s.e.loadHistory(context.Background(), run.RunID)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.Replay(events); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Event, error) {
+	var out []*history.Event
+	var after int64
+	for {
+		page, err := e.st.HistoryGet(ctx, &store.HistoryGetParams{RunID: runID, AfterID: after, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("load history of run %s: %w", runID, err)
+		}
+		for _, se := range page {
+			ev, err := history.Decode(se)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ev)
+			after = se.ID
+		}
+		if len(page) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// abandon releases a run after a failed workflow task; it is retried later.
+func (s *server) abandon(t *store.WorkflowTask, cause error) {
+	s.log.Error("workflow task failed; it will be retried", "instance_id", t.Run.InstanceID,
+		"workflow", t.Run.Name, "retry_in", s.e.cfg.WorkflowTaskRetry, "error", cause)
+	now := s.e.Now()
+	err := s.e.apply1(&store.WorkflowTaskAbandonOp{RunID: t.Run.RunID, LeaseOwner: t.LeaseOwner,
+		TaskError: cause.Error(), RetryAt: now.Add(s.e.cfg.WorkflowTaskRetry), UpdatedAt: now})
+	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		s.log.Error("release failed workflow task", "instance_id", t.Run.InstanceID, "error", err)
+	}
+}
+
+// buildCommit turns a step's result into one store operation.
+func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*history.Event, res *replay.Result, now time.Time) (*store.WorkflowTaskCommitOp, error) {
+	run := t.Run
+	op := &store.WorkflowTaskCommitOp{
+		InstanceID: run.InstanceID, RunID: run.RunID, LeaseOwner: t.LeaseOwner,
+		HistoryLen: run.HistoryLen, UpdatedAt: now, Status: res.Status,
+	}
+	consumed := events[:res.Consumed]
+	for _, m := range t.Messages[:res.Consumed] {
+		op.Consumed = append(op.Consumed, m.ID)
+	}
+	if res.CustomStatusChanged {
+		op.CustomStatus, op.SetCustom = res.CustomStatus, true
+	}
+	all := make([]*history.Event, 0, len(consumed)+len(res.Commands)+1)
+	all = append(all, consumed...)
+	for _, c := range res.Commands {
+		c.Time = now
+		all = append(all, c)
+		switch c.Type {
+		case history.TaskScheduled:
+			op.NewActivities = append(op.NewActivities, &store.ActivityTask{
+				InstanceID: run.InstanceID, RunID: run.RunID, Seq: c.Seq, Name: c.Name, TaskQueue: c.TaskQueue,
+				Input: c.Input, Options: c.Options, State: store.ActivityReady, ScheduledAt: now, VisibleAt: now})
+		case history.TimerCreated:
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: run.InstanceID, RunID: run.RunID, IgnoreFinished: true,
+				Message: history.Message(history.TimerFired, &history.Data{Seq: c.Seq, FireAt: c.FireAt, Purpose: c.Purpose}, c.FireAt.UTC().Truncate(time.Microsecond), false)})
+		case history.SubOrchestrationInstanceCreated:
+			childRun := newID()
+			c.RunID = childRun
+			op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
+				Run: store.Run{InstanceID: c.InstanceID, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: c.Input,
+					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: c.TaskQueue, CreatedAt: now, UpdatedAt: now},
+				Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: c.Input, InstanceID: c.InstanceID, RunID: childRun,
+					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq}, now, false),
+				FailIfExists: true})
+		case history.EventSent:
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceID, IgnoreFinished: true,
+				Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: c.Input, InstanceID: run.InstanceID}, now, false)})
+		}
+	}
+	if comp := res.Completion; comp != nil {
+		comp.Time = now
+		all = append(all, comp)
+		s.completeRun(op, r, comp, now, run)
+	}
+	for i, ev := range all {
+		ev.ID = run.HistoryLen + int64(i) + 1
+		se, err := ev.Encode()
+		if err != nil {
+			return nil, err
+		}
+		op.NewEvents = append(op.NewEvents, se)
+	}
+	return op, nil
+}
+
+// completeRun adds what finishing a run implies: its final status, the
+// parent's notification, terminating children, or the next run.
+func (s *server) completeRun(op *store.WorkflowTaskCommitOp, r *replay.Runner, comp *history.Event, now time.Time, cur *store.Run) {
+	run := r.Info()
+	if comp.Type == history.ContinueAsNew {
+		op.Status = store.StatusContinuedAsNew
+		next := newID()
+		comp.RunID = next
+		op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
+			Run: store.Run{InstanceID: run.InstanceID, RunID: next, Name: comp.Name, Status: store.StatusPending, Input: comp.Input,
+				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
+				PreviousRunID: run.RunID, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
+			Start: history.Message(history.ExecutionStarted, &history.Data{Name: comp.Name, Input: comp.Input, InstanceID: run.InstanceID, RunID: next,
+				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq}, now, false),
+		})
+		op.CarryOverEvents = next
+		return
+	}
+	op.Status = comp.Status
+	switch comp.Status {
+	case store.StatusCompleted:
+		op.Output = comp.Result
+		if op.Output == nil {
+			op.Output = []byte("null")
+		}
+	default:
+		op.Failure = failure.Encode(comp.Failure)
+	}
+	if cur.ParentInstanceID != "" {
+		typ := history.SubOrchestrationInstanceCompleted
+		d := &history.Data{Seq: cur.ParentSeq, InstanceID: run.InstanceID, Result: comp.Result}
+		if comp.Status != store.StatusCompleted {
+			typ = history.SubOrchestrationInstanceFailed
+			d = &history.Data{Seq: cur.ParentSeq, InstanceID: run.InstanceID, Failure: comp.Failure}
+		}
+		op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: cur.ParentInstanceID, RunID: cur.ParentRunID,
+			IgnoreFinished: true, Message: history.Message(typ, d, now, false)})
+	}
+	if comp.Status == store.StatusTerminated {
+		for _, child := range r.RunningChildren() {
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: child, IgnoreFinished: true,
+				Message: history.Message(history.ExecutionTerminated, &history.Data{Reason: "parent " + run.InstanceID + " terminated: " + comp.Reason, Recursive: true}, now, true)})
+		}
+	}
+}
+
+// afterWorkflowCommit handles outcomes known only after the commit: a child
+// whose instance id was taken fails at once in the parent.
+func (s *server) afterWorkflowCommit(op *store.WorkflowTaskCommitOp) {
+	for _, nr := range op.NewRuns {
+		if nr.Err == nil || nr.Run.ParentRunID != op.RunID {
+			continue
+		}
+		f := &failure.Failure{Type: "InstanceAlreadyExists",
+			Message: fmt.Sprintf("child workflow instance %q already exists and is running: choose another instance id", nr.Run.InstanceID)}
+		msg := &store.MessageSendOp{InstanceID: op.InstanceID, RunID: op.RunID, IgnoreFinished: true,
+			Message: history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: nr.Run.ParentSeq, InstanceID: nr.Run.InstanceID, Failure: f}, s.e.Now(), false)}
+		if err := s.e.apply1(msg); err != nil {
+			s.log.Error("report child start conflict", "instance_id", op.InstanceID, "error", err)
+		}
+	}
+}
