@@ -1,0 +1,269 @@
+package sqlitestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/perdure/perdure/store"
+)
+
+// namesArg encodes a claim's name filter for json_each; "" means any name.
+func namesArg(names []string) (string, error) {
+	if len(names) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(names)
+	return string(b), err
+}
+
+// WorkflowTaskClaim leases up to p.Max claimable runs, oldest ready first.
+func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClaimParams) ([]*store.WorkflowTask, error) {
+	names, err := namesArg(p.Names)
+	if err != nil {
+		return nil, err
+	}
+	now, until := micros(p.Now), p.LeaseUntil.UTC()
+	var out []*store.WorkflowTask
+	err = s.write(ctx, func(w *wtx) error {
+		out = nil
+		rows, err := w.query(`SELECT `+runCols+` FROM runs
+			WHERE ready_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+			ORDER BY ready_at LIMIT ?`, now, names, names, max(p.Max, 1))
+		if err != nil {
+			return err
+		}
+		var runs []*runRow
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return w.s.wrapDB("claim", err)
+			}
+			runs = append(runs, r)
+		}
+		if err := rows.Close(); err != nil {
+			return w.s.wrapDB("claim", err)
+		}
+		for _, r := range runs {
+			msgs, err := w.visibleMessages(r, now)
+			if err != nil {
+				return err
+			}
+			if len(msgs) == 0 { // ready_at was stale: repair it and skip the run
+				if err := w.refreshReady(r); err != nil {
+					return err
+				}
+				continue
+			}
+			// ready_at = max(earliest wake-up message, new lease); the
+			// earliest one is visible, so it is among msgs.
+			first := micros(msgs[0].VisibleAt)
+			for _, m := range msgs[1:] {
+				first = min(first, micros(m.VisibleAt))
+			}
+			ready := max(first, micros(until))
+			if _, err := w.exec(`UPDATE runs SET lease_owner = ?, lease_until = ?, ready_at = ? WHERE run_id = ?`,
+				p.Owner, micros(until), ready, r.RunID); err != nil {
+				return err
+			}
+			out = append(out, &store.WorkflowTask{Run: r.public(), Messages: msgs, LeaseOwner: p.Owner, LeaseUntil: until})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// visibleMessages returns the messages of r visible at now that a claim
+// hands out (only Control ones while SUSPENDED), in id order.
+func (w *wtx) visibleMessages(r *runRow, now int64) ([]*store.Message, error) {
+	rows, err := w.query(`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND visible_at <= ? AND (control = 1 OR ? = 0) ORDER BY id`,
+		r.RunID, now, boolInt(r.Status == store.StatusSuspended))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []*store.Message
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			return nil, w.s.wrapDB("claim messages", err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, w.s.wrapDB("claim messages", rows.Err())
+}
+
+// ActivityTaskClaim leases up to p.Max due activity tasks, oldest due first.
+func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClaimParams) ([]*store.ClaimedActivity, error) {
+	names, err := namesArg(p.Names)
+	if err != nil {
+		return nil, err
+	}
+	now, until := p.Now.UTC(), p.LeaseUntil.UTC()
+	var out []*store.ClaimedActivity
+	err = s.write(ctx, func(w *wtx) error {
+		out = nil
+		rows, err := w.query(`SELECT `+taskCols+` FROM activity_tasks
+			WHERE due_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+			ORDER BY due_at LIMIT ?`, micros(now), names, names, max(p.Max, 1))
+		if err != nil {
+			return err
+		}
+		var tasks []*store.ActivityTask
+		for rows.Next() {
+			t, err := scanTask(rows)
+			if err != nil {
+				rows.Close()
+				return w.s.wrapDB("claim", err)
+			}
+			tasks = append(tasks, t)
+		}
+		if err := rows.Close(); err != nil {
+			return w.s.wrapDB("claim", err)
+		}
+		for _, t := range tasks {
+			c := &store.ClaimedActivity{}
+			if t.State == store.ActivityReady {
+				t.Attempt++
+				t.StartedAt = now
+				t.State = store.ActivityRunning
+				t.Deadline = time.Time{}
+				t.LeaseOwner, t.LeaseUntil = p.Owner, until
+				c.Task = t
+			} else {
+				// Expired: the caller records the lost attempt. It sees
+				// the state and deadline the attempt had.
+				c.Expired = true
+				shown := *t
+				shown.LeaseOwner, shown.LeaseUntil = p.Owner, until
+				c.Task = &shown
+				t.State = store.ActivityRunning
+				t.Deadline = time.Time{}
+				t.LeaseOwner, t.LeaseUntil = p.Owner, until
+			}
+			if err := w.saveTask(t); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LeasesRelease drops the leases of owner ("" = every owner).
+func (s *Store) LeasesRelease(ctx context.Context, owner string) error {
+	return s.write(ctx, func(w *wtx) error {
+		if _, err := w.exec(`UPDATE runs SET lease_owner = '', lease_until = ?,
+			ready_at = (SELECT MIN(m.visible_at) FROM messages m
+				WHERE m.run_id = runs.run_id AND (m.control = 1 OR runs.status <> 'SUSPENDED'))
+			WHERE lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
+			micros(time.Time{}), owner, owner); err != nil {
+			return err
+		}
+		// A RUNNING task without a lease is due at once (expired).
+		zero := micros(time.Time{})
+		if _, err := w.exec(`UPDATE activity_tasks SET lease_owner = '', lease_until = ?, due_at = ?
+			WHERE state = 'RUNNING' AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
+			zero, zero, owner, owner); err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// fenced loads the activity task whose current attempt is attempt.
+func (w *wtx) fenced(runID string, seq int64, attempt int) (*store.ActivityTask, error) {
+	t, err := w.loadTask(runID, seq)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("activity task %s/%d (finished or cancelled): %w: %w", runID, seq, store.ErrStaleTask, store.ErrNotFound)
+	}
+	if t.State == store.ActivityReady || t.Attempt != attempt {
+		return nil, fmt.Errorf("activity task %s/%d attempt %d: the current attempt is %d (%s): %w", runID, seq, attempt, t.Attempt, t.State, store.ErrStaleTask)
+	}
+	return t, nil
+}
+
+func expired(t *store.ActivityTask, now time.Time) error {
+	if !t.Deadline.IsZero() && !now.Before(t.Deadline) {
+		return fmt.Errorf("activity task %s/%d attempt %d timed out at %v: %w", t.RunID, t.Seq, t.Attempt, t.Deadline, store.ErrStaleTask)
+	}
+	return nil
+}
+
+func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
+	t, err := w.fenced(op.RunID, op.Seq, op.Attempt)
+	if err != nil {
+		return err
+	}
+	if op.RequireUnexpired {
+		if err := expired(t, op.Now); err != nil {
+			return err
+		}
+	}
+	if _, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?`, t.RunID, t.Seq); err != nil {
+		return err
+	}
+	r, err := w.loadRun(t.RunID)
+	if err != nil || r == nil || r.Status.Finished() {
+		return err
+	}
+	_, err = w.addMessage(r, &op.Message)
+	return err
+}
+
+func (w *wtx) activityRetry(op *store.ActivityTaskRetryOp) error {
+	t, err := w.fenced(op.RunID, op.Seq, op.Attempt)
+	if err != nil {
+		return err
+	}
+	t.State = store.ActivityReady
+	t.VisibleAt = op.VisibleAt
+	t.LastFailure, t.Attempts = op.LastFailure, op.Attempts
+	t.LeaseOwner, t.LeaseUntil, t.Deadline = "", time.Time{}, time.Time{}
+	return w.saveTask(t)
+}
+
+func (w *wtx) activityPend(op *store.ActivityTaskPendOp) error {
+	t, err := w.fenced(op.RunID, op.Seq, op.Attempt)
+	if err != nil {
+		return err
+	}
+	t.State = store.ActivityPending
+	t.Deadline = op.Deadline
+	t.LeaseOwner, t.LeaseUntil = "", time.Time{}
+	return w.saveTask(t)
+}
+
+func (w *wtx) activityHeartbeat(op *store.ActivityTaskHeartbeatOp) error {
+	t, err := w.fenced(op.RunID, op.Seq, op.Attempt)
+	if err != nil {
+		return err
+	}
+	if op.RequireUnexpired {
+		if err := expired(t, op.Now); err != nil {
+			return err
+		}
+	}
+	if op.Details != nil {
+		t.HeartbeatDetails = op.Details
+	}
+	if !op.LeaseUntil.IsZero() {
+		t.LeaseUntil = op.LeaseUntil
+	}
+	if !op.Deadline.IsZero() {
+		t.Deadline = op.Deadline
+	}
+	return w.saveTask(t)
+}

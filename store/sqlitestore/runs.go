@@ -1,0 +1,357 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/perdure/perdure/store"
+)
+
+func (w *wtx) createRun(op *store.RunCreateOp) error {
+	in := &op.Run
+	if in.InstanceID == "" || in.RunID == "" || in.Name == "" {
+		return errors.New("sqlitestore: start: instance id, run id and workflow name are required")
+	}
+	cur, err := w.loadCurrent(in.InstanceID)
+	if err != nil {
+		return err
+	}
+	if cur != nil && !cur.Status.Finished() {
+		if !op.FailIfExists && cur.Name == in.Name && bytes.Equal(cur.Input, in.Input) {
+			op.Result, op.Created = cur.public(), false
+			return nil
+		}
+		return fmt.Errorf("start instance %q: run %s is %s: %w", in.InstanceID, cur.RunID, cur.Status, store.ErrConflict)
+	}
+	var one int
+	found, err := w.one(`SELECT 1 FROM runs WHERE run_id = ?`, []any{in.RunID}, func(sc scanner) error { return sc.Scan(&one) })
+	if err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
+	}
+	if cur != nil {
+		if _, err := w.exec(`UPDATE runs SET is_current = 0 WHERE run_id = ?`, cur.RunID); err != nil {
+			return err
+		}
+	}
+	r := &runRow{Run: *in}
+	r.Status, r.Current = store.StatusPending, true
+	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
+	r.CompletedAt, r.HistoryLen, r.TaskError = time.Time{}, 0, ""
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	_, err = w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?, NULL)`,
+		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
+		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
+		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), micros(time.Time{}))
+	if err != nil {
+		return err
+	}
+	if _, err := w.addMessage(r, &op.Start); err != nil {
+		return err
+	}
+	op.Start.RunID = r.RunID
+	op.Result, op.Created = r.public(), true
+	return nil
+}
+
+// addMessage inserts a copy of m into r's inbox and keeps r.readyAt (in
+// the row and in r) up to date. It returns the new message id.
+func (w *wtx) addMessage(r *runRow, m *store.Message) (int64, error) {
+	res, err := w.exec(`INSERT INTO messages (run_id, type, visible_at, control, data) VALUES (?, ?, ?, ?, ?)`,
+		r.RunID, m.Type, micros(m.VisibleAt), boolInt(m.Control), blob(m.Data))
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, w.s.wrapDB("message id", err)
+	}
+	if r.Status == store.StatusSuspended && !m.Control {
+		return id, nil // it cannot wake the run
+	}
+	// ready_at = max(earliest wake-up message, lease_until); the new
+	// message can only make the earliest one earlier.
+	v := micros(m.VisibleAt)
+	if r.readyAt.Valid && r.readyAt.Int64 < v {
+		v = r.readyAt.Int64
+	}
+	v = max(v, micros(r.leaseUntil))
+	if !r.readyAt.Valid || r.readyAt.Int64 != v {
+		r.readyAt = sql.NullInt64{Int64: v, Valid: true}
+		if _, err := w.exec(`UPDATE runs SET ready_at = ? WHERE run_id = ?`, v, r.RunID); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// refreshReady recomputes ready_at of r from its inbox, status and lease.
+func (w *wtx) refreshReady(r *runRow) error {
+	var min sql.NullInt64
+	_, err := w.one(`SELECT MIN(visible_at) FROM messages WHERE run_id = ? AND (control = 1 OR ? = 0)`,
+		[]any{r.RunID, boolInt(r.Status == store.StatusSuspended)}, func(sc scanner) error { return sc.Scan(&min) })
+	if err != nil {
+		return err
+	}
+	if min.Valid {
+		min.Int64 = max(min.Int64, micros(r.leaseUntil))
+	}
+	r.readyAt = min
+	_, err = w.exec(`UPDATE runs SET ready_at = ? WHERE run_id = ?`, min, r.RunID)
+	return err
+}
+
+// target finds the run a message is sent to; nil when there is none.
+func (w *wtx) target(instanceID, runID string) (*runRow, error) {
+	if runID == "" {
+		return w.loadCurrent(instanceID)
+	}
+	r, err := w.loadRun(runID)
+	if err != nil || r == nil || (instanceID != "" && r.InstanceID != instanceID) {
+		return nil, err
+	}
+	return r, nil
+}
+
+// send delivers op's message. finishing is the id of the run that the
+// enclosing commit finishes (messages to it are dropped), or "".
+func (w *wtx) send(op *store.MessageSendOp, finishing string) error {
+	op.ResultRunID = ""
+	r, err := w.target(op.InstanceID, op.RunID)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		if op.IgnoreFinished {
+			return nil
+		}
+		return fmt.Errorf("send %s to instance %q run %q: %w", op.Message.Type, op.InstanceID, op.RunID, store.ErrNotFound)
+	}
+	if r.RunID == finishing {
+		return nil
+	}
+	if r.Status.Finished() {
+		if op.IgnoreFinished {
+			return nil
+		}
+		return fmt.Errorf("send %s to instance %q run %s (%s): %w", op.Message.Type, r.InstanceID, r.RunID, r.Status, store.ErrNotRunning)
+	}
+	if _, err := w.addMessage(r, &op.Message); err != nil {
+		return err
+	}
+	op.ResultRunID = r.RunID
+	return nil
+}
+
+// leasedRun loads a run and checks that owner holds its lease.
+func (w *wtx) leasedRun(runID, owner string) (*runRow, error) {
+	r, err := w.loadRun(runID)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("run %s: %w", runID, store.ErrNotFound)
+	}
+	if r.leaseOwner == "" || r.leaseOwner != owner {
+		return nil, fmt.Errorf("run %s is not leased by %q: %w", runID, owner, store.ErrLeaseLost)
+	}
+	return r, nil
+}
+
+func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
+	r, err := w.leasedRun(op.RunID, op.LeaseOwner)
+	if err != nil {
+		return err
+	}
+	if op.InstanceID != "" && r.InstanceID != op.InstanceID {
+		return fmt.Errorf("run %s of instance %q: %w", op.RunID, op.InstanceID, store.ErrNotFound)
+	}
+	if op.HistoryLen != r.HistoryLen {
+		return fmt.Errorf("run %s: task started from history length %d, stored history has %d events: %w", op.RunID, op.HistoryLen, r.HistoryLen, store.ErrLeaseLost)
+	}
+	for i, e := range op.NewEvents {
+		if want := op.HistoryLen + int64(i) + 1; e == nil || e.ID != want {
+			return fmt.Errorf("run %s: new event %d is not numbered %d: %w", op.RunID, i, want, store.ErrLeaseLost)
+		}
+	}
+	if op.Status != "" && !op.Status.Valid() {
+		return fmt.Errorf("run %s: invalid status %q", op.RunID, op.Status)
+	}
+	if op.CarryOverEvents != "" && op.Status != store.StatusContinuedAsNew {
+		return fmt.Errorf("run %s: CarryOverEvents needs status %s", op.RunID, store.StatusContinuedAsNew)
+	}
+
+	for _, e := range op.NewEvents {
+		if _, err := w.exec(`INSERT INTO history (run_id, id, type, time, data) VALUES (?, ?, ?, ?, ?)`,
+			r.RunID, e.ID, e.Type, micros(e.Time), blob(e.Data)); err != nil {
+			return err
+		}
+	}
+	for _, id := range op.Consumed {
+		if _, err := w.exec(`DELETE FROM messages WHERE id = ? AND run_id = ?`, id, r.RunID); err != nil {
+			return err
+		}
+	}
+	if op.Status != "" {
+		r.Status = op.Status
+	}
+	if op.Output != nil {
+		r.Output = op.Output
+	}
+	if op.Failure != nil {
+		r.Failure = op.Failure
+	}
+	if op.CustomStatus != nil || op.SetCustom {
+		r.CustomStatus = op.CustomStatus
+	}
+	r.UpdatedAt = op.UpdatedAt.UTC()
+	r.HistoryLen += int64(len(op.NewEvents))
+	r.TaskError = ""
+	r.leaseOwner, r.leaseUntil = "", time.Time{}
+	finished := r.Status.Finished()
+	if finished {
+		r.CompletedAt = r.UpdatedAt
+	}
+	// The new status goes in first: a continue-as-new run in NewRuns must
+	// see this run finished.
+	if _, err := w.exec(`UPDATE runs SET status = ?, output = ?, failure = ?, custom_status = ?, updated_at = ?,
+		completed_at = ?, history_len = ?, task_error = '', lease_owner = '', lease_until = ? WHERE run_id = ?`,
+		string(r.Status), blob(r.Output), blob(r.Failure), blob(r.CustomStatus), micros(r.UpdatedAt),
+		micros(r.CompletedAt), r.HistoryLen, micros(r.leaseUntil), r.RunID); err != nil {
+		return err
+	}
+
+	for _, seq := range op.CancelActivities {
+		if _, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?`, r.RunID, seq); err != nil {
+			return err
+		}
+	}
+	if !finished {
+		for _, a := range op.NewActivities {
+			if err := w.newActivity(r, a); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range op.NewRuns {
+		c.Err, c.Result, c.Created = nil, nil, false
+		if _, err := w.exec("SAVEPOINT child"); err != nil {
+			return err
+		}
+		err := w.createRun(c)
+		var de *dbErr
+		if err != nil && !errors.As(err, &de) {
+			if _, rerr := w.exec("ROLLBACK TO child"); rerr != nil {
+				return rerr
+			}
+		}
+		if _, rerr := w.exec("RELEASE child"); rerr != nil {
+			return rerr
+		}
+		if errors.Is(err, store.ErrConflict) && !errors.As(err, &de) {
+			c.Err = err
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("run %s: new run: %w", op.RunID, err)
+		}
+	}
+	finishing := ""
+	if finished {
+		finishing = r.RunID
+	}
+	for _, m := range op.Messages {
+		if err := w.send(m, finishing); err != nil {
+			return fmt.Errorf("run %s: %w", op.RunID, err)
+		}
+	}
+	if !finished {
+		return w.refreshReady(r)
+	}
+	if op.CarryOverEvents != "" {
+		next, err := w.loadRun(op.CarryOverEvents)
+		if err != nil {
+			return err
+		}
+		if next == nil || next.RunID == r.RunID {
+			return fmt.Errorf("run %s: carry over events to run %s: %w", op.RunID, op.CarryOverEvents, store.ErrNotFound)
+		}
+		if err := w.carryOver(r.RunID, next); err != nil {
+			return err
+		}
+	}
+	if _, err := w.exec(`DELETE FROM messages WHERE run_id = ?`, r.RunID); err != nil {
+		return err
+	}
+	if _, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ?`, r.RunID); err != nil {
+		return err
+	}
+	r.readyAt = sql.NullInt64{}
+	_, err = w.exec(`UPDATE runs SET ready_at = NULL WHERE run_id = ?`, r.RunID)
+	return err
+}
+
+// carryOver copies the EventRaised messages of run from into next, in
+// order, with new ids.
+func (w *wtx) carryOver(from string, next *runRow) error {
+	rows, err := w.query(`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND type = ? ORDER BY id`, from, store.MessageTypeEventRaised)
+	if err != nil {
+		return err
+	}
+	var msgs []*store.Message
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			rows.Close()
+			return w.s.wrapDB("carry over", err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Close(); err != nil {
+		return w.s.wrapDB("carry over", err)
+	}
+	for _, m := range msgs {
+		if _, err := w.addMessage(next, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *wtx) newActivity(r *runRow, a *store.ActivityTask) error {
+	if a == nil {
+		return fmt.Errorf("run %s: nil activity task", r.RunID)
+	}
+	var one int
+	found, err := w.one(`SELECT 1 FROM activity_tasks WHERE run_id = ? AND seq = ?`, []any{r.RunID, a.Seq}, func(sc scanner) error { return sc.Scan(&one) })
+	if err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("run %s: activity task %d already exists", r.RunID, a.Seq)
+	}
+	t := *a
+	t.InstanceID, t.RunID = r.InstanceID, r.RunID
+	t.State, t.Attempt = store.ActivityReady, 0
+	t.LeaseOwner, t.LeaseUntil, t.Deadline = "", time.Time{}, time.Time{}
+	return w.insertTask(&t)
+}
+
+func (w *wtx) abandon(op *store.WorkflowTaskAbandonOp) error {
+	r, err := w.leasedRun(op.RunID, op.LeaseOwner)
+	if err != nil {
+		return err
+	}
+	// No owner holds the run, but it waits until RetryAt.
+	r.leaseOwner, r.leaseUntil = "", op.RetryAt
+	if _, err := w.exec(`UPDATE runs SET task_error = ?, updated_at = ?, lease_owner = '', lease_until = ? WHERE run_id = ?`,
+		op.TaskError, micros(op.UpdatedAt), micros(op.RetryAt), r.RunID); err != nil {
+		return err
+	}
+	return w.refreshReady(r)
+}

@@ -1,0 +1,271 @@
+// Package sqlitestore is the embedded store.Store: one SQLite database file
+// used by one process.
+//
+// Every connection runs in WAL mode with synchronous=FULL, so Apply and the
+// claims return only after their transaction is fsynced. All writes go
+// through a single connection (SQLite has one writer at a time) inside
+// BEGIN IMMEDIATE transactions, with a SAVEPOINT per op so that a failed op
+// leaves no trace; reads use a small pool of read-only connections that see
+// the last committed state. Hot statements are prepared once per
+// connection.
+//
+// Open takes an exclusive advisory lock on PATH.lock: a second process (or
+// a second Open) on the same file fails at once instead of corrupting the
+// leases the first one holds.
+//
+// The schema is created and upgraded by the numbered migrations embedded
+// from migrations/; a database migrated by a newer binary is refused with
+// an error wrapping store.ErrSchemaTooNew. The driver is modernc.org/sqlite
+// (pure Go, no cgo); docs/sqlite-driver.md says why.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/perdure/perdure/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options tunes a Store. The zero value is the recommended setting.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// connection before it fails. Default 5s.
+	BusyTimeout time.Duration
+	// ReadConns is the number of read connections. Default 4.
+	ReadConns int
+}
+
+// Store is the SQLite store.Store. Open returns one; Close releases it.
+type Store struct {
+	path   string
+	lock   *os.File
+	closed atomic.Bool
+
+	wmu   sync.Mutex // serialises writers; guards wconn and wstmts
+	wdb   *sql.DB
+	wconn *sql.Conn
+	wstmt map[string]*sql.Stmt
+
+	rdb   *sql.DB
+	rstmu sync.Mutex
+	rstmt map[string]*sql.Stmt
+
+	version int
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it and its directory if needed) the database at
+// path, which may be a plain file path or "sqlite:PATH", and migrates it to
+// the schema this binary knows.
+func Open(path string, opts Options) (*Store, error) {
+	path = strings.TrimPrefix(path, "sqlite://")
+	path = strings.TrimPrefix(path, "sqlite:")
+	if path == "" {
+		return nil, errors.New("sqlitestore: empty database path: pass a file path such as perdure.db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: database path %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("sqlitestore: create the directory of %s: %w", abs, err)
+	}
+	lock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: abs, lock: lock, wstmt: map[string]*sql.Stmt{}, rstmt: map[string]*sql.Stmt{}}
+	if err := s.open(opts); err != nil {
+		s.shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) open(opts Options) error {
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	readers := opts.ReadConns
+	if readers <= 0 {
+		readers = 4
+	}
+	pragmas := func(extra ...string) string {
+		q := url.Values{}
+		// busy_timeout first: setting WAL mode may need to wait.
+		for _, p := range append([]string{
+			fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()),
+			"journal_mode(WAL)",
+			"synchronous(FULL)",
+			"foreign_keys(ON)",
+		}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + uriPath(s.path) + "?" + q.Encode()
+	}
+	var err error
+	if s.wdb, err = sql.Open("sqlite", pragmas()); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w (is it a SQLite database, and writable?)", s.path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if s.rdb, err = sql.Open("sqlite", pragmas("query_only(ON)")); err != nil {
+		return fmt.Errorf("sqlitestore: open %s for reading: %w", s.path, err)
+	}
+	s.rdb.SetMaxOpenConns(readers)
+	s.rdb.SetMaxIdleConns(readers)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: open %s for reading: %w", s.path, err)
+	}
+	return nil
+}
+
+// uriPath escapes the characters that end or escape the path of a SQLite
+// URI filename.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(p))
+}
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.path }
+
+// SchemaVersion returns the schema version of the database.
+func (s *Store) SchemaVersion() int { return s.version }
+
+// Exclusive reports true: Open holds an exclusive lock on the file.
+func (s *Store) Exclusive() bool { return true }
+
+// Close waits for the running write, closes the connections and releases
+// the file lock. Later calls fail with store.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.shutdown()
+}
+
+func (s *Store) shutdown() error {
+	var errs []error
+	for _, st := range s.wstmt {
+		errs = append(errs, st.Close())
+	}
+	s.wstmt = nil
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	s.rstmu.Lock()
+	for _, st := range s.rstmt {
+		errs = append(errs, st.Close())
+	}
+	s.rstmt = nil
+	s.rstmu.Unlock()
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // releases the lock
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlitestore: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) errClosed() error {
+	return fmt.Errorf("sqlitestore %s: %w", s.path, store.ErrClosed)
+}
+
+// dbErr wraps an error of the database itself (I/O, corruption, a closed
+// connection), as opposed to an op that the contract refuses. A dbErr fails
+// the whole Apply batch.
+type dbErr struct{ err error }
+
+func (e *dbErr) Error() string { return e.err.Error() }
+func (e *dbErr) Unwrap() error { return e.err }
+
+// wrapDB marks err as a database failure, mapping it to store.ErrClosed
+// when the store was closed under it.
+func (s *Store) wrapDB(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.closed.Load() {
+		return s.errClosed()
+	}
+	var de *dbErr
+	if errors.As(err, &de) {
+		return err
+	}
+	return &dbErr{fmt.Errorf("sqlitestore %s: %s: %w", s.path, what, err)}
+}
+
+// rquery returns a prepared statement of the read pool.
+func (s *Store) rquery(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s.closed.Load() {
+		return nil, s.errClosed()
+	}
+	s.rstmu.Lock()
+	defer s.rstmu.Unlock()
+	if st := s.rstmt[q]; st != nil {
+		return st, nil
+	}
+	if s.rstmt == nil {
+		return nil, s.errClosed()
+	}
+	st, err := s.rdb.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, s.wrapDB("prepare", err)
+	}
+	s.rstmt[q] = st
+	return st, nil
+}
+
+// micros encodes a time as stored: unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromMicros decodes a stored time.
+func fromMicros(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// blob binds b as NULL when nil.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/perdure/perdure/store"
+)
+
+// wtx runs statements on the writer connection inside a transaction.
+type wtx struct {
+	s   *Store
+	ctx context.Context
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the writer connection
+// and commits it when fn returns nil. The transaction runs to its end even
+// if ctx is cancelled once it has begun: a commit is never cut in half.
+func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return s.errClosed()
+	}
+	w := &wtx{s: s, ctx: context.WithoutCancel(ctx)}
+	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if err := fn(w); err != nil {
+		if _, rerr := w.exec("ROLLBACK"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	if _, err := w.exec("COMMIT"); err != nil {
+		_, _ = w.exec("ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// stmt returns q prepared on the writer connection.
+func (w *wtx) stmt(q string) (*sql.Stmt, error) {
+	if st := w.s.wstmt[q]; st != nil {
+		return st, nil
+	}
+	st, err := w.s.wconn.PrepareContext(w.ctx, q)
+	if err != nil {
+		return nil, w.s.wrapDB("prepare "+q, err)
+	}
+	w.s.wstmt[q] = st
+	return st, nil
+}
+
+func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(w.ctx, args...)
+	if err != nil {
+		return nil, w.s.wrapDB(q, err)
+	}
+	return res, nil
+}
+
+func (w *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(w.ctx, args...)
+	if err != nil {
+		return nil, w.s.wrapDB(q, err)
+	}
+	return rows, nil
+}
+
+// one runs a query that returns at most one row and scans it with scan;
+// found is false when there is no row.
+func (w *wtx) one(q string, args []any, scan func(sc scanner) error) (found bool, err error) {
+	rows, err := w.query(q, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return false, w.s.wrapDB(q, rows.Err())
+	}
+	if err := scan(rows); err != nil {
+		return false, w.s.wrapDB(q, err)
+	}
+	return true, w.s.wrapDB(q, rows.Close())
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// Apply commits ops in one transaction, each inside its own savepoint.
+func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
+	errs := make([]error, len(ops))
+	if len(ops) == 0 {
+		if s.closed.Load() {
+			return nil, s.errClosed()
+		}
+		return errs, ctx.Err()
+	}
+	err := s.write(ctx, func(w *wtx) error {
+		for i, op := range ops {
+			if _, err := w.exec("SAVEPOINT op"); err != nil {
+				return err
+			}
+			err := w.applyOp(op)
+			var de *dbErr
+			if errors.As(err, &de) {
+				return err
+			}
+			if err != nil {
+				if _, rerr := w.exec("ROLLBACK TO op"); rerr != nil {
+					return rerr
+				}
+			}
+			if _, rerr := w.exec("RELEASE op"); rerr != nil {
+				return rerr
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+func (w *wtx) applyOp(op store.Op) error {
+	switch op := op.(type) {
+	case *store.RunCreateOp:
+		return w.createRun(op)
+	case *store.MessageSendOp:
+		return w.send(op, "")
+	case *store.WorkflowTaskCommitOp:
+		return w.commit(op)
+	case *store.WorkflowTaskAbandonOp:
+		return w.abandon(op)
+	case *store.ActivityTaskFinishOp:
+		return w.activityFinish(op)
+	case *store.ActivityTaskRetryOp:
+		return w.activityRetry(op)
+	case *store.ActivityTaskPendOp:
+		return w.activityPend(op)
+	case *store.ActivityTaskHeartbeatOp:
+		return w.activityHeartbeat(op)
+	case nil:
+		return errors.New("sqlitestore: nil op")
+	default:
+		return fmt.Errorf("sqlitestore: unsupported op %T", op)
+	}
+}
