@@ -1,0 +1,706 @@
+package crashtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/store/sqlitestore"
+)
+
+// Timings are multiplied by slow (race_test.go, norace_test.go).
+const (
+	// Each killed incarnation runs for a random time in [minRun, maxRun).
+	minRun = 100 * time.Millisecond * slow
+	maxRun = 600 * time.Millisecond * slow
+	// The scheduled starts of the instances are spread by startSpread, so
+	// that work is in flight during most of the killed incarnations.
+	startSpread = 45 * time.Millisecond * slow
+)
+
+const (
+	numWorkflows = 200
+	numKills     = 25
+	// finalTimeout bounds the last incarnation, which runs to the end.
+	finalTimeout = 120 * time.Second
+	// maxProblems bounds the problems reported one by one.
+	maxProblems = 40
+)
+
+// Instance i runs kind i % numKinds (see node/main.go).
+const (
+	kindChain = iota
+	kindTimers
+	kindEvents
+	kindChildren
+	kindFanOut
+	numKinds
+)
+
+// expectedOutput computes the result of root instance i from the
+// definition of its workflow kind, independently of the workflow code.
+func expectedOutput(i int64) int64 {
+	switch i % numKinds {
+	case kindChain:
+		v := i
+		for s := int64(0); s < 4; s++ {
+			v = (v + s + 1) * 2
+		}
+		return v
+	case kindTimers:
+		return (i+10)*3 + 1000
+	case kindEvents:
+		return (i+5)*(i%7+2) + i%3 + 1
+	case kindChildren:
+		return 3*(i+1) + 3*(i+2) + 7
+	default:
+		return 2*(6*i+15) + 1
+	}
+}
+
+// expectedChildren gives the children of root instance i (by instance id)
+// and their results.
+func expectedChildren(i int64) map[string]int64 {
+	if i%numKinds != kindChildren {
+		return nil
+	}
+	id := rootID(int(i))
+	return map[string]int64{id + ":0001": 3 * (i + 1), id + ":0002": 3 * (i + 2)}
+}
+
+func rootID(i int) string { return fmt.Sprintf("wf-%03d", i) }
+
+// stepOut is the result of the Add and Mul activities.
+type stepOut struct {
+	Value int64  `json:"value"`
+	Nonce string `json:"nonce"`
+}
+
+// execution is one execution of an activity, from the activity log.
+type execution struct {
+	key         string
+	attempt     int
+	incarnation int
+	nonce       string
+	ended       bool
+	line        int
+}
+
+type actLog struct {
+	byKey   map[string][]*execution // in log order
+	byNonce map[string]*execution
+	total   int
+}
+
+func readActivityLog(path string) (*actLog, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	l := &actLog{byKey: map[string][]*execution{}, byNonce: map[string]*execution{}}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		fields := strings.Fields(sc.Text())
+		bad := func(why string) error {
+			return fmt.Errorf("activity log line %d %q: %s", n, sc.Text(), why)
+		}
+		switch {
+		case len(fields) == 5 && fields[0] == "start":
+			attempt, err1 := strconv.Atoi(fields[2])
+			inc, err2 := strconv.Atoi(fields[3])
+			if err1 != nil || err2 != nil {
+				return nil, bad("malformed start record")
+			}
+			e := &execution{key: fields[1], attempt: attempt, incarnation: inc, nonce: fields[4], line: n}
+			if l.byNonce[e.nonce] != nil {
+				return nil, bad("nonce used twice")
+			}
+			l.byNonce[e.nonce] = e
+			l.byKey[e.key] = append(l.byKey[e.key], e)
+			l.total++
+		case len(fields) == 4 && fields[0] == "end":
+			inc, err := strconv.Atoi(fields[2])
+			e := l.byNonce[fields[3]]
+			switch {
+			case err != nil:
+				return nil, bad("malformed end record")
+			case e == nil:
+				return nil, bad("end without start")
+			case e.key != fields[1] || e.incarnation != inc:
+				return nil, bad(fmt.Sprintf("end does not match its start (line %d)", e.line))
+			case e.ended:
+				return nil, bad("second end of one execution")
+			}
+			e.ended = true
+		default:
+			return nil, bad("unknown record")
+		}
+	}
+	return l, sc.Err()
+}
+
+// node runs and kills incarnations of the node program.
+type node struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	db      string
+	actlog  string
+	epochMs int64
+}
+
+func (n *node) logPath(inc int) string {
+	return filepath.Join(n.dir, fmt.Sprintf("node-%02d.log", inc))
+}
+
+func (n *node) start(inc int, final bool) (*exec.Cmd, *os.File) {
+	n.t.Helper()
+	out, err := os.Create(n.logPath(inc))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	args := []string{"-db", n.db, "-actlog", n.actlog, "-incarnation", strconv.Itoa(inc),
+		"-n", strconv.Itoa(numWorkflows), "-epoch", strconv.FormatInt(n.epochMs, 10), "-spread", startSpread.String()}
+	if final {
+		args = append(args, "-exit-when-done")
+	}
+	cmd := exec.Command(n.bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("start node %d: %v", inc, err)
+	}
+	return cmd, out
+}
+
+// tail returns the end of an incarnation's output.
+func (n *node) tail(inc int) string {
+	b, _ := os.ReadFile(n.logPath(inc))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// runAndKill runs incarnation inc for d, then kills it with SIGKILL and
+// checks that it died of that signal (not of its own accord before).
+func (n *node) runAndKill(inc int, d time.Duration) {
+	n.t.Helper()
+	cmd, out := n.start(inc, false)
+	defer out.Close()
+	time.Sleep(d)
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		n.t.Fatalf("kill node %d: %v", inc, err)
+	}
+	_ = cmd.Wait()
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		n.t.Fatalf("node %d did not die of SIGKILL but %v; its output:\n%s", inc, cmd.ProcessState, n.tail(inc))
+	}
+}
+
+// runToEnd runs incarnation inc until it exits by itself having seen every
+// instance finish.
+func (n *node) runToEnd(inc int) {
+	n.t.Helper()
+	cmd, out := n.start(inc, true)
+	defer out.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.t.Fatalf("final node %d: %v; its output:\n%s", inc, err, n.tail(inc))
+		}
+	case <-time.After(finalTimeout):
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		n.t.Errorf("final node %d did not finish every instance within %s; its output:\n%s", inc, finalTimeout, n.tail(inc))
+		n.dumpUnfinished()
+		n.t.FailNow()
+	}
+}
+
+// dumpUnfinished reports the instances that have not finished, to explain
+// a hang.
+func (n *node) dumpUnfinished() {
+	st, err := sqlitestore.Open(n.db, sqlitestore.Options{})
+	if err != nil {
+		n.t.Errorf("open the database: %v", err)
+		return
+	}
+	defer st.Close()
+	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: quietLogger()})
+	if err != nil {
+		n.t.Errorf("client: %v", err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	runs, err := allRuns(ctx, c)
+	if err != nil {
+		n.t.Errorf("list: %v", err)
+		return
+	}
+	shown := 0
+	for _, r := range runs {
+		if r.Status.Finished() || shown >= 10 {
+			continue
+		}
+		shown++
+		hist, _ := c.History(ctx, r.InstanceID, r.RunID)
+		var evs []string
+		for _, ev := range hist {
+			evs = append(evs, fmt.Sprintf("%d:%s(seq %d)", ev.ID, ev.Type, ev.Seq))
+		}
+		msgs, _ := st.MessageList(ctx, r.RunID)
+		tasks, _ := st.ActivityTaskList(ctx, r.RunID)
+		var pend []string
+		for _, m := range msgs {
+			pend = append(pend, fmt.Sprintf("%s@%s", m.Type, m.VisibleAt.Format(time.RFC3339Nano)))
+		}
+		for _, a := range tasks {
+			pend = append(pend, fmt.Sprintf("activity %s seq %d %s attempt %d lease %s until %s", a.Name, a.Seq, a.State, a.Attempt, a.LeaseOwner, a.LeaseUntil.Format(time.RFC3339Nano)))
+		}
+		n.t.Errorf("unfinished %s run %s: %s task error %q\n  history: %s\n  inbox and tasks: %s",
+			r.InstanceID, r.RunID, r.Status, r.TaskError, strings.Join(evs, " "), strings.Join(pend, "; "))
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func allRuns(ctx context.Context, c *perdure.Client) ([]*perdure.Instance, error) {
+	var out []*perdure.Instance
+	token := ""
+	for {
+		page, err := c.ListInstances(ctx, perdure.ListFilter{AllRuns: true, PageSize: 500, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Instances...)
+		if page.NextPageToken == "" {
+			return out, nil
+		}
+		token = page.NextPageToken
+	}
+}
+
+func buildNode(t *testing.T, dir string) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	bin := filepath.Join(dir, "node")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "./node")
+	cmd := exec.Command(gobin, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin
+}
+
+func crashSeed(t *testing.T) uint64 {
+	if s := os.Getenv("PERDURE_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PERDURE_CRASH_SEED=%q: %v", s, err)
+		}
+		return v
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// TestCrash runs the node program on one SQLite database, kills it with
+// SIGKILL numKills times at random points, runs it once more to the end,
+// and then checks the database and the activity log.
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash test kills real processes for a while; skipped with -short")
+	}
+	began := time.Now()
+	dir := t.TempDir()
+	bin := buildNode(t, dir)
+	built := time.Since(began)
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with PERDURE_CRASH_SEED=%d); race detector in the node: %v", seed, seed, raceEnabled)
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+
+	n := &node{t: t, bin: bin, dir: dir, db: filepath.Join(dir, "perdure.db"), actlog: filepath.Join(dir, "activities.log"),
+		epochMs: time.Now().Add(200 * time.Millisecond).UnixMilli()}
+	var killedAfter []time.Duration
+	for inc := 1; inc <= numKills; inc++ {
+		d := minRun + time.Duration(rng.Int64N(int64(maxRun-minRun)))
+		n.runAndKill(inc, d)
+		killedAfter = append(killedAfter, d)
+	}
+	final := numKills + 1
+	finalStart := time.Now()
+	n.runToEnd(final)
+	finalTook := time.Since(finalStart)
+
+	for inc := 1; inc <= final; inc++ {
+		b, err := os.ReadFile(n.logPath(inc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=ERROR") {
+				t.Errorf("node %d logged an error: %s", inc, line)
+			}
+		}
+	}
+
+	log, err := readActivityLog(n.actlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verify(t, n.db, log, final)
+
+	var midRun, afterEnd, extra, bound int
+	killsWithActivity := map[int]bool{}
+	for _, execs := range log.byKey {
+		during := map[int]bool{}
+		for j, e := range execs {
+			if e.incarnation != final && !e.ended {
+				killsWithActivity[e.incarnation] = true
+			}
+			if j == len(execs)-1 {
+				continue
+			}
+			extra++
+			during[e.incarnation] = true
+			if e.ended {
+				afterEnd++
+			} else {
+				midRun++
+			}
+		}
+		bound += len(during)
+	}
+	if extra > bound {
+		t.Errorf("%d extra activity executions, but kills hit running activities only %d times", extra, bound)
+	}
+	perInc := make([]int, final+1)
+	for _, execs := range log.byKey {
+		for _, e := range execs {
+			if e.incarnation >= 1 && e.incarnation <= final {
+				perInc[e.incarnation]++
+			}
+		}
+	}
+	t.Logf("activity executions per incarnation: %v", perInc[1:])
+	if v.ok() {
+		t.Logf("%d kills (after %s … %s), %d of them while activities ran; final incarnation took %s; build %s; total %s",
+			numKills, slices.Min(killedAfter), slices.Max(killedAfter), len(killsWithActivity), finalTook.Round(time.Millisecond),
+			built.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+		t.Logf("%d root workflows and %d children completed with the expected results; %d history events in %d runs, none corrupted",
+			numWorkflows, v.children, v.events, v.runs)
+		t.Logf("%d activity calls, %d executions: %d extra (%d killed mid-run, %d killed between their end and the commit of their result), bound by kills during them: %d; %d results committed, none recomputed",
+			v.activities, log.total, extra, midRun, afterEnd, bound, v.activities)
+	}
+}
+
+// verification collects problems and counts.
+type verification struct {
+	t        *testing.T
+	problems []string
+	runs     int
+	events   int
+	children int
+	// activities counts committed activity results.
+	activities int
+}
+
+func (v *verification) problem(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+func (v *verification) ok() bool { return len(v.problems) == 0 }
+
+func (v *verification) report() {
+	for i, p := range v.problems {
+		if i == maxProblems {
+			v.t.Errorf("… and %d more problems", len(v.problems)-maxProblems)
+			break
+		}
+		v.t.Error(p)
+	}
+}
+
+// verify checks the database against the expected results and the
+// activity log.
+func verify(t *testing.T, db string, log *actLog, final int) *verification {
+	t.Helper()
+	v := &verification{t: t}
+	defer v.report()
+	st, err := sqlitestore.Open(db, sqlitestore.Options{})
+	if err != nil {
+		t.Fatalf("open the database after the test: %v", err)
+	}
+	defer st.Close()
+	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	runs, err := allRuns(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. Every instance completed once, with the expected result.
+	want := map[string]int64{}
+	parent := map[string]string{}
+	for i := range int64(numWorkflows) {
+		want[rootID(int(i))] = expectedOutput(i)
+		for id, out := range expectedChildren(i) {
+			want[id] = out
+			parent[id] = rootID(int(i))
+		}
+	}
+	byInstance := map[string][]*perdure.Instance{}
+	for _, r := range runs {
+		byInstance[r.InstanceID] = append(byInstance[r.InstanceID], r)
+	}
+	for id := range byInstance {
+		if _, ok := want[id]; !ok {
+			v.problem("unexpected instance %s", id)
+		}
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	committed := map[string]bool{}
+	for _, id := range ids {
+		rs := byInstance[id]
+		if len(rs) != 1 {
+			v.problem("instance %s has %d runs, want 1", id, len(rs))
+			continue
+		}
+		r := rs[0]
+		v.runs++
+		if parent[id] != "" {
+			v.children++
+		}
+		if r.Status != perdure.StatusCompleted || !r.Current {
+			v.problem("instance %s is %s (current %v), want COMPLETED; failure %+v, task error %q", id, r.Status, r.Current, r.Failure, r.TaskError)
+			continue
+		}
+		if r.ParentInstanceID != parent[id] {
+			v.problem("instance %s has parent %q, want %q", id, r.ParentInstanceID, parent[id])
+		}
+		var got int64
+		if err := r.DecodeOutput(&got); err != nil || got != want[id] {
+			v.problem("instance %s output %s (%v), want %d", id, r.Output, err, want[id])
+		}
+		hist, err := c.History(ctx, id, r.RunID)
+		if err != nil {
+			v.problem("history of %s: %v", id, err)
+			continue
+		}
+		v.events += len(hist)
+		// 2 and 3.
+		v.checkHistory(r, hist, log, committed)
+	}
+
+	// 3 and 4: every execution belongs to a committed activity call, and
+	// only executions interrupted by a kill ran again.
+	for key, execs := range log.byKey {
+		if !committed[key] {
+			v.problem("activity %s ran %d times but no result of it is in any history", key, len(execs))
+			continue
+		}
+		for j, e := range execs {
+			if e.incarnation == final && !e.ended {
+				v.problem("activity %s: execution %s in the final incarnation has no end record", key, e.nonce)
+			}
+			if j == 0 {
+				continue
+			}
+			prev := execs[j-1]
+			if prev.incarnation == final {
+				v.problem("activity %s ran again (execution %s, line %d) after an execution in the final, unkilled incarnation (line %d)",
+					key, e.nonce, e.line, prev.line)
+			}
+			if e.incarnation <= prev.incarnation {
+				v.problem("activity %s ran twice in incarnation %d, or out of order (lines %d and %d)", key, e.incarnation, prev.line, e.line)
+			}
+			if e.attempt <= prev.attempt {
+				v.problem("activity %s: attempt %d (line %d) after attempt %d (line %d)", key, e.attempt, e.line, prev.attempt, prev.line)
+			}
+		}
+	}
+	return v
+}
+
+// checkHistory checks one completed run's history for corruption, and its
+// activity results against the activity log.
+func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, log *actLog, committed map[string]bool) {
+	id := r.InstanceID
+	if len(hist) == 0 {
+		v.problem("%s: empty history", id)
+		return
+	}
+	if hist[0].Type != history.ExecutionStarted {
+		v.problem("%s: history starts with %s, want ExecutionStarted", id, hist[0].Type)
+	} else if !bytes.Equal(hist[0].Input, r.Input) || hist[0].Name != r.Name {
+		v.problem("%s: ExecutionStarted has %s %s, the run %s %s", id, hist[0].Name, hist[0].Input, r.Name, r.Input)
+	}
+	last := hist[len(hist)-1]
+	if last.Type != history.ExecutionCompleted || last.Status != perdure.StatusCompleted {
+		v.problem("%s: history ends with %s %s, want ExecutionCompleted COMPLETED", id, last.Type, last.Status)
+	} else if !bytes.Equal(last.Result, r.Output) {
+		v.problem("%s: ExecutionCompleted result %s, run output %s", id, last.Result, r.Output)
+	}
+	type command struct {
+		ev   *history.Event
+		done bool
+	}
+	commands := map[int64]*command{}
+	nextSeq := int64(1)
+	for i, ev := range hist {
+		if ev.ID != int64(i+1) {
+			v.problem("%s: event %d has id %d", id, i+1, ev.ID)
+		}
+		if history.IsCommand(ev.Type) {
+			if ev.Seq != nextSeq {
+				v.problem("%s: event %d %s has seq %d, want %d", id, ev.ID, ev.Type, ev.Seq, nextSeq)
+			}
+			if commands[ev.Seq] != nil {
+				v.problem("%s: seq %d issued twice (events %d and %d)", id, ev.Seq, commands[ev.Seq].ev.ID, ev.ID)
+			}
+			commands[ev.Seq] = &command{ev: ev}
+			nextSeq = ev.Seq + 1
+			continue
+		}
+		answers := func(want string) *command {
+			c := commands[ev.Seq]
+			switch {
+			case c == nil || c.ev.Type != want:
+				v.problem("%s: event %d %s answers seq %d, which is no %s", id, ev.ID, ev.Type, ev.Seq, want)
+				return nil
+			case c.done:
+				v.problem("%s: event %d %s answers seq %d a second time", id, ev.ID, ev.Type, ev.Seq)
+				return nil
+			}
+			c.done = true
+			return c
+		}
+		switch ev.Type {
+		case history.ExecutionStarted:
+			if i != 0 {
+				v.problem("%s: second ExecutionStarted at event %d", id, ev.ID)
+			}
+		case history.ExecutionCompleted:
+			if i != len(hist)-1 {
+				v.problem("%s: ExecutionCompleted at event %d of %d", id, ev.ID, len(hist))
+			}
+		case history.TaskCompleted:
+			if c := answers(history.TaskScheduled); c != nil {
+				if c.ev.Name != ev.Name {
+					v.problem("%s: event %d completes activity %s of seq %d, scheduled as %s", id, ev.ID, ev.Name, ev.Seq, c.ev.Name)
+				}
+				v.checkResult(r, ev, log, committed)
+			}
+		case history.TaskFailed:
+			answers(history.TaskScheduled)
+			v.problem("%s: activity seq %d failed (%+v); activities here never fail", id, ev.Seq, ev.Failure)
+		case history.TimerFired:
+			if c := answers(history.TimerCreated); c != nil && ev.Time.Before(c.ev.FireAt) {
+				v.problem("%s: timer seq %d fired at %s, before %s", id, ev.Seq, ev.Time, c.ev.FireAt)
+			}
+		case history.SubOrchestrationInstanceCompleted:
+			if c := answers(history.SubOrchestrationInstanceCreated); c != nil && c.ev.InstanceID != ev.InstanceID {
+				v.problem("%s: child seq %d completed as %s, started as %s", id, ev.Seq, ev.InstanceID, c.ev.InstanceID)
+			}
+		case history.SubOrchestrationInstanceFailed:
+			answers(history.SubOrchestrationInstanceCreated)
+			v.problem("%s: child seq %d failed: %+v", id, ev.Seq, ev.Failure)
+		case history.EventRaised:
+		default:
+			v.problem("%s: unexpected event %d %s", id, ev.ID, ev.Type)
+		}
+	}
+	for seq := int64(1); seq < nextSeq; seq++ {
+		c := commands[seq]
+		if c == nil {
+			continue
+		}
+		switch c.ev.Type {
+		case history.TaskScheduled, history.SubOrchestrationInstanceCreated:
+			if !c.done {
+				v.problem("%s: %s seq %d never answered", id, c.ev.Type, seq)
+			}
+		}
+	}
+}
+
+// checkResult checks a committed activity result against the activity log:
+// it must come from the last execution of that call, which ended, and the
+// attempts before it must all have been lost to kills.
+func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, log *actLog, committed map[string]bool) {
+	key := fmt.Sprintf("%s/%s/%d", r.InstanceID, r.RunID, ev.Seq)
+	committed[key] = true
+	v.activities++
+	var out stepOut
+	if err := json.Unmarshal(ev.Result, &out); err != nil || out.Nonce == "" {
+		v.problem("activity %s: result %s carries no nonce (%v)", key, ev.Result, err)
+		return
+	}
+	execs := log.byKey[key]
+	e := log.byNonce[out.Nonce]
+	switch {
+	case len(execs) == 0:
+		v.problem("activity %s: committed result %s, but no execution of it is logged", key, ev.Result)
+		return
+	case e == nil || e.key != key:
+		v.problem("activity %s: committed result %s comes from no logged execution of it", key, ev.Result)
+		return
+	case execs[len(execs)-1] != e:
+		later := execs[len(execs)-1]
+		v.problem("activity %s: result of execution %s (incarnation %d, line %d) was committed, yet it ran again: execution %s (incarnation %d, line %d)",
+			key, e.nonce, e.incarnation, e.line, later.nonce, later.incarnation, later.line)
+	case !e.ended:
+		v.problem("activity %s: committed execution %s has no end record", key, e.nonce)
+	}
+	if len(ev.Attempts) == 0 {
+		v.problem("activity %s: no attempts recorded", key)
+		return
+	}
+	lastAttempt := ev.Attempts[len(ev.Attempts)-1]
+	if lastAttempt.Attempt != e.attempt || lastAttempt.Failure != nil {
+		v.problem("activity %s: the successful attempt is %+v, the committed execution ran attempt %d", key, lastAttempt, e.attempt)
+	}
+	for _, a := range ev.Attempts[:len(ev.Attempts)-1] {
+		if a.Failure == nil || a.Failure.Type != failure.TypeWorkerLost {
+			v.problem("activity %s: attempt %d failed with %+v; only attempts lost to a kill may fail", key, a.Attempt, a.Failure)
+		}
+	}
+}

@@ -1,0 +1,429 @@
+// Command node is the process that the crash test kills and restarts. It
+// opens a SQLite database, starts a fixed set of workflow instances (those
+// that do not exist yet), raises the external events they wait for, and
+// serves their workflows and activities until it is killed or, with
+// -exit-when-done, until every instance has finished.
+//
+// Every activity execution appends a "start" record to the activity log
+// before it works and an "end" record after, each written with one write
+// and synced, and returns a nonce unique to the execution so that the
+// result committed in history names the execution that produced it:
+//
+//	start <idempotency key> <attempt> <incarnation> <nonce>
+//	end <idempotency key> <incarnation> <nonce>
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/activity"
+	"github.com/perdure/perdure/store/sqlitestore"
+	"github.com/perdure/perdure/worker"
+	"github.com/perdure/perdure/workflow"
+)
+
+// Kinds of root workflows: instance i runs kind i % numKinds.
+const (
+	kindChain = iota
+	kindTimers
+	kindEvents
+	kindChildren
+	kindFanOut
+	numKinds
+)
+
+// StepIn is the input of the Add and Mul activities.
+type StepIn struct {
+	X   int64 `json:"x"`
+	Arg int64 `json:"arg"`
+}
+
+// StepOut is what an activity returns: its business value and the nonce of
+// the execution that computed it.
+type StepOut struct {
+	Value int64  `json:"value"`
+	Nonce string `json:"nonce"`
+}
+
+// ChildIn is the input of ChildWorkflow.
+type ChildIn struct {
+	Parent string `json:"parent"`
+	X      int64  `json:"x"`
+}
+
+var (
+	actLog      *os.File
+	incarnation int
+)
+
+// record appends one line to the activity log with a single write and syncs
+// it. The process cannot go on without its log, so a failure exits.
+func record(line string) {
+	if _, err := actLog.Write([]byte(line + "\n")); err != nil {
+		fmt.Fprintf(os.Stderr, "node: write activity log: %v\n", err)
+		os.Exit(3)
+	}
+	if err := actLog.Sync(); err != nil {
+		fmt.Fprintf(os.Stderr, "node: sync activity log: %v\n", err)
+		os.Exit(3)
+	}
+}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// work logs the execution, takes 10 to 100 ms (so that kills land while
+// activities run), and returns value with the execution's nonce.
+func work(ctx context.Context, in StepIn, value int64) (StepOut, error) {
+	info := activity.GetInfo(ctx)
+	nonce := newNonce()
+	record(fmt.Sprintf("start %s %d %d %s", info.IdempotencyKey, info.Attempt, incarnation, nonce))
+	d := time.Duration(10+(in.X*31+in.Arg*17)%91) * time.Millisecond
+	time.Sleep(d)
+	record(fmt.Sprintf("end %s %d %s", info.IdempotencyKey, incarnation, nonce))
+	return StepOut{Value: value, Nonce: nonce}, nil
+}
+
+// Add returns X + Arg.
+func Add(ctx context.Context, in StepIn) (StepOut, error) { return work(ctx, in, in.X+in.Arg) }
+
+// Mul returns X × Arg.
+func Mul(ctx context.Context, in StepIn) (StepOut, error) { return work(ctx, in, in.X*in.Arg) }
+
+// activityOptions: activities never fail, so the only failed attempts are
+// attempts lost to a kill (WorkerLost), retried at once.
+var activityOptions = workflow.ActivityOptions{RetryPolicy: workflow.RetryPolicy{
+	InitialInterval: 10 * time.Millisecond, BackoffCoefficient: 1, MaximumInterval: 10 * time.Millisecond}}
+
+func act(ctx workflow.Context, fn func(context.Context, StepIn) (StepOut, error), x, arg int64) (int64, error) {
+	out, err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), fn, StepIn{X: x, Arg: arg}).Get(ctx)
+	return out.Value, err
+}
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// ChainWorkflow: a chain of eight activities with a durable sleep in the
+// middle. v = i; four times: v = (v + s + 1) × 2.
+func ChainWorkflow(ctx workflow.Context, i int64) (int64, error) {
+	v := i
+	for s := int64(0); s < 4; s++ {
+		var err error
+		if v, err = act(ctx, Add, v, s+1); err != nil {
+			return 0, err
+		}
+		if v, err = act(ctx, Mul, v, 2); err != nil {
+			return 0, err
+		}
+		if s == 1 {
+			if err := workflow.Sleep(ctx, ms(20+(i*13)%180)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// TimersWorkflow: a sleep, a timer racing an activity, and an event wait
+// that always times out. (i + 10) × 3 + 1000.
+func TimersWorkflow(ctx workflow.Context, i int64) (int64, error) {
+	a, err := act(ctx, Add, i, 10)
+	if err != nil {
+		return 0, err
+	}
+	if err := workflow.Sleep(ctx, ms(20+(i*7)%180)); err != nil {
+		return 0, err
+	}
+	timer := workflow.NewTimer(ctx, ms(20+(i*11)%180))
+	mul := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), Mul, StepIn{X: a, Arg: 3})
+	workflow.AllOf(ctx, timer, mul)
+	if _, err := timer.Get(ctx); err != nil {
+		return 0, err
+	}
+	m, err := mul.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	bonus := int64(0)
+	if _, err := workflow.WaitEventWithTimeout[int64](ctx, "never", 30*time.Millisecond).Get(ctx); errors.Is(err, workflow.ErrEventTimeout) {
+		bonus = 1000
+	} else {
+		return 0, fmt.Errorf("event \"never\" was not expected to arrive (err %v)", err)
+	}
+	return act(ctx, Add, m.Value, bonus)
+}
+
+// ApproveValue and BonusValue are the payloads the node raises on
+// EventsWorkflow instance i.
+func ApproveValue(i int64) int64 { return i%7 + 2 }
+
+// BonusValue: see ApproveValue.
+func BonusValue(i int64) int64 { return i%3 + 1 }
+
+// EventsWorkflow waits for two external events. (i + 5) × approve + bonus.
+// Duplicate events (raised again by a later incarnation) stay buffered and
+// are ignored.
+func EventsWorkflow(ctx workflow.Context, i int64) (int64, error) {
+	a, err := act(ctx, Add, i, 5)
+	if err != nil {
+		return 0, err
+	}
+	approve, err := workflow.WaitEvent[int64](ctx, "approve").Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b, err := act(ctx, Mul, a, approve)
+	if err != nil {
+		return 0, err
+	}
+	bonus, err := workflow.WaitEventWithTimeout[int64](ctx, "bonus", 10*time.Minute).Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return act(ctx, Add, b, bonus)
+}
+
+// ChildWorkflow: 3 × (X + 1), also sent to the parent as an event.
+func ChildWorkflow(ctx workflow.Context, in ChildIn) (int64, error) {
+	a, err := act(ctx, Add, in.X, 1)
+	if err != nil {
+		return 0, err
+	}
+	if err := workflow.Sleep(ctx, ms(20+in.X%50)); err != nil {
+		return 0, err
+	}
+	b, err := act(ctx, Mul, a, 3)
+	if err != nil {
+		return 0, err
+	}
+	if err := workflow.SendEvent(ctx, in.Parent, "child-done", b); err != nil {
+		return 0, err
+	}
+	return b, nil
+}
+
+// ParentWorkflow runs two children at once and waits for their results and
+// their events. 3(i+1) + 3(i+2) + 7.
+func ParentWorkflow(ctx workflow.Context, i int64) (int64, error) {
+	id := workflow.GetInfo(ctx).InstanceID
+	c0 := workflow.ExecuteChildWorkflow(ctx, ChildWorkflow, ChildIn{Parent: id, X: i})
+	c1 := workflow.ExecuteChildWorkflow(ctx, ChildWorkflow, ChildIn{Parent: id, X: i + 1})
+	r0, err := c0.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	r1, err := c1.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for range 2 {
+		v, err := workflow.WaitEvent[int64](ctx, "child-done").Get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	if sum != r0+r1 {
+		return 0, workflow.NewNonRetryableError("Mismatch", "child events sum to %d, child results to %d", sum, r0+r1)
+	}
+	return act(ctx, Add, r0+r1, 7)
+}
+
+// FanOutWorkflow doubles i..i+5 in parallel (three at a time), sums, and
+// adds a side effect. 12i + 30 + 1.
+func FanOutWorkflow(ctx workflow.Context, i int64) (int64, error) {
+	items := []int64{i, i + 1, i + 2, i + 3, i + 4, i + 5}
+	res, err := workflow.FanOut(ctx, items, 3, func(ctx workflow.Context, x int64) (int64, error) {
+		return act(ctx, Mul, x, 2)
+	})
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, v := range res {
+		sum += v
+	}
+	one, err := workflow.SideEffect(ctx, func() int64 { return 1 })
+	if err != nil {
+		return 0, err
+	}
+	return act(ctx, Add, sum, one)
+}
+
+// InstanceID names root instance i.
+func InstanceID(i int) string { return fmt.Sprintf("wf-%03d", i) }
+
+func rootWorkflow(i int) any {
+	switch i % numKinds {
+	case kindChain:
+		return ChainWorkflow
+	case kindTimers:
+		return TimersWorkflow
+	case kindEvents:
+		return EventsWorkflow
+	case kindChildren:
+		return ParentWorkflow
+	default:
+		return FanOutWorkflow
+	}
+}
+
+func register(w *worker.Worker) error {
+	return errors.Join(
+		worker.RegisterWorkflow(w, ChainWorkflow),
+		worker.RegisterWorkflow(w, TimersWorkflow),
+		worker.RegisterWorkflow(w, EventsWorkflow),
+		worker.RegisterWorkflow(w, ParentWorkflow),
+		worker.RegisterWorkflow(w, ChildWorkflow),
+		worker.RegisterWorkflow(w, FanOutWorkflow),
+		worker.RegisterActivity(w, Add),
+		worker.RegisterActivity(w, Mul),
+	)
+}
+
+func main() {
+	dbPath := flag.String("db", "", "SQLite database file")
+	logPath := flag.String("actlog", "", "activity log file")
+	flag.IntVar(&incarnation, "incarnation", 0, "number of this process in the test (recorded in the activity log)")
+	n := flag.Int("n", 200, "number of root workflow instances")
+	epochMs := flag.Int64("epoch", 0, "unix time in ms from which the starts of the instances are spread; 0: now")
+	spread := flag.Duration("spread", 30*time.Millisecond, "delay between the scheduled starts of consecutive instances")
+	exitWhenDone := flag.Bool("exit-when-done", false, "exit 0 once every instance has finished")
+	flag.Parse()
+	if *dbPath == "" || *logPath == "" || incarnation <= 0 {
+		fmt.Fprintln(os.Stderr, "usage: node -db FILE -actlog FILE -incarnation N [-n 200] [-epoch MS] [-exit-when-done]")
+		os.Exit(2)
+	}
+	if err := run(*dbPath, *logPath, *n, *epochMs, *spread, *exitWhenDone); err != nil {
+		fmt.Fprintf(os.Stderr, "node %d: %v\n", incarnation, err)
+		os.Exit(1)
+	}
+}
+
+func run(dbPath, logPath string, n int, epochMs int64, spread time.Duration, exitWhenDone bool) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).
+		With("incarnation", incarnation)
+	var err error
+	actLog, err = os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := sqlitestore.Open(dbPath, sqlitestore.Options{})
+	if err != nil {
+		return err
+	}
+	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: logger,
+		LeaseDuration: 10 * time.Second, WorkflowTaskRetry: 100 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, worker.Options{})
+	if err := register(w); err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	epoch := time.Now()
+	if epochMs > 0 {
+		epoch = time.UnixMilli(epochMs)
+	}
+
+	// Start the instances that do not exist yet, several at a time so that
+	// their commits are grouped.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		startErr error
+		started  int
+	)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			id := InstanceID(i)
+			if _, err := c.GetInstance(ctx, id); err == nil {
+				return
+			} else if !errors.Is(err, perdure.ErrNotFound) {
+				mu.Lock()
+				startErr = errors.Join(startErr, err)
+				mu.Unlock()
+				return
+			}
+			_, err := c.StartWorkflow(ctx, rootWorkflow(i), int64(i), perdure.StartOptions{InstanceID: id,
+				StartAt: epoch.Add(time.Duration(i) * spread)})
+			mu.Lock()
+			startErr = errors.Join(startErr, err)
+			if err == nil {
+				started++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if startErr != nil {
+		return fmt.Errorf("start instances: %w", startErr)
+	}
+	fmt.Fprintf(os.Stderr, "node %d: started %d instances\n", incarnation, started)
+
+	// Raise the events of EventsWorkflow instances once they run (raising on
+	// a run that has not started would reach it before ExecutionStarted),
+	// once per incarnation; then wait until every instance has finished.
+	finished := make([]bool, n)
+	raised := make([]bool, n)
+	allDone := false
+	for {
+		done := 0
+		for i := range n {
+			if finished[i] {
+				done++
+				continue
+			}
+			id := InstanceID(i)
+			inst, err := c.GetInstance(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get %s: %w", id, err)
+			}
+			if inst.Status.Finished() {
+				finished[i] = true
+				done++
+				if inst.Status != perdure.StatusCompleted {
+					fmt.Fprintf(os.Stderr, "node %d: %s finished %s: %+v\n", incarnation, id, inst.Status, inst.Failure)
+				}
+				continue
+			}
+			if i%numKinds == kindEvents && !raised[i] && inst.Status == perdure.StatusRunning {
+				err := errors.Join(c.RaiseEvent(ctx, id, "approve", ApproveValue(int64(i))),
+					c.RaiseEvent(ctx, id, "bonus", BonusValue(int64(i))))
+				if err != nil && !errors.Is(err, perdure.ErrNotRunning) {
+					return fmt.Errorf("raise events on %s: %w", id, err)
+				}
+				raised[i] = true
+			}
+		}
+		if done == n && !allDone {
+			allDone = true
+			fmt.Fprintf(os.Stderr, "node %d: all %d instances finished\n", incarnation, n)
+			if exitWhenDone {
+				return errors.Join(w.Stop(), c.Close(), st.Close(), actLog.Close())
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !race
+
+package crashtest
+
+const (
+	raceEnabled = false
+	slow        = 1
+)
