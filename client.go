@@ -32,7 +32,9 @@ type Options struct {
 	// LeaseDuration: how long claimed work stays with this process without
 	// renewal before another takes it over. Default 30s.
 	LeaseDuration time.Duration
-	// CacheSize bounds the live workflow instances kept in memory. Default 10000.
+	// CacheSize bounds the live workflow instances kept in memory. Default
+	// 10000; negative disables the cache, so that every workflow task
+	// replays the history (useful to test determinism).
 	CacheSize int
 	// WorkflowTaskRetry: delay before a failed workflow task (for example
 	// non-deterministic code) is tried again. Default 5s.

@@ -38,6 +38,10 @@ func (c *cache) take(runID string) *replay.Runner {
 }
 
 func (c *cache) put(runID string, r *replay.Runner) {
+	if c.max < 0 {
+		r.Close()
+		return
+	}
 	var evicted []*replay.Runner
 	c.mu.Lock()
 	if el, ok := c.items[runID]; ok {

@@ -31,10 +31,15 @@ type Config struct {
 	// WorkflowTaskRetry is the delay before a failed workflow task (for
 	// example non-determinism) is tried again. Default 5s.
 	WorkflowTaskRetry time.Duration
-	// CacheSize bounds the live workflow instances kept in memory. Default 10000.
+	// CacheSize bounds the live workflow instances kept in memory. Default
+	// 10000; negative disables the cache (every task replays history).
 	CacheSize int
 	// MaxBatch bounds the ops committed in one transaction. Default 2000.
 	MaxBatch int
+	// IdlePoll bounds how long an idle worker sleeps before it looks for
+	// work that no notification announced (work written by another
+	// process). Work made in this process wakes workers at once. Default 1s.
+	IdlePoll time.Duration
 	// CompletionPoll is how often WaitForCompletion re-reads the store when
 	// no in-process notification arrives (runs finished by another node).
 	// Default 1s.
@@ -91,11 +96,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.WorkflowTaskRetry <= 0 {
 		cfg.WorkflowTaskRetry = 5 * time.Second
 	}
-	if cfg.CacheSize <= 0 {
+	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 10000
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 2000
+	}
+	if cfg.IdlePoll <= 0 {
+		cfg.IdlePoll = time.Second
 	}
 	if cfg.CompletionPoll <= 0 {
 		cfg.CompletionPoll = time.Second
@@ -163,20 +171,12 @@ func (e *Engine) wakeChan() <-chan struct{} {
 // waitUntilWork blocks until notified, until the store's next wake-up time,
 // or until ctx is done.
 func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}) {
-	next, ok, err := e.st.NextWakeup(ctx)
-	var timer <-chan time.Time
-	if err != nil {
-		ok, next = true, e.Now().Add(time.Second)
+	d := e.cfg.IdlePoll
+	if next, ok, err := e.st.NextWakeup(ctx); err == nil && ok {
+		d = min(d, max(next.Sub(e.clk.Now()), time.Millisecond))
 	}
-	if ok {
-		d := next.Sub(e.clk.Now())
-		if d < time.Millisecond {
-			d = time.Millisecond
-		}
-		c, stop := e.clk.After(d)
-		defer stop()
-		timer = c
-	}
+	timer, stop := e.clk.After(d)
+	defer stop()
 	select {
 	case <-wake:
 	case <-timer:

@@ -313,7 +313,7 @@ func (r *Runner) command(ev *history.Event) *history.Event {
 		panic(errKilled)
 	}
 	if r.completion != nil {
-		panic(taskFailure{errors.New("workflow API called after the workflow finished")})
+		r.failTask(errors.New("workflow API called after the workflow finished"))
 	}
 	r.seq++
 	ev.Seq = r.seq
@@ -321,16 +321,25 @@ func (r *Runner) command(ev *history.Event) *history.Event {
 	if rec, ok := r.recorded[ev.Seq]; ok {
 		delete(r.recorded, ev.Seq)
 		if rec.Type != ev.Type || !strings.EqualFold(rec.Name, ev.Name) {
-			panic(&NondeterminismError{Step: ev.Seq, Recorded: describe(rec), RecordedAt: rec.Source, Got: describe(ev), GotAt: ev.Source})
+			r.failTask(&NondeterminismError{Step: ev.Seq, Recorded: describe(rec), RecordedAt: rec.Source, Got: describe(ev), GotAt: ev.Source})
 		}
 		return rec
 	}
 	if r.replaying {
-		panic(&NondeterminismError{Step: ev.Seq, Recorded: "nothing (the history has no such step)", Got: describe(ev), GotAt: ev.Source})
+		r.failTask(&NondeterminismError{Step: ev.Seq, Recorded: "nothing (the history has no such step)", Got: describe(ev), GotAt: ev.Source})
 	}
 	ev.Time = r.now
 	r.commands = append(r.commands, ev)
 	return nil
+}
+
+// failTask records err as the task's failure and unwinds the coroutine. The
+// error is recorded first, so that user code recovering panics cannot hide it.
+func (r *Runner) failTask(err error) {
+	if r.taskErr == nil {
+		r.taskErr = err
+	}
+	panic(taskFailure{err})
 }
 
 // Codec is the payload codec of this run.
@@ -468,7 +477,7 @@ func (r *Runner) GetVersion(changeID string, minSupported, maxSupported int) int
 		r.versions[changeID] = v
 	}
 	if v < minSupported || v > maxSupported {
-		panic(taskFailure{fmt.Errorf("version %d of change %q is outside the supported range [%d, %d]: deploy code that still supports it", v, changeID, minSupported, maxSupported)})
+		r.failTask(fmt.Errorf("version %d of change %q is outside the supported range [%d, %d]: deploy code that still supports it", v, changeID, minSupported, maxSupported))
 	}
 	return v
 }
