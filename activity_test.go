@@ -215,7 +215,7 @@ func TestActivityTimeouts(t *testing.T) {
 		in   timeoutIn
 		want string
 	}{
-		"start-to-close": {timeoutIn{time.Second, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Millisecond, RetryPolicy: fastPolicy(2)}}, "StartToClose after 2"},
+		"start-to-close":    {timeoutIn{time.Second, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Millisecond, RetryPolicy: fastPolicy(2)}}, "StartToClose after 2"},
 		"schedule-to-close": {timeoutIn{time.Second, workflow.ActivityOptions{ScheduleToCloseTimeout: 50 * time.Millisecond, RetryPolicy: fastPolicy(0)}}, "ScheduleToClose after 1"},
 		"heartbeat":         {timeoutIn{time.Second, workflow.ActivityOptions{HeartbeatTimeout: 40 * time.Millisecond, RetryPolicy: fastPolicy(1)}}, "Heartbeat after 1"},
 	}
