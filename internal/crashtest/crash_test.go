@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,7 +309,7 @@ func buildNode(t *testing.T, dir string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	bin := filepath.Join(dir, "node")
 	args := []string{"build", "-o", bin}
@@ -532,7 +533,13 @@ func verify(t *testing.T, db string, log *actLog, final int) *verification {
 
 	// 3 and 4: every execution belongs to a committed activity call, and
 	// only executions interrupted by a kill ran again.
-	for key, execs := range log.byKey {
+	keys := make([]string, 0, len(log.byKey))
+	for key := range log.byKey {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		execs := log.byKey[key]
 		if !committed[key] {
 			v.problem("activity %s ran %d times but no result of it is in any history", key, len(execs))
 			continue
@@ -658,6 +665,12 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 			if !c.done {
 				v.problem("%s: %s seq %d never answered", id, c.ev.Type, seq)
 			}
+		case history.TimerCreated:
+			// Every workflow here waits for its timers; only the timeout of
+			// an event wait that got its event may be left unfired.
+			if !c.done && c.ev.Purpose == "" {
+				v.problem("%s: timer seq %d never fired", id, seq)
+			}
 		}
 	}
 }
@@ -698,9 +711,19 @@ func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, log *
 	if lastAttempt.Attempt != e.attempt || lastAttempt.Failure != nil {
 		v.problem("activity %s: the successful attempt is %+v, the committed execution ran attempt %d", key, lastAttempt, e.attempt)
 	}
+	lost := map[int]bool{}
 	for _, a := range ev.Attempts[:len(ev.Attempts)-1] {
 		if a.Failure == nil || a.Failure.Type != failure.TypeWorkerLost {
 			v.problem("activity %s: attempt %d failed with %+v; only attempts lost to a kill may fail", key, a.Attempt, a.Failure)
+		}
+		lost[a.Attempt] = true
+	}
+	// Every execution interrupted by a kill is an attempt recorded as lost
+	// (the log keeps the newest attempts only).
+	for _, x := range execs[:len(execs)-1] {
+		if x.attempt >= ev.Attempts[0].Attempt && !lost[x.attempt] {
+			v.problem("activity %s: execution %s of attempt %d (incarnation %d) ran again, but its attempt is not recorded as lost: %+v",
+				key, x.nonce, x.attempt, x.incarnation, ev.Attempts)
 		}
 	}
 }
