@@ -344,6 +344,14 @@ func TestCrash(t *testing.T) {
 	}
 	began := time.Now()
 	dir := t.TempDir()
+	if keep := os.Getenv("PERDURE_CRASH_DIR"); keep != "" {
+		// Keep the database, the activity log and the node outputs.
+		var err error
+		if dir, err = os.MkdirTemp(keep, "crash-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("files kept in %s", dir)
+	}
 	bin := buildNode(t, dir)
 	built := time.Since(began)
 	seed := crashSeed(t)
@@ -375,15 +383,15 @@ func TestCrash(t *testing.T) {
 		}
 	}
 
-	log, err := readActivityLog(n.actlog)
+	alog, err := readActivityLog(n.actlog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := verify(t, n.db, log, final)
+	v := verify(t, n.db, alog, final)
 
 	var midRun, afterEnd, extra, bound int
 	killsWithActivity := map[int]bool{}
-	for _, execs := range log.byKey {
+	for _, execs := range alog.byKey {
 		during := map[int]bool{}
 		for j, e := range execs {
 			if e.incarnation != final && !e.ended {
@@ -406,7 +414,7 @@ func TestCrash(t *testing.T) {
 		t.Errorf("%d extra activity executions, but kills hit running activities only %d times", extra, bound)
 	}
 	perInc := make([]int, final+1)
-	for _, execs := range log.byKey {
+	for _, execs := range alog.byKey {
 		for _, e := range execs {
 			if e.incarnation >= 1 && e.incarnation <= final {
 				perInc[e.incarnation]++
@@ -421,7 +429,7 @@ func TestCrash(t *testing.T) {
 		t.Logf("%d root workflows and %d children completed with the expected results; %d history events in %d runs, none corrupted",
 			numWorkflows, v.children, v.events, v.runs)
 		t.Logf("%d activity calls, %d executions: %d extra (%d killed mid-run, %d killed between their end and the commit of their result), bound by kills during them: %d; %d results committed, none recomputed",
-			v.activities, log.total, extra, midRun, afterEnd, bound, v.activities)
+			v.activities, alog.total, extra, midRun, afterEnd, bound, v.activities)
 	}
 }
 
@@ -454,7 +462,7 @@ func (v *verification) report() {
 
 // verify checks the database against the expected results and the
 // activity log.
-func verify(t *testing.T, db string, log *actLog, final int) *verification {
+func verify(t *testing.T, db string, alog *actLog, final int) *verification {
 	t.Helper()
 	v := &verification{t: t}
 	defer v.report()
@@ -528,18 +536,18 @@ func verify(t *testing.T, db string, log *actLog, final int) *verification {
 		}
 		v.events += len(hist)
 		// 2 and 3.
-		v.checkHistory(r, hist, log, committed)
+		v.checkHistory(r, hist, alog, committed)
 	}
 
 	// 3 and 4: every execution belongs to a committed activity call, and
 	// only executions interrupted by a kill ran again.
-	keys := make([]string, 0, len(log.byKey))
-	for key := range log.byKey {
+	keys := make([]string, 0, len(alog.byKey))
+	for key := range alog.byKey {
 		keys = append(keys, key)
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		execs := log.byKey[key]
+		execs := alog.byKey[key]
 		if !committed[key] {
 			v.problem("activity %s ran %d times but no result of it is in any history", key, len(execs))
 			continue
@@ -569,7 +577,7 @@ func verify(t *testing.T, db string, log *actLog, final int) *verification {
 
 // checkHistory checks one completed run's history for corruption, and its
 // activity results against the activity log.
-func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, log *actLog, committed map[string]bool) {
+func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, alog *actLog, committed map[string]bool) {
 	id := r.InstanceID
 	if len(hist) == 0 {
 		v.problem("%s: empty history", id)
@@ -634,7 +642,7 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 				if c.ev.Name != ev.Name {
 					v.problem("%s: event %d completes activity %s of seq %d, scheduled as %s", id, ev.ID, ev.Name, ev.Seq, c.ev.Name)
 				}
-				v.checkResult(r, ev, log, committed)
+				v.checkResult(r, ev, alog, committed)
 			}
 		case history.TaskFailed:
 			answers(history.TaskScheduled)
@@ -678,7 +686,7 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 // checkResult checks a committed activity result against the activity log:
 // it must come from the last execution of that call, which ended, and the
 // attempts before it must all have been lost to kills.
-func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, log *actLog, committed map[string]bool) {
+func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, alog *actLog, committed map[string]bool) {
 	key := fmt.Sprintf("%s/%s/%d", r.InstanceID, r.RunID, ev.Seq)
 	committed[key] = true
 	v.activities++
@@ -687,8 +695,8 @@ func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, log *
 		v.problem("activity %s: result %s carries no nonce (%v)", key, ev.Result, err)
 		return
 	}
-	execs := log.byKey[key]
-	e := log.byNonce[out.Nonce]
+	execs := alog.byKey[key]
+	e := alog.byNonce[out.Nonce]
 	switch {
 	case len(execs) == 0:
 		v.problem("activity %s: committed result %s, but no execution of it is logged", key, ev.Result)
