@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/perdure/perdure/internal/clock"
 	"github.com/perdure/perdure/internal/engine"
 	"github.com/perdure/perdure/internal/failure"
 	"github.com/perdure/perdure/internal/history"
 	"github.com/perdure/perdure/internal/hook"
+	"github.com/perdure/perdure/internal/metrics"
 	"github.com/perdure/perdure/internal/names"
 	"github.com/perdure/perdure/internal/payload"
 	"github.com/perdure/perdure/store"
@@ -39,6 +42,10 @@ type Options struct {
 	// WorkflowTaskRetry: delay before a failed workflow task (for example
 	// non-deterministic code) is tried again. Default 5s.
 	WorkflowTaskRetry time.Duration
+	// Metrics, when set, receives Perdure's Prometheus collectors:
+	// workflows started and finished by name and status, workflow tasks,
+	// activity attempts by outcome, group commit latency and queue depth.
+	Metrics prometheus.Registerer
 
 	clock clock.Clock
 }
@@ -68,8 +75,16 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Codec == nil {
 		opts.Codec = payload.Default
 	}
+	var obs engine.Observer
+	if opts.Metrics != nil {
+		m, err := metrics.New(opts.Metrics, opts.Store)
+		if err != nil {
+			return nil, fmt.Errorf("perdure: register metrics: %w", err)
+		}
+		obs = m
+	}
 	eng, err := engine.New(engine.Config{Store: opts.Store, Clock: opts.clock, Logger: opts.Logger, Owner: opts.NodeID,
-		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry})
+		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry, Observer: obs})
 	if err != nil {
 		return nil, err
 	}

@@ -132,6 +132,7 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 				pd = hd
 			}
 		}
+		s.e.cfg.Observer.ActivityAttempt(t.Name, "pending", s.e.Now().Sub(t.StartedAt))
 		perr := s.e.apply1(&store.ActivityTaskPendOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Deadline: pd})
 		if perr != nil && !errors.Is(perr, store.ErrStaleTask) {
 			logger.Error("record pending activity", "error", perr)
@@ -183,6 +184,7 @@ func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Ti
 	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}
+	e.cfg.Observer.ActivityAttempt(t.Name, "completed", now.Sub(t.StartedAt))
 }
 
 func trim(a []history.Attempt) []history.Attempt {
@@ -225,6 +227,16 @@ func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions,
 	err := e.apply1(op)
 	if err != nil && !byToken && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity failure", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
+	}
+	if err == nil {
+		outcome := "failed"
+		switch {
+		case retry:
+			outcome = "retried"
+		case f.Type == failure.TypeWorkerLost:
+			outcome = "lost"
+		}
+		e.cfg.Observer.ActivityAttempt(t.Name, outcome, now.Sub(startedAt))
 	}
 	if err == nil && retry {
 		e.log.Warn("activity attempt failed; retrying", "activity", t.Name, "instance_id", t.InstanceID,

@@ -50,6 +50,9 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 		}
 		return nil, false, err
 	}
+	if op.Created {
+		e.cfg.Observer.WorkflowStarted(req.Name)
+	}
 	return op.Result, op.Created, nil
 }
 

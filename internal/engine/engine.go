@@ -40,6 +40,8 @@ type Config struct {
 	// work that no notification announced (work written by another
 	// process). Work made in this process wakes workers at once. Default 1s.
 	IdlePoll time.Duration
+	// Observer is told what the engine does (metrics); nil: nothing.
+	Observer Observer
 	// CompletionPoll is how often WaitForCompletion re-reads the store when
 	// no in-process notification arrives (runs finished by another node).
 	// Default 1s.
@@ -101,6 +103,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 2000
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.IdlePoll <= 0 {
 		cfg.IdlePoll = time.Second
@@ -240,7 +245,9 @@ func (e *Engine) committer() {
 		for _, r := range batch {
 			ops = append(ops, r.ops...)
 		}
+		began := time.Now()
 		errs, err := e.st.Apply(context.Background(), ops)
+		e.cfg.Observer.Commit(len(ops), time.Since(began), err)
 		i := 0
 		for _, r := range batch {
 			if err != nil {

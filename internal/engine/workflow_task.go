@@ -17,6 +17,9 @@ import (
 // and commits the resulting events, tasks and messages in one operation.
 func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 	run := t.Run
+	began := time.Now()
+	replayed, failed := false, true
+	defer func() { s.e.cfg.Observer.WorkflowTask(run.Name, replayed, failed, time.Since(began)) }()
 	fn, ok := s.reg.Workflow(run.Name)
 	if !ok {
 		s.abandon(t, fmt.Errorf("workflow %q is not registered on this worker", run.Name))
@@ -28,6 +31,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		r = nil
 	}
 	if r == nil {
+		replayed = run.HistoryLen > 0
 		var err error
 		if r, err = s.rebuild(run, fn); err != nil {
 			s.abandon(t, err)
@@ -65,9 +69,11 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		}
 		return
 	}
+	failed = false
 	r.SetHistoryLen(run.HistoryLen + int64(len(op.NewEvents)))
 	s.afterWorkflowCommit(op)
 	if op.Status.Finished() {
+		s.e.cfg.Observer.WorkflowFinished(run.Name, op.Status, now.Sub(run.CreatedAt))
 		r.Close()
 		return
 	}

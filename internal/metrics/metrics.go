@@ -1,0 +1,124 @@
+// Package metrics exports the engine's activity as Prometheus metrics.
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/perdure/perdure/store"
+)
+
+// Metrics implements the engine's Observer with Prometheus collectors.
+type Metrics struct {
+	started       *prometheus.CounterVec
+	finished      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	tasks         *prometheus.CounterVec
+	taskLatency   *prometheus.HistogramVec
+	attempts      *prometheus.CounterVec
+	attemptTime   *prometheus.HistogramVec
+	commitLatency prometheus.Histogram
+	commitOps     prometheus.Histogram
+	commitErrors  prometheus.Counter
+}
+
+// QueueCounter is implemented by stores that can count claimable work.
+type QueueCounter interface {
+	QueueDepth(ctx context.Context, now time.Time) (workflowTasks, activityTasks int64, err error)
+}
+
+// New creates the collectors and registers them on reg. When st can count
+// its queues, queue depth gauges are registered too.
+func New(reg prometheus.Registerer, st store.Store) (*Metrics, error) {
+	m := &Metrics{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "perdure", Name: "workflows_started_total",
+			Help: "Workflow runs started, by workflow name."}, []string{"workflow"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "perdure", Name: "workflows_finished_total",
+			Help: "Workflow runs finished, by workflow name and final status (COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW)."}, []string{"workflow", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "perdure", Name: "workflow_duration_seconds",
+			Help: "Time from a run's creation to its end.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 12)}, []string{"workflow"}),
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "perdure", Name: "workflow_tasks_total",
+			Help: "Workflow tasks run, by workflow name and outcome (cached, replayed, failed)."}, []string{"workflow", "outcome"}),
+		taskLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "perdure", Name: "workflow_task_seconds",
+			Help: "Time to run and commit one workflow task.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"workflow"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "perdure", Name: "activity_attempts_total",
+			Help: "Activity attempts, by activity name and outcome (completed, retried, failed, pending, lost)."}, []string{"activity", "outcome"}),
+		attemptTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "perdure", Name: "activity_attempt_seconds",
+			Help: "Duration of activity attempts.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)}, []string{"activity"}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "perdure", Name: "commit_seconds",
+			Help: "Latency of one group commit (transaction and fsync).", Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 14)}),
+		commitOps: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "perdure", Name: "commit_batch_ops",
+			Help: "Operations per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "perdure", Name: "commit_errors_total",
+			Help: "Group commits that failed as a whole."}),
+	}
+	cs := []prometheus.Collector{m.started, m.finished, m.duration, m.tasks, m.taskLatency, m.attempts, m.attemptTime,
+		m.commitLatency, m.commitOps, m.commitErrors}
+	if qc, ok := st.(QueueCounter); ok {
+		depth := func(activities bool) func() float64 {
+			return func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				w, a, err := qc.QueueDepth(ctx, time.Now())
+				if err != nil {
+					return -1
+				}
+				if activities {
+					return float64(a)
+				}
+				return float64(w)
+			}
+		}
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "perdure", Name: "queue_depth",
+				Help: "Claimable work waiting for a worker.", ConstLabels: prometheus.Labels{"queue": "workflow"}}, depth(false)),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "perdure", Name: "queue_depth",
+				Help: "Claimable work waiting for a worker.", ConstLabels: prometheus.Labels{"queue": "activity"}}, depth(true)))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// WorkflowStarted implements the engine's Observer.
+func (m *Metrics) WorkflowStarted(name string) { m.started.WithLabelValues(name).Inc() }
+
+// WorkflowFinished implements the engine's Observer.
+func (m *Metrics) WorkflowFinished(name string, status store.Status, d time.Duration) {
+	m.finished.WithLabelValues(name, string(status)).Inc()
+	m.duration.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// WorkflowTask implements the engine's Observer.
+func (m *Metrics) WorkflowTask(name string, replayed, failed bool, d time.Duration) {
+	outcome := "cached"
+	switch {
+	case failed:
+		outcome = "failed"
+	case replayed:
+		outcome = "replayed"
+	}
+	m.tasks.WithLabelValues(name, outcome).Inc()
+	m.taskLatency.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// ActivityAttempt implements the engine's Observer.
+func (m *Metrics) ActivityAttempt(name, outcome string, d time.Duration) {
+	m.attempts.WithLabelValues(name, outcome).Inc()
+	m.attemptTime.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// Commit implements the engine's Observer.
+func (m *Metrics) Commit(ops int, d time.Duration, err error) {
+	if err != nil {
+		m.commitErrors.Inc()
+		return
+	}
+	m.commitLatency.Observe(d.Seconds())
+	m.commitOps.Observe(float64(ops))
+}
