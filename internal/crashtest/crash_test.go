@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,16 +44,6 @@ const (
 	maxProblems = 40
 )
 
-// Instance i runs kind i % numKinds (see node/main.go).
-const (
-	kindChain = iota
-	kindTimers
-	kindEvents
-	kindChildren
-	kindFanOut
-	numKinds
-)
-
 // expectedOutput computes the result of root instance i from the
 // definition of its workflow kind, independently of the workflow code.
 func expectedOutput(i int64) int64 {
@@ -82,16 +71,8 @@ func expectedChildren(i int64) map[string]int64 {
 	if i%numKinds != kindChildren {
 		return nil
 	}
-	id := rootID(int(i))
+	id := InstanceID(int(i))
 	return map[string]int64{id + ":0001": 3 * (i + 1), id + ":0002": 3 * (i + 2)}
-}
-
-func rootID(i int) string { return fmt.Sprintf("wf-%03d", i) }
-
-// stepOut is the result of the Add and Mul activities.
-type stepOut struct {
-	Value int64  `json:"value"`
-	Nonce string `json:"nonce"`
 }
 
 // execution is one execution of an activity, from the activity log.
@@ -104,19 +85,19 @@ type execution struct {
 	line        int
 }
 
-type actLog struct {
+type activityLog struct {
 	byKey   map[string][]*execution // in log order
 	byNonce map[string]*execution
 	total   int
 }
 
-func readActivityLog(path string) (*actLog, error) {
+func readActivityLog(path string) (*activityLog, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	l := &actLog{byKey: map[string][]*execution{}, byNonce: map[string]*execution{}}
+	l := &activityLog{byKey: map[string][]*execution{}, byNonce: map[string]*execution{}}
 	sc := bufio.NewScanner(f)
 	n := 0
 	for sc.Scan() {
@@ -186,6 +167,7 @@ func (n *node) start(inc int, final bool) (*exec.Cmd, *os.File) {
 		args = append(args, "-exit-when-done")
 	}
 	cmd := exec.Command(n.bin, args...)
+	cmd.Env = append(os.Environ(), nodeEnv+"=1")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("start node %d: %v", inc, err)
@@ -305,25 +287,6 @@ func allRuns(ctx context.Context, c *perdure.Client) ([]*perdure.Instance, error
 	}
 }
 
-func buildNode(t *testing.T, dir string) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "node")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "./node")
-	cmd := exec.Command(gobin, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return bin
-}
-
 func crashSeed(t *testing.T) uint64 {
 	if s := os.Getenv("PERDURE_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -333,6 +296,16 @@ func crashSeed(t *testing.T) uint64 {
 		return v
 	}
 	return uint64(time.Now().UnixNano())
+}
+
+// nodeEnv set to 1 makes the test binary run as a node (NodeMain).
+const nodeEnv = "PERDURE_CRASHTEST_NODE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(nodeEnv) == "1" {
+		os.Exit(NodeMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
 }
 
 // TestCrash runs the node program on one SQLite database, kills it with
@@ -352,10 +325,12 @@ func TestCrash(t *testing.T) {
 		}
 		t.Logf("files kept in %s", dir)
 	}
-	bin := buildNode(t, dir)
-	built := time.Since(began)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with PERDURE_CRASH_SEED=%d); race detector in the node: %v", seed, seed, raceEnabled)
+	t.Logf("seed %d (rerun with PERDURE_CRASH_SEED=%d); race detector: %v", seed, seed, raceEnabled)
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 
 	n := &node{t: t, bin: bin, dir: dir, db: filepath.Join(dir, "perdure.db"), actlog: filepath.Join(dir, "activities.log"),
@@ -423,9 +398,9 @@ func TestCrash(t *testing.T) {
 	}
 	t.Logf("activity executions per incarnation: %v", perInc[1:])
 	if v.ok() {
-		t.Logf("%d kills (after %s … %s), %d of them while activities ran; final incarnation took %s; build %s; total %s",
+		t.Logf("%d kills (after %s … %s), %d of them while activities ran; final incarnation took %s; total %s",
 			numKills, slices.Min(killedAfter), slices.Max(killedAfter), len(killsWithActivity), finalTook.Round(time.Millisecond),
-			built.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+			time.Since(began).Round(time.Millisecond))
 		t.Logf("%d root workflows and %d children completed with the expected results; %d history events in %d runs, none corrupted",
 			numWorkflows, v.children, v.events, v.runs)
 		t.Logf("%d activity calls, %d executions: %d extra (%d killed mid-run, %d killed between their end and the commit of their result), bound by kills during them: %d; %d results committed, none recomputed",
@@ -462,7 +437,7 @@ func (v *verification) report() {
 
 // verify checks the database against the expected results and the
 // activity log.
-func verify(t *testing.T, db string, alog *actLog, final int) *verification {
+func verify(t *testing.T, db string, alog *activityLog, final int) *verification {
 	t.Helper()
 	v := &verification{t: t}
 	defer v.report()
@@ -486,10 +461,10 @@ func verify(t *testing.T, db string, alog *actLog, final int) *verification {
 	want := map[string]int64{}
 	parent := map[string]string{}
 	for i := range int64(numWorkflows) {
-		want[rootID(int(i))] = expectedOutput(i)
+		want[InstanceID(int(i))] = expectedOutput(i)
 		for id, out := range expectedChildren(i) {
 			want[id] = out
-			parent[id] = rootID(int(i))
+			parent[id] = InstanceID(int(i))
 		}
 	}
 	byInstance := map[string][]*perdure.Instance{}
@@ -577,7 +552,7 @@ func verify(t *testing.T, db string, alog *actLog, final int) *verification {
 
 // checkHistory checks one completed run's history for corruption, and its
 // activity results against the activity log.
-func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, alog *actLog, committed map[string]bool) {
+func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, alog *activityLog, committed map[string]bool) {
 	id := r.InstanceID
 	if len(hist) == 0 {
 		v.problem("%s: empty history", id)
@@ -686,11 +661,11 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 // checkResult checks a committed activity result against the activity log:
 // it must come from the last execution of that call, which ended, and the
 // attempts before it must all have been lost to kills.
-func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, alog *actLog, committed map[string]bool) {
+func (v *verification) checkResult(r *perdure.Instance, ev *history.Event, alog *activityLog, committed map[string]bool) {
 	key := fmt.Sprintf("%s/%s/%d", r.InstanceID, r.RunID, ev.Seq)
 	committed[key] = true
 	v.activities++
-	var out stepOut
+	var out StepOut
 	if err := json.Unmarshal(ev.Result, &out); err != nil || out.Nonce == "" {
 		v.problem("activity %s: result %s carries no nonce (%v)", key, ev.Result, err)
 		return

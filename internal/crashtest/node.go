@@ -1,17 +1,4 @@
-// Command node is the process that the crash test kills and restarts. It
-// opens a SQLite database, starts a fixed set of workflow instances (those
-// that do not exist yet), raises the external events they wait for, and
-// serves their workflows and activities until it is killed or, with
-// -exit-when-done, until every instance has finished.
-//
-// Every activity execution appends a "start" record to the activity log
-// before it works and an "end" record after, each written with one write
-// and synced, and returns a nonce unique to the execution so that the
-// result committed in history names the execution that produced it:
-//
-//	start <idempotency key> <attempt> <incarnation> <nonce>
-//	end <idempotency key> <incarnation> <nonce>
-package main
+package crashtest
 
 import (
 	"context"
@@ -294,26 +281,33 @@ func register(w *worker.Worker) error {
 	)
 }
 
-func main() {
-	dbPath := flag.String("db", "", "SQLite database file")
-	logPath := flag.String("actlog", "", "activity log file")
-	flag.IntVar(&incarnation, "incarnation", 0, "number of this process in the test (recorded in the activity log)")
-	n := flag.Int("n", 200, "number of root workflow instances")
-	epochMs := flag.Int64("epoch", 0, "unix time in ms from which the starts of the instances are spread; 0: now")
-	spread := flag.Duration("spread", 30*time.Millisecond, "delay between the scheduled starts of consecutive instances")
-	exitWhenDone := flag.Bool("exit-when-done", false, "exit 0 once every instance has finished")
-	flag.Parse()
+// NodeMain runs the node with command-line arguments args and returns its
+// exit code. The process must not run anything else: the node keeps its
+// state in package variables.
+func NodeMain(args []string) int {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	dbPath := fs.String("db", "", "SQLite database file")
+	logPath := fs.String("actlog", "", "activity log file")
+	fs.IntVar(&incarnation, "incarnation", 0, "number of this process in the test (recorded in the activity log)")
+	n := fs.Int("n", 200, "number of root workflow instances")
+	epochMs := fs.Int64("epoch", 0, "unix time in ms from which the starts of the instances are spread; 0: now")
+	spread := fs.Duration("spread", 30*time.Millisecond, "delay between the scheduled starts of consecutive instances")
+	exitWhenDone := fs.Bool("exit-when-done", false, "exit 0 once every instance has finished")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	if *dbPath == "" || *logPath == "" || incarnation <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: node -db FILE -actlog FILE -incarnation N [-n 200] [-epoch MS] [-exit-when-done]")
-		os.Exit(2)
+		return 2
 	}
-	if err := run(*dbPath, *logPath, *n, *epochMs, *spread, *exitWhenDone); err != nil {
+	if err := runNode(*dbPath, *logPath, *n, *epochMs, *spread, *exitWhenDone); err != nil {
 		fmt.Fprintf(os.Stderr, "node %d: %v\n", incarnation, err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-func run(dbPath, logPath string, n int, epochMs int64, spread time.Duration, exitWhenDone bool) error {
+func runNode(dbPath, logPath string, n int, epochMs int64, spread time.Duration, exitWhenDone bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).
 		With("incarnation", incarnation)
 	var err error
