@@ -3,6 +3,8 @@ package orderprocessing_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ func TestMain(m *testing.M) {
 		panic("the default step delay is not 1s")
 	}
 	orderprocessing.StepDelay = 40 * time.Millisecond
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil))) // update_inventory called outside a worker
 	os.Exit(m.Run())
 }
 

@@ -191,6 +191,17 @@ func (r *Recorder) Messages(substr string) []string {
 	return out
 }
 
+// Prefixed returns the messages that start with prefix, in order.
+func (r *Recorder) Prefixed(prefix string) []string {
+	var out []string
+	for _, rec := range r.Records() {
+		if strings.HasPrefix(rec.Message, prefix) {
+			out = append(out, rec.Message)
+		}
+	}
+	return out
+}
+
 // Count returns how many records have exactly msg as message.
 func (r *Recorder) Count(msg string) int {
 	n := 0
