@@ -60,9 +60,20 @@ func expectedOutput(i int64) int64 {
 		return (i+5)*(i%7+2) + i%3 + 1
 	case kindChildren:
 		return 3*(i+1) + 3*(i+2) + 7
-	default:
+	case kindFanOut:
 		return 2*(6*i+15) + 1
+	default:
+		return i + 1 + 2 + 3
 	}
+}
+
+// expectedRuns is the number of runs of root instance i: one, but for the
+// instances that continue as new.
+func expectedRuns(i int64) int {
+	if i%numKinds == kindLoop {
+		return LoopRounds + 1
+	}
+	return 1
 }
 
 // expectedChildren gives the children of root instance i (by instance id)
@@ -457,13 +468,17 @@ func verify(t *testing.T, db string, alog *activityLog, final int) *verification
 		t.Fatal(err)
 	}
 
-	// 1. Every instance completed once, with the expected result.
+	// 1. Every instance completed once (after continuing as new for some),
+	// with the expected result.
 	want := map[string]int64{}
+	wantRuns := map[string]int{}
 	parent := map[string]string{}
 	for i := range int64(numWorkflows) {
 		want[InstanceID(int(i))] = expectedOutput(i)
+		wantRuns[InstanceID(int(i))] = expectedRuns(i)
 		for id, out := range expectedChildren(i) {
 			want[id] = out
+			wantRuns[id] = 1
 			parent[id] = InstanceID(int(i))
 		}
 	}
@@ -483,35 +498,46 @@ func verify(t *testing.T, db string, alog *activityLog, final int) *verification
 	slices.Sort(ids)
 	committed := map[string]bool{}
 	for _, id := range ids {
-		rs := byInstance[id]
-		if len(rs) != 1 {
-			v.problem("instance %s has %d runs, want 1", id, len(rs))
+		chain := runChain(byInstance[id])
+		if len(chain) != wantRuns[id] || len(chain) != len(byInstance[id]) {
+			v.problem("instance %s has %d runs (%d chained by continue-as-new), want %d", id, len(byInstance[id]), len(chain), wantRuns[id])
 			continue
 		}
-		r := rs[0]
-		v.runs++
 		if parent[id] != "" {
 			v.children++
 		}
-		if r.Status != perdure.StatusCompleted || !r.Current {
-			v.problem("instance %s is %s (current %v), want COMPLETED; failure %+v, task error %q", id, r.Status, r.Current, r.Failure, r.TaskError)
-			continue
+		for j, r := range chain {
+			v.runs++
+			var next *perdure.Instance
+			wantStatus := perdure.StatusContinuedAsNew
+			if j < len(chain)-1 {
+				next = chain[j+1]
+			} else {
+				wantStatus = perdure.StatusCompleted
+			}
+			if r.Status != wantStatus || r.Current != (next == nil) {
+				v.problem("instance %s run %d is %s (current %v), want %s; failure %+v, task error %q",
+					id, j+1, r.Status, r.Current, wantStatus, r.Failure, r.TaskError)
+				continue
+			}
+			if r.ParentInstanceID != parent[id] {
+				v.problem("instance %s has parent %q, want %q", id, r.ParentInstanceID, parent[id])
+			}
+			if next == nil {
+				var got int64
+				if err := r.DecodeOutput(&got); err != nil || got != want[id] {
+					v.problem("instance %s output %s (%v), want %d", id, r.Output, err, want[id])
+				}
+			}
+			hist, err := c.History(ctx, id, r.RunID)
+			if err != nil {
+				v.problem("history of %s: %v", id, err)
+				continue
+			}
+			v.events += len(hist)
+			// 2 and 3.
+			v.checkHistory(r, next, hist, alog, committed)
 		}
-		if r.ParentInstanceID != parent[id] {
-			v.problem("instance %s has parent %q, want %q", id, r.ParentInstanceID, parent[id])
-		}
-		var got int64
-		if err := r.DecodeOutput(&got); err != nil || got != want[id] {
-			v.problem("instance %s output %s (%v), want %d", id, r.Output, err, want[id])
-		}
-		hist, err := c.History(ctx, id, r.RunID)
-		if err != nil {
-			v.problem("history of %s: %v", id, err)
-			continue
-		}
-		v.events += len(hist)
-		// 2 and 3.
-		v.checkHistory(r, hist, alog, committed)
 	}
 
 	// 3 and 4: every execution belongs to a committed activity call, and
@@ -550,9 +576,31 @@ func verify(t *testing.T, db string, alog *activityLog, final int) *verification
 	return v
 }
 
-// checkHistory checks one completed run's history for corruption, and its
-// activity results against the activity log.
-func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.HistoryEvent, alog *activityLog, committed map[string]bool) {
+// runChain orders the runs of an instance from the first by their links
+// (PreviousRunID); runs that are not on the chain are left out.
+func runChain(runs []*perdure.Instance) []*perdure.Instance {
+	var chain []*perdure.Instance
+	prev := ""
+	for range runs {
+		found := false
+		for _, r := range runs {
+			if r.PreviousRunID == prev {
+				chain = append(chain, r)
+				prev, found = r.RunID, true
+				break
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	return chain
+}
+
+// checkHistory checks the history of a finished run for corruption, and its
+// activity results against the activity log. next is the run it continued
+// as, nil for a completed run.
+func (v *verification) checkHistory(r, next *perdure.Instance, hist []*perdure.HistoryEvent, alog *activityLog, committed map[string]bool) {
 	id := r.InstanceID
 	if len(hist) == 0 {
 		v.problem("%s: empty history", id)
@@ -564,9 +612,15 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 		v.problem("%s: ExecutionStarted has %s %s, the run %s %s", id, hist[0].Name, hist[0].Input, r.Name, r.Input)
 	}
 	last := hist[len(hist)-1]
-	if last.Type != history.ExecutionCompleted || last.Status != perdure.StatusCompleted {
+	switch {
+	case next != nil && last.Type != history.ContinueAsNew:
+		v.problem("%s: history of continued run %s ends with %s, want ContinueAsNew", id, r.RunID, last.Type)
+	case next != nil && (last.RunID != next.RunID || !bytes.Equal(last.Input, next.Input)):
+		v.problem("%s: ContinueAsNew names run %s with input %s, but run %s with input %s follows",
+			id, last.RunID, last.Input, next.RunID, next.Input)
+	case next == nil && (last.Type != history.ExecutionCompleted || last.Status != perdure.StatusCompleted):
 		v.problem("%s: history ends with %s %s, want ExecutionCompleted COMPLETED", id, last.Type, last.Status)
-	} else if !bytes.Equal(last.Result, r.Output) {
+	case next == nil && !bytes.Equal(last.Result, r.Output):
 		v.problem("%s: ExecutionCompleted result %s, run output %s", id, last.Result, r.Output)
 	}
 	type command struct {
@@ -608,9 +662,9 @@ func (v *verification) checkHistory(r *perdure.Instance, hist []*perdure.History
 			if i != 0 {
 				v.problem("%s: second ExecutionStarted at event %d", id, ev.ID)
 			}
-		case history.ExecutionCompleted:
+		case history.ExecutionCompleted, history.ContinueAsNew:
 			if i != len(hist)-1 {
-				v.problem("%s: ExecutionCompleted at event %d of %d", id, ev.ID, len(hist))
+				v.problem("%s: %s at event %d of %d", id, ev.Type, ev.ID, len(hist))
 			}
 		case history.TaskCompleted:
 			if c := answers(history.TaskScheduled); c != nil {

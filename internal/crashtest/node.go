@@ -26,6 +26,7 @@ const (
 	kindEvents
 	kindChildren
 	kindFanOut
+	kindLoop
 	numKinds
 )
 
@@ -250,21 +251,51 @@ func FanOutWorkflow(ctx workflow.Context, i int64) (int64, error) {
 	return act(ctx, Add, sum, one)
 }
 
+// LoopRounds is how many times LoopWorkflow continues as new.
+const LoopRounds = 3
+
+// LoopIn is the input of each run of LoopWorkflow.
+type LoopIn struct {
+	I     int64 `json:"i"`
+	Round int64 `json:"round"`
+	Acc   int64 `json:"acc"`
+}
+
+// LoopWorkflow continues as new LoopRounds times; each of those runs sleeps
+// and then adds its round number by an activity. i + 1 + 2 + 3.
+func LoopWorkflow(ctx workflow.Context, in LoopIn) (int64, error) {
+	if in.Round == LoopRounds {
+		return in.Acc, nil
+	}
+	if err := workflow.Sleep(ctx, ms(10+(in.I+in.Round)%40)); err != nil {
+		return 0, err
+	}
+	acc, err := act(ctx, Add, in.Acc, in.Round+1)
+	if err != nil {
+		return 0, err
+	}
+	return 0, workflow.ContinueAsNew(ctx, LoopIn{I: in.I, Round: in.Round + 1, Acc: acc})
+}
+
 // InstanceID names root instance i.
 func InstanceID(i int) string { return fmt.Sprintf("wf-%03d", i) }
 
-func rootWorkflow(i int) any {
+// rootStart gives the workflow and input of root instance i.
+func rootStart(i int) (any, any) {
+	in := int64(i)
 	switch i % numKinds {
 	case kindChain:
-		return ChainWorkflow
+		return ChainWorkflow, in
 	case kindTimers:
-		return TimersWorkflow
+		return TimersWorkflow, in
 	case kindEvents:
-		return EventsWorkflow
+		return EventsWorkflow, in
 	case kindChildren:
-		return ParentWorkflow
+		return ParentWorkflow, in
+	case kindFanOut:
+		return FanOutWorkflow, in
 	default:
-		return FanOutWorkflow
+		return LoopWorkflow, LoopIn{I: in, Acc: in}
 	}
 }
 
@@ -276,6 +307,7 @@ func register(w *worker.Worker) error {
 		worker.RegisterWorkflow(w, ParentWorkflow),
 		worker.RegisterWorkflow(w, ChildWorkflow),
 		worker.RegisterWorkflow(w, FanOutWorkflow),
+		worker.RegisterWorkflow(w, LoopWorkflow),
 		worker.RegisterActivity(w, Add),
 		worker.RegisterActivity(w, Mul),
 	)
@@ -360,7 +392,8 @@ func runNode(dbPath, logPath string, n int, epochMs int64, spread time.Duration,
 				mu.Unlock()
 				return
 			}
-			_, err := c.StartWorkflow(ctx, rootWorkflow(i), int64(i), perdure.StartOptions{InstanceID: id,
+			wf, input := rootStart(i)
+			_, err := c.StartWorkflow(ctx, wf, input, perdure.StartOptions{InstanceID: id,
 				StartAt: epoch.Add(time.Duration(i) * spread)})
 			mu.Lock()
 			startErr = errors.Join(startErr, err)
