@@ -34,6 +34,16 @@ type Store struct {
 
 	msgSeq uint64
 	ord    uint64
+	now    func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock makes NextWakeup compare with now instead of time.Now (for an
+// engine that runs on virtual time).
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
 }
 
 var _ store.Store = (*Store)(nil)
@@ -72,14 +82,19 @@ type taskRec struct {
 }
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{
+func New(opts ...Option) *Store {
+	s := &Store{
 		runs:      map[string]*runRec{},
 		instances: map[string]*instance{},
 		tasks:     map[taskKey]*taskRec{},
 		runQ:      newQueues(),
 		taskQ:     newQueues(),
+		now:       time.Now,
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Exclusive reports true: the store lives in one process.

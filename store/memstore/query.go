@@ -122,7 +122,7 @@ func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	defer s.mu.Unlock()
-	now := utc(time.Now())
+	now := utc(s.now())
 	t1, ok1 := s.runQ.nextAfter(now)
 	t2, ok2 := s.taskQ.nextAfter(now)
 	switch {

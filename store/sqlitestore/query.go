@@ -158,7 +158,7 @@ func (s *Store) ActivityTaskGet(ctx context.Context, runID string, seq int64) (*
 
 // NextWakeup returns the earliest due time after the current time.
 func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
-	now := micros(time.Now())
+	now := micros(s.now())
 	var best sql.NullInt64
 	for _, q := range []string{
 		`SELECT MIN(ready_at) FROM runs WHERE ready_at > ?`,

@@ -44,6 +44,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the number of read connections. Default 4.
 	ReadConns int
+	// Now is the clock NextWakeup compares with; default time.Now (set it
+	// for an engine that runs on virtual time).
+	Now func() time.Time
 }
 
 // Store is the SQLite store.Store. Open returns one; Close releases it.
@@ -62,6 +65,7 @@ type Store struct {
 	rstmt map[string]*sql.Stmt
 
 	version int
+	now     func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,6 +86,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create the directory of %s: %w", abs, err)
 	}
+	// One lock file per database, whatever the path that names it.
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
 	lock, err := lockFile(abs + ".lock")
 	if err != nil {
 		return nil, err
@@ -95,6 +103,10 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 func (s *Store) open(opts Options) error {
+	s.now = opts.Now
+	if s.now == nil {
+		s.now = time.Now
+	}
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 5 * time.Second
@@ -110,7 +122,6 @@ func (s *Store) open(opts Options) error {
 			fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()),
 			"journal_mode(WAL)",
 			"synchronous(FULL)",
-			"foreign_keys(ON)",
 		}, extra...) {
 			q.Add("_pragma", p)
 		}

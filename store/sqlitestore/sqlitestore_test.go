@@ -154,9 +154,11 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatalf("Open: got %v, want ErrSchemaTooNew", err)
 	}
 	// The failed Open released the lock.
-	if _, err := lockFile(path + ".lock"); err != nil {
+	f, err := lockFile(path + ".lock")
+	if err != nil {
 		t.Fatalf("lock after a failed Open: %v", err)
 	}
+	f.Close()
 }
 
 func TestMigrateDownUp(t *testing.T) {
@@ -187,5 +189,30 @@ func TestNotADatabase(t *testing.T) {
 	}
 	if _, err := Open(path, Options{}); err == nil {
 		t.Fatal("Open of a file that is not a database succeeded")
+	}
+}
+
+func TestClock(t *testing.T) {
+	now := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(filepath.Join(t.TempDir(), "c.db"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var ops []store.Op
+	for i, d := range []time.Duration{-time.Second, time.Hour} {
+		id := string(rune('a' + i))
+		ops = append(ops, &store.RunCreateOp{
+			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", CreatedAt: now},
+			Start: store.Message{Type: "ExecutionStarted", VisibleAt: now.Add(d)},
+		})
+	}
+	if _, err := s.Apply(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.NextWakeup(ctx)
+	if err != nil || !ok || !got.Equal(now.Add(time.Hour)) {
+		t.Fatalf("NextWakeup = %v %v %v, want %v", got, ok, err, now.Add(time.Hour))
 	}
 }
