@@ -18,6 +18,16 @@ func namesArg(names []string) (string, error) {
 	return string(b), err
 }
 
+// The claim queries: range scans of runs_ready and activity_tasks_due.
+const (
+	claimRunsSQL = `SELECT ` + runCols + ` FROM runs
+		WHERE ready_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+		ORDER BY ready_at LIMIT ?`
+	claimTasksSQL = `SELECT ` + taskCols + ` FROM activity_tasks
+		WHERE due_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+		ORDER BY due_at LIMIT ?`
+)
+
 // WorkflowTaskClaim leases up to p.Max claimable runs, oldest ready first.
 func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClaimParams) ([]*store.WorkflowTask, error) {
 	names, err := namesArg(p.Names)
@@ -28,9 +38,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	var out []*store.WorkflowTask
 	err = s.write(ctx, func(w *wtx) error {
 		out = nil
-		rows, err := w.query(`SELECT `+runCols+` FROM runs
-			WHERE ready_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
-			ORDER BY ready_at LIMIT ?`, now, names, names, max(p.Max, 1))
+		rows, err := w.query(claimRunsSQL, now, names, names, max(p.Max, 1))
 		if err != nil {
 			return err
 		}
@@ -108,9 +116,7 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	var out []*store.ClaimedActivity
 	err = s.write(ctx, func(w *wtx) error {
 		out = nil
-		rows, err := w.query(`SELECT `+taskCols+` FROM activity_tasks
-			WHERE due_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
-			ORDER BY due_at LIMIT ?`, micros(now), names, names, max(p.Max, 1))
+		rows, err := w.query(claimTasksSQL, micros(now), names, names, max(p.Max, 1))
 		if err != nil {
 			return err
 		}

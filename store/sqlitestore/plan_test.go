@@ -12,17 +12,23 @@ import (
 func TestQueryPlans(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "plan.db"))
 	ctx := context.Background()
-	for _, c := range []struct{ query, index string }{
-		{`SELECT run_id FROM runs WHERE ready_at <= 1 AND ('' = '' OR name IN (SELECT value FROM json_each(''))) ORDER BY ready_at LIMIT 10`, "runs_ready"},
-		{`SELECT MIN(ready_at) FROM runs WHERE ready_at > 1`, "runs_ready"},
-		{`SELECT run_id FROM activity_tasks WHERE due_at <= 1 AND ('' = '' OR name IN (SELECT value FROM json_each(''))) ORDER BY due_at LIMIT 10`, "activity_tasks_due"},
-		{`SELECT MIN(due_at) FROM activity_tasks WHERE due_at > 1`, "activity_tasks_due"},
-		{`SELECT id FROM messages WHERE run_id = 'r' ORDER BY id`, "messages_run"},
-		{`SELECT run_id FROM runs WHERE instance_id = 'i' AND is_current = 1`, "runs_current"},
-		{`SELECT instance_id FROM runs WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN ('FAILED') ORDER BY completed_at, instance_id LIMIT 5`, "runs_finished"},
-		{`SELECT run_id FROM runs WHERE is_current = 1 ORDER BY created_at DESC, run_id DESC LIMIT 5`, "runs_created"},
+	for _, c := range []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{claimRunsSQL, []any{1, "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, `["a","b"]`, `["a","b"]`, 10}, "runs_ready"},
+		{nextRunSQL, []any{1}, "runs_ready"},
+		{claimTasksSQL, []any{1, "", "", 10}, "activity_tasks_due"},
+		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, 10}, "activity_tasks_due"},
+		{nextTaskSQL, []any{1}, "activity_tasks_due"},
+		{`SELECT ` + msgCols + ` FROM messages WHERE run_id = ? ORDER BY id`, []any{"r"}, "messages_run"},
+		{`SELECT ` + runCols + ` FROM runs WHERE instance_id = ? AND is_current = 1`, []any{"i"}, "runs_current"},
+		{`SELECT instance_id FROM runs WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},
+		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{5}, "runs_created"},
 	} {
-		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query)
+		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {
 			t.Fatal(err)
 		}

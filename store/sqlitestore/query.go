@@ -156,14 +156,16 @@ func (s *Store) ActivityTaskGet(ctx context.Context, runID string, seq int64) (*
 	return t, nil
 }
 
+const (
+	nextRunSQL  = `SELECT MIN(ready_at) FROM runs WHERE ready_at > ?`
+	nextTaskSQL = `SELECT MIN(due_at) FROM activity_tasks WHERE due_at > ?`
+)
+
 // NextWakeup returns the earliest due time after the current time.
 func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
 	now := micros(s.now())
 	var best sql.NullInt64
-	for _, q := range []string{
-		`SELECT MIN(ready_at) FROM runs WHERE ready_at > ?`,
-		`SELECT MIN(due_at) FROM activity_tasks WHERE due_at > ?`,
-	} {
+	for _, q := range []string{nextRunSQL, nextTaskSQL} {
 		var v sql.NullInt64
 		if err := s.read(ctx, q, []any{now}, func(sc scanner) error { return sc.Scan(&v) }); err != nil {
 			return time.Time{}, false, err
