@@ -39,9 +39,15 @@ var seq atomic.Int64
 // adds.
 func New(t *testing.T, register func(*worker.Worker) error) *Env {
 	t.Helper()
+	return NewWithLogs(t, NewRecorder(), register)
+}
+
+// NewWithLogs is New with the recorder the engine logs to.
+func NewWithLogs(t *testing.T, logs *Recorder, register func(*worker.Worker) error) *Env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
-	e := &Env{T: t, Ctx: ctx, Store: memstore.New(), Logs: NewRecorder(), register: register}
+	e := &Env{T: t, Ctx: ctx, Store: memstore.New(), Logs: logs, register: register}
 	e.start()
 	t.Cleanup(func() {
 		e.stop()
