@@ -1,3 +1,5 @@
+//go:build linux
+
 package crashtest
 
 import (
@@ -179,6 +181,11 @@ func (n *node) start(inc int, final bool) (*exec.Cmd, *os.File) {
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	if !final {
+		// A node meant to be killed never exits by itself: should the test
+		// die first, the kernel kills it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("start node %d: %v", inc, err)
