@@ -16,13 +16,13 @@ func finishOp(c *store.ClaimedActivity, typ string, now time.Time) *store.Activi
 }
 
 // staleErr checks that err is ErrStaleTask.
-func staleErr(h *H, what string, err error) {
+func staleErr(h *harness, what string, err error) {
 	h.Helper()
 	isErr(h, what, err, store.ErrStaleTask)
 }
 
 var activityCases = []testCase{
-	{"Claim", func(h *H) {
+	{"Claim", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", at(time.Second)))
 		if got := h.aclaim("w", at(time.Second-time.Microsecond), 10); len(got) != 0 {
 			h.Fatalf("claimed a task before its VisibleAt")
@@ -63,7 +63,7 @@ var activityCases = []testCase{
 			h.Fatalf("an expired task was returned twice")
 		}
 	}},
-	{"NamesMaxOrder", func(h *H) {
+	{"NamesMaxOrder", func(h *harness) {
 		h.startActs("i1", act(1, "a", at(3*time.Second)), act(2, "b", at(time.Second)), act(3, "a", at(2*time.Second)), act(4, "c", base))
 		cs := h.aclaim("w", at(time.Minute), 10, "a", "zzz")
 		if len(cs) != 2 || cs[0].Task.Seq != 3 || cs[1].Task.Seq != 1 {
@@ -78,7 +78,7 @@ var activityCases = []testCase{
 			h.Fatalf("claim Max=0: got %v, want [2]", seqs(cs))
 		}
 	}},
-	{"Concurrent", func(h *H) {
+	{"Concurrent", func(h *harness) {
 		var acts []*store.ActivityTask
 		for i := 1; i <= 40; i++ {
 			acts = append(acts, act(int64(i), "a", base))
@@ -119,7 +119,7 @@ var activityCases = []testCase{
 		}
 		eq(h, "claimed", len(seen), 40)
 	}},
-	{"Finish", func(h *H) {
+	{"Finish", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		c := h.aclaimOne("w", base)
 		op := finishOp(c, "TaskCompleted", at(time.Second))
@@ -138,7 +138,7 @@ var activityCases = []testCase{
 		staleErr(h, "second finish", err)
 		isErr(h, "second finish", err, store.ErrNotFound)
 	}},
-	{"FinishRequireUnexpired", func(h *H) {
+	{"FinishRequireUnexpired", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		c := h.aclaimOne("w", base)
 		h.ok(&store.ActivityTaskPendOp{RunID: r.RunID, Seq: 1, Attempt: 1, Deadline: at(time.Hour)})
@@ -149,7 +149,7 @@ var activityCases = []testCase{
 		h.ok(op)
 		eqStrings(h, "inbox", msgTypes(h.messages(r.RunID)), []string{"TaskCompleted"})
 	}},
-	{"FinishedRun", func(h *H) {
+	{"FinishedRun", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		c := h.aclaimOne("w", base)
 		h.send("i1", "", "Terminate", base, true)
@@ -157,7 +157,7 @@ var activityCases = []testCase{
 		staleErr(h, "finish for a finished run", h.apply(finishOp(c, "TaskCompleted", base))[0])
 		eq(h, "inbox size", len(h.messages(r.RunID)), 0)
 	}},
-	{"Retry", func(h *H) {
+	{"Retry", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		c := h.aclaimOne("w", base)
 		h.ok(&store.ActivityTaskHeartbeatOp{RunID: r.RunID, Seq: 1, Attempt: 1, Details: []byte(`{"p":50}`), LeaseUntil: at(time.Minute), Now: base})
@@ -187,7 +187,7 @@ var activityCases = []testCase{
 		eqTime(h, "Deadline", c.Task.Deadline, time.Time{})
 		h.ok(finishOp(c, "TaskFailed", at(time.Hour)))
 	}},
-	{"Pend", func(h *H) {
+	{"Pend", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base), act(2, "b", base))
 		h.aclaim("w", base, 2)
 		staleErr(h, "pend with a wrong attempt", h.apply(&store.ActivityTaskPendOp{RunID: r.RunID, Seq: 1, Attempt: 3})[0])
@@ -224,7 +224,7 @@ var activityCases = []testCase{
 		h.ok(op)
 		eqStrings(h, "inbox", msgTypes(h.messages(r.RunID)), []string{"TaskCompleted"})
 	}},
-	{"Heartbeat", func(h *H) {
+	{"Heartbeat", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		h.aclaimOne("w", base) // lease until base+1m
 		hb := func(d []byte, lease, deadline time.Time) *store.ActivityTaskHeartbeatOp {
@@ -258,7 +258,7 @@ var activityCases = []testCase{
 		eqTime(h, "Deadline (as it was)", c.Task.Deadline, at(5*time.Minute))
 		eqBytes(h, "HeartbeatDetails", c.Task.HeartbeatDetails, []byte(`{"p":1}`))
 	}},
-	{"PendingHeartbeat", func(h *H) {
+	{"PendingHeartbeat", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		h.aclaimOne("w", base)
 		h.ok(&store.ActivityTaskPendOp{RunID: r.RunID, Seq: 1, Attempt: 1, Deadline: at(time.Hour)})

@@ -9,7 +9,7 @@ import (
 )
 
 var claimCases = []testCase{
-	{"Task", func(h *H) {
+	{"Task", func(h *harness) {
 		r := h.start("i1", "wf", `{"in":1}`)
 		h.send("i1", "", "EventRaised", at(time.Second), false)
 		h.send("i1", "", "TimerFired", at(time.Hour), false)
@@ -32,14 +32,14 @@ var claimCases = []testCase{
 		eq(h, "RunID", task.Messages[1].RunID, r.RunID)
 		eqTime(h, "VisibleAt", task.Messages[1].VisibleAt, at(time.Second))
 	}},
-	{"NoMessagesNotClaimable", func(h *H) {
+	{"NoMessagesNotClaimable", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, base, store.StatusRunning, nil)
 		if got := h.claim("w", at(24*time.Hour), 10); len(got) != 0 {
 			h.Fatalf("a run without messages was claimed")
 		}
 	}},
-	{"Lease", func(h *H) {
+	{"Lease", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.claimOne("w1", base, r.RunID) // leased until base+1m
 		if got := h.claim("w2", at(30*time.Second), 10); len(got) != 0 {
@@ -53,7 +53,7 @@ var claimCases = []testCase{
 		eq(h, "LeaseOwner", task.LeaseOwner, "w2")
 		eqStrings(h, "messages", msgTypes(task.Messages), []string{"ExecutionStarted", "EventRaised"})
 	}},
-	{"Names", func(h *H) {
+	{"Names", func(h *harness) {
 		a := h.start("a", "alpha", "")
 		b := h.start("b", "beta", "")
 		c := h.start("c", "gamma", "")
@@ -63,7 +63,7 @@ var claimCases = []testCase{
 			h.Fatalf("claim delta: got %v", claimedIDs(got))
 		}
 	}},
-	{"MaxAndOrder", func(h *H) {
+	{"MaxAndOrder", func(h *harness) {
 		var ids []string
 		for i, d := range []time.Duration{3 * time.Second, time.Second, 4 * time.Second, 2 * time.Second} {
 			op := h.createOp(fmt.Sprintf("i%d", i), "wf", "")
@@ -81,7 +81,7 @@ var claimCases = []testCase{
 		}
 		eqStrings(h, "rest", claimedIDs(h.claim("w", at(time.Minute), 10)), []string{ids[2]})
 	}},
-	{"Concurrent", func(h *H) {
+	{"Concurrent", func(h *harness) {
 		const runs, workers = 60, 8
 		for i := 0; i < runs; i += 20 {
 			var ops []store.Op

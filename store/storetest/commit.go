@@ -8,7 +8,7 @@ import (
 )
 
 var commitCases = []testCase{
-	{"LeaseOwner", func(h *H) {
+	{"LeaseOwner", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		task := h.claimOne("w1", base, r.RunID)
 		op := commitOp(task, store.StatusRunning, base)
@@ -22,7 +22,7 @@ var commitCases = []testCase{
 		// The lease is gone after the commit.
 		h.fails(commitOp(task, store.StatusRunning, base), store.ErrLeaseLost)
 	}},
-	{"LeaseLostToAnotherClaimer", func(h *H) {
+	{"LeaseLostToAnotherClaimer", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		t1 := h.claimOne("w1", base, r.RunID)
 		t2 := h.claimOne("w2", at(time.Minute), r.RunID)
@@ -30,7 +30,7 @@ var commitCases = []testCase{
 		h.ok(commitOp(t2, store.StatusRunning, base))
 		eq(h, "HistoryLen", h.get("i1", "").HistoryLen, int64(1))
 	}},
-	{"Numbering", func(h *H) {
+	{"Numbering", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		task := h.claimOne("w1", base, r.RunID)
 		op := commitOp(task, store.StatusRunning, base)
@@ -54,7 +54,7 @@ var commitCases = []testCase{
 		stale.NewEvents[0].ID = 1
 		h.fails(stale, store.ErrLeaseLost)
 	}},
-	{"History", func(h *H) {
+	{"History", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		task := h.claimOne("w1", base, r.RunID)
 		op := commitOp(task, store.StatusRunning, at(time.Second))
@@ -100,7 +100,7 @@ var commitCases = []testCase{
 			}
 		}
 	}},
-	{"Consumed", func(h *H) {
+	{"Consumed", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.send("i1", "", "A", base, false)
 		h.send("i1", "", "B", base, false)
@@ -119,7 +119,7 @@ var commitCases = []testCase{
 			h.Fatalf("claimed a run whose messages were all consumed")
 		}
 	}},
-	{"RunFields", func(h *H) {
+	{"RunFields", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, at(time.Second), store.StatusRunning, func(op *store.WorkflowTaskCommitOp) {
 			op.CustomStatus = []byte(`"step1"`)
@@ -151,7 +151,7 @@ var commitCases = []testCase{
 		eqTime(h, "UpdatedAt", run.UpdatedAt, at(4*time.Second))
 		eq(h, "HistoryLen", run.HistoryLen, int64(4))
 	}},
-	{"Finished", func(h *H) {
+	{"Finished", func(h *harness) {
 		for i, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
 			inst := fmt.Sprintf("i%d", i)
 			r := h.startActs(inst, act(1, "a", base), act(2, "b", at(time.Hour)))
@@ -181,7 +181,7 @@ var commitCases = []testCase{
 			h.Fatalf("claimed an activity task of a finished run")
 		}
 	}},
-	{"Activities", func(h *H) {
+	{"Activities", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		a := act(2, "charge", at(time.Second))
 		a.TaskQueue = "q"
@@ -219,7 +219,7 @@ var commitCases = []testCase{
 		}
 		isErr(h, "ActivityTaskGet cancelled", getTaskErr(h, r.RunID, 3), store.ErrNotFound)
 	}},
-	{"TimerToSelf", func(h *H) {
+	{"TimerToSelf", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, base, store.StatusRunning, func(op *store.WorkflowTaskCommitOp) {
 			op.Messages = []*store.MessageSendOp{{InstanceID: "i1", RunID: r.RunID,
@@ -232,7 +232,7 @@ var commitCases = []testCase{
 		eqStrings(h, "messages", msgTypes(task.Messages), []string{"TimerFired"})
 		eqBytes(h, "Data", task.Messages[0].Data, []byte(`{"seq":2}`))
 	}},
-	{"MessagesToOtherRuns", func(h *H) {
+	{"MessagesToOtherRuns", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		other := h.start("i2", "wf", "")
 		h.start("done", "wf", "")
@@ -248,7 +248,7 @@ var commitCases = []testCase{
 		eqStrings(h, "i2 inbox", msgTypes(h.messages(other.RunID)), []string{"ExecutionStarted", "EventRaised"})
 		eq(h, "done inbox", len(h.messages(h.get("done", "").RunID)), 0)
 	}},
-	{"FailingMessageFailsCommit", func(h *H) {
+	{"FailingMessageFailsCommit", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		task := h.claimOne("w", base, r.RunID)
 		op := commitOp(task, store.StatusRunning, base)
@@ -266,7 +266,7 @@ var commitCases = []testCase{
 		eq(h, "inbox size", len(h.messages(r.RunID)), 1)
 		h.ok(commitOp(task, store.StatusRunning, base))
 	}},
-	{"MessageToSelfWhenFinishing", func(h *H) {
+	{"MessageToSelfWhenFinishing", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, base, store.StatusCompleted, func(op *store.WorkflowTaskCommitOp) {
 			op.Messages = []*store.MessageSendOp{{InstanceID: "i1", RunID: r.RunID,
@@ -275,7 +275,7 @@ var commitCases = []testCase{
 		eq(h, "Status", h.get("i1", "").Status, store.StatusCompleted)
 		eq(h, "inbox size", len(h.messages(r.RunID)), 0)
 	}},
-	{"Children", func(h *H) {
+	{"Children", func(h *harness) {
 		parent := h.start("p", "wf", "")
 		busy := h.start("busy", "cwf", `1`)
 		c1 := h.createOp("c1", "cwf", `{"n":1}`)
@@ -319,7 +319,7 @@ var commitCases = []testCase{
 	}},
 }
 
-func getTaskErr(h *H, runID string, seq int64) error {
+func getTaskErr(h *harness, runID string, seq int64) error {
 	_, err := h.S.ActivityTaskGet(h.Ctx, runID, seq)
 	return err
 }

@@ -7,7 +7,7 @@ import (
 )
 
 var createCases = []testCase{
-	{"New", func(h *H) {
+	{"New", func(h *harness) {
 		op := h.createOp("i1", "wf", `{"a":1}`)
 		op.Run.ParentInstanceID = "parent"
 		op.Run.ParentRunID = "parent~r0"
@@ -52,7 +52,7 @@ var createCases = []testCase{
 		eqTime(h, "Start.VisibleAt", m.VisibleAt, at(3*time.Second))
 		eqBytes(h, "Start.Data", m.Data, op.Start.Data)
 	}},
-	{"StartVisibleAt", func(h *H) {
+	{"StartVisibleAt", func(h *harness) {
 		op := h.createOp("i1", "wf", "")
 		op.Start.VisibleAt = at(time.Hour)
 		h.ok(op)
@@ -62,7 +62,7 @@ var createCases = []testCase{
 		task := h.claimOne("w", at(time.Hour), op.Run.RunID)
 		eqStrings(h, "messages", msgTypes(task.Messages), []string{"ExecutionStarted"})
 	}},
-	{"IdempotentRetry", func(h *H) {
+	{"IdempotentRetry", func(h *harness) {
 		first := h.start("i1", "wf", `{"x":1}`)
 		op := h.createOp("i1", "wf", `{"x":1}`)
 		h.ok(op)
@@ -82,7 +82,7 @@ var createCases = []testCase{
 		h.ok(op)
 		eq(h, "Created (nil input)", op.Created, false)
 	}},
-	{"IdempotentWhileRunning", func(h *H) {
+	{"IdempotentWhileRunning", func(h *harness) {
 		first := h.start("i1", "wf", `1`)
 		h.drive(first.RunID, base, store.StatusRunning, nil)
 		op := h.createOp("i1", "wf", `1`)
@@ -91,17 +91,17 @@ var createCases = []testCase{
 		eq(h, "Result.Status", op.Result.Status, store.StatusRunning)
 		eq(h, "Result.HistoryLen", op.Result.HistoryLen, int64(1))
 	}},
-	{"ConflictInput", func(h *H) {
+	{"ConflictInput", func(h *harness) {
 		h.start("i1", "wf", `{"x":1}`)
 		h.fails(h.createOp("i1", "wf", `{"x":2}`), store.ErrConflict)
 		h.fails(h.createOp("i1", "wf", ""), store.ErrConflict)
 	}},
-	{"ConflictName", func(h *H) {
+	{"ConflictName", func(h *harness) {
 		h.start("i1", "wf", `1`)
 		h.fails(h.createOp("i1", "other", `1`), store.ErrConflict)
 		eq(h, "Name", h.get("i1", "").Name, "wf")
 	}},
-	{"FailIfExists", func(h *H) {
+	{"FailIfExists", func(h *harness) {
 		h.start("i1", "wf", `1`)
 		op := h.createOp("i1", "wf", `1`)
 		op.FailIfExists = true
@@ -112,7 +112,7 @@ var createCases = []testCase{
 		h.ok(op)
 		eq(h, "Created", op.Created, true)
 	}},
-	{"AfterFinished", func(h *H) {
+	{"AfterFinished", func(h *harness) {
 		old := h.start("i1", "wf", `1`)
 		h.finish("i1", at(time.Second), store.StatusFailed)
 		op := h.createOp("i1", "wf2", `2`)
@@ -130,7 +130,7 @@ var createCases = []testCase{
 		eqBytes(h, "old Failure", prev.Failure, []byte(`{"message":"boom"}`))
 		h.claimOne("w", at(2*time.Second), op.Run.RunID)
 	}},
-	{"DuplicateRunID", func(h *H) {
+	{"DuplicateRunID", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		op := h.createOp("i2", "wf", "")
 		op.Run.RunID = r.RunID
@@ -139,13 +139,13 @@ var createCases = []testCase{
 	}},
 }
 
-func getErr(h *H, inst, runID string) error {
+func getErr(h *harness, inst, runID string) error {
 	_, err := h.S.RunGet(h.Ctx, inst, runID)
 	return err
 }
 
 var sendCases = []testCase{
-	{"ToCurrentRun", func(h *H) {
+	{"ToCurrentRun", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		op := h.send("i1", "", "EventRaised", at(time.Second), false)
 		eq(h, "ResultRunID", op.ResultRunID, r.RunID)
@@ -162,13 +162,13 @@ var sendCases = []testCase{
 		eq(h, "Control", ms[2].Control, true)
 		eq(h, "ResultRunID", op2.ResultRunID, r.RunID)
 	}},
-	{"ToExplicitRun", func(h *H) {
+	{"ToExplicitRun", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		op := h.send("i1", r.RunID, "EventRaised", base, false)
 		eq(h, "ResultRunID", op.ResultRunID, r.RunID)
 		eq(h, "inbox size", len(h.messages(r.RunID)), 2)
 	}},
-	{"Missing", func(h *H) {
+	{"Missing", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		msg := store.Message{Type: "EventRaised", VisibleAt: base}
 		h.fails(&store.MessageSendOp{InstanceID: "nope", Message: msg}, store.ErrNotFound)
@@ -177,7 +177,7 @@ var sendCases = []testCase{
 		h.fails(&store.MessageSendOp{InstanceID: "i2", RunID: r.RunID, Message: msg}, store.ErrNotFound)
 		eq(h, "inbox size", len(h.messages(r.RunID)), 1)
 	}},
-	{"Finished", func(h *H) {
+	{"Finished", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.finish("i1", base, store.StatusCompleted)
 		msg := store.Message{Type: "EventRaised", VisibleAt: base}
@@ -188,7 +188,7 @@ var sendCases = []testCase{
 		h.start("i1", "wf", "")
 		h.fails(&store.MessageSendOp{InstanceID: "i1", RunID: r.RunID, Message: msg}, store.ErrNotRunning)
 	}},
-	{"IgnoreFinished", func(h *H) {
+	{"IgnoreFinished", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.finish("i1", base, store.StatusCompleted)
 		msg := store.Message{Type: "TaskCompleted", VisibleAt: base}
@@ -211,7 +211,7 @@ var sendCases = []testCase{
 		h.ok(op)
 		eq(h, "ResultRunID", op.ResultRunID, r2.RunID)
 	}},
-	{"Suspended", func(h *H) {
+	{"Suspended", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, base, store.StatusSuspended, nil)
 		h.send("i1", "", "EventRaised", base, false)
@@ -229,7 +229,7 @@ var sendCases = []testCase{
 		task = h.claimOne("w", at(time.Hour), r.RunID)
 		eqStrings(h, "messages after resume", msgTypes(task.Messages), []string{"EventRaised"})
 	}},
-	{"SuspendedWithPendingMessages", func(h *H) {
+	{"SuspendedWithPendingMessages", func(h *harness) {
 		// Messages that arrived before the suspension wait too.
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, base, store.StatusRunning, nil)

@@ -19,16 +19,16 @@ var base = time.Date(2031, 3, 4, 5, 6, 7, 891011000, time.UTC)
 // at returns base+d.
 func at(d time.Duration) time.Time { return base.Add(d) }
 
-// H is the per-case harness: a store and helpers that fail the test on
+// harness is the per-case harness: a store and helpers that fail the test on
 // unexpected errors.
-type H struct {
+type harness struct {
 	*testing.T
 	S   store.Store
 	Ctx context.Context
 	n   int
 }
 
-func (h *H) next() int { h.n++; return h.n }
+func (h *harness) next() int { h.n++; return h.n }
 
 func bs(s string) []byte {
 	if s == "" {
@@ -38,7 +38,7 @@ func bs(s string) []byte {
 }
 
 // apply runs ops in one batch and returns the per-op errors.
-func (h *H) apply(ops ...store.Op) []error {
+func (h *harness) apply(ops ...store.Op) []error {
 	h.Helper()
 	errs, err := h.S.Apply(h.Ctx, ops)
 	if err != nil {
@@ -51,7 +51,7 @@ func (h *H) apply(ops ...store.Op) []error {
 }
 
 // ok applies ops in one batch and fails the test unless all succeed.
-func (h *H) ok(ops ...store.Op) {
+func (h *harness) ok(ops ...store.Op) {
 	h.Helper()
 	for i, err := range h.apply(ops...) {
 		if err != nil {
@@ -61,7 +61,7 @@ func (h *H) ok(ops ...store.Op) {
 }
 
 // fails applies op alone and checks that it fails with target.
-func (h *H) fails(op store.Op, target error) {
+func (h *harness) fails(op store.Op, target error) {
 	h.Helper()
 	err := h.apply(op)[0]
 	if !errors.Is(err, target) {
@@ -69,14 +69,14 @@ func (h *H) fails(op store.Op, target error) {
 	}
 }
 
-func isErr(h *H, what string, err, target error) {
+func isErr(h *harness, what string, err, target error) {
 	h.Helper()
 	if !errors.Is(err, target) {
 		h.Fatalf("%s: got error %v, want %v", what, err, target)
 	}
 }
 
-func noErr(h *H, what string, err error) {
+func noErr(h *harness, what string, err error) {
 	h.Helper()
 	if err != nil {
 		h.Fatalf("%s: %v", what, err)
@@ -84,7 +84,7 @@ func noErr(h *H, what string, err error) {
 }
 
 // createOp builds a start of instance inst at base, visible at base.
-func (h *H) createOp(inst, name, input string) *store.RunCreateOp {
+func (h *harness) createOp(inst, name, input string) *store.RunCreateOp {
 	n := h.next()
 	return &store.RunCreateOp{
 		Run: store.Run{
@@ -100,7 +100,7 @@ func (h *H) createOp(inst, name, input string) *store.RunCreateOp {
 }
 
 // start creates instance inst and returns the new run.
-func (h *H) start(inst, name, input string) *store.Run {
+func (h *harness) start(inst, name, input string) *store.Run {
 	h.Helper()
 	op := h.createOp(inst, name, input)
 	h.ok(op)
@@ -110,14 +110,14 @@ func (h *H) start(inst, name, input string) *store.Run {
 	return op.Result
 }
 
-func (h *H) get(inst, runID string) *store.Run {
+func (h *harness) get(inst, runID string) *store.Run {
 	h.Helper()
 	r, err := h.S.RunGet(h.Ctx, inst, runID)
 	noErr(h, "RunGet "+inst+" "+runID, err)
 	return r
 }
 
-func (h *H) claim(owner string, now time.Time, max int, names ...string) []*store.WorkflowTask {
+func (h *harness) claim(owner string, now time.Time, max int, names ...string) []*store.WorkflowTask {
 	h.Helper()
 	tasks, err := h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{
 		Owner: owner, Max: max, Now: now, LeaseUntil: now.Add(time.Minute), Names: names,
@@ -127,7 +127,7 @@ func (h *H) claim(owner string, now time.Time, max int, names ...string) []*stor
 }
 
 // claimOne claims at now as owner and checks that exactly runID is returned.
-func (h *H) claimOne(owner string, now time.Time, runID string) *store.WorkflowTask {
+func (h *harness) claimOne(owner string, now time.Time, runID string) *store.WorkflowTask {
 	h.Helper()
 	tasks := h.claim(owner, now, 10000)
 	if len(tasks) != 1 || tasks[0].Run.RunID != runID {
@@ -169,7 +169,7 @@ func commitOp(task *store.WorkflowTask, status store.Status, updated time.Time) 
 // drive claims runID at now (with every other claimable run, under a fresh
 // owner), commits its messages with status and the changes made by mod, and
 // releases the other runs. It returns the commit op.
-func (h *H) drive(runID string, now time.Time, status store.Status, mod func(*store.WorkflowTaskCommitOp)) *store.WorkflowTaskCommitOp {
+func (h *harness) drive(runID string, now time.Time, status store.Status, mod func(*store.WorkflowTaskCommitOp)) *store.WorkflowTaskCommitOp {
 	h.Helper()
 	owner := fmt.Sprintf("driver-%d", h.next())
 	var task *store.WorkflowTask
@@ -192,7 +192,7 @@ func (h *H) drive(runID string, now time.Time, status store.Status, mod func(*st
 }
 
 // finish completes the current run of inst at now.
-func (h *H) finish(inst string, now time.Time, status store.Status) *store.Run {
+func (h *harness) finish(inst string, now time.Time, status store.Status) *store.Run {
 	h.Helper()
 	r := h.get(inst, "")
 	h.drive(r.RunID, now, status, func(op *store.WorkflowTaskCommitOp) {
@@ -206,7 +206,7 @@ func (h *H) finish(inst string, now time.Time, status store.Status) *store.Run {
 }
 
 // startActs starts inst and schedules acts in its first workflow task.
-func (h *H) startActs(inst string, acts ...*store.ActivityTask) *store.Run {
+func (h *harness) startActs(inst string, acts ...*store.ActivityTask) *store.Run {
 	h.Helper()
 	r := h.start(inst, "wf", "")
 	h.drive(r.RunID, base, store.StatusRunning, func(op *store.WorkflowTaskCommitOp) {
@@ -227,7 +227,7 @@ func act(seq int64, name string, visible time.Time) *store.ActivityTask {
 	}
 }
 
-func (h *H) aclaim(owner string, now time.Time, max int, names ...string) []*store.ClaimedActivity {
+func (h *harness) aclaim(owner string, now time.Time, max int, names ...string) []*store.ClaimedActivity {
 	h.Helper()
 	cs, err := h.S.ActivityTaskClaim(h.Ctx, &store.ActivityTaskClaimParams{
 		Owner: owner, Max: max, Now: now, LeaseUntil: now.Add(time.Minute), Names: names,
@@ -236,7 +236,7 @@ func (h *H) aclaim(owner string, now time.Time, max int, names ...string) []*sto
 	return cs
 }
 
-func (h *H) aclaimOne(owner string, now time.Time) *store.ClaimedActivity {
+func (h *harness) aclaimOne(owner string, now time.Time) *store.ClaimedActivity {
 	h.Helper()
 	cs := h.aclaim(owner, now, 10)
 	if len(cs) != 1 {
@@ -245,28 +245,28 @@ func (h *H) aclaimOne(owner string, now time.Time) *store.ClaimedActivity {
 	return cs[0]
 }
 
-func (h *H) task(runID string, seq int64) *store.ActivityTask {
+func (h *harness) task(runID string, seq int64) *store.ActivityTask {
 	h.Helper()
 	t, err := h.S.ActivityTaskGet(h.Ctx, runID, seq)
 	noErr(h, "ActivityTaskGet", err)
 	return t
 }
 
-func (h *H) messages(runID string) []*store.Message {
+func (h *harness) messages(runID string) []*store.Message {
 	h.Helper()
 	ms, err := h.S.MessageList(h.Ctx, runID)
 	noErr(h, "MessageList", err)
 	return ms
 }
 
-func (h *H) history(runID string) []*store.Event {
+func (h *harness) history(runID string) []*store.Event {
 	h.Helper()
 	evs, err := h.S.HistoryGet(h.Ctx, &store.HistoryGetParams{RunID: runID})
 	noErr(h, "HistoryGet", err)
 	return evs
 }
 
-func (h *H) send(inst, runID, typ string, visible time.Time, control bool) *store.MessageSendOp {
+func (h *harness) send(inst, runID, typ string, visible time.Time, control bool) *store.MessageSendOp {
 	h.Helper()
 	op := &store.MessageSendOp{InstanceID: inst, RunID: runID, Message: store.Message{
 		Type: typ, VisibleAt: visible, Control: control, Data: []byte(`"` + typ + `"`),
@@ -276,21 +276,21 @@ func (h *H) send(inst, runID, typ string, visible time.Time, control bool) *stor
 }
 
 // eqTime checks that got is want exactly, in UTC.
-func eqTime(h *H, what string, got, want time.Time) {
+func eqTime(h *harness, what string, got, want time.Time) {
 	h.Helper()
 	if !got.Equal(want) || got.Location() != time.UTC {
 		h.Fatalf("%s: got %v (%v), want %v", what, got, got.Location(), want)
 	}
 }
 
-func eqBytes(h *H, what string, got, want []byte) {
+func eqBytes(h *harness, what string, got, want []byte) {
 	h.Helper()
 	if !bytes.Equal(got, want) {
 		h.Fatalf("%s: got %q, want %q", what, got, want)
 	}
 }
 
-func eq[T comparable](h *H, what string, got, want T) {
+func eq[T comparable](h *harness, what string, got, want T) {
 	h.Helper()
 	if got != want {
 		h.Fatalf("%s: got %v, want %v", what, got, want)
@@ -305,7 +305,7 @@ func msgTypes(ms []*store.Message) []string {
 	return ts
 }
 
-func eqStrings(h *H, what string, got, want []string) {
+func eqStrings(h *harness, what string, got, want []string) {
 	h.Helper()
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != len(want) {
 		h.Fatalf("%s: got %q, want %q", what, got, want)

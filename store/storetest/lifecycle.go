@@ -7,7 +7,7 @@ import (
 )
 
 var continueCases = []testCase{
-	{"CarryOverEvents", func(h *H) {
+	{"CarryOverEvents", func(h *harness) {
 		old := h.startActs("i1", act(1, "a", base))
 		h.send("i1", "", "EventRaised", base, false)
 		h.send("i1", "", "TaskCompleted", base, false)
@@ -53,7 +53,7 @@ var continueCases = []testCase{
 		task = h.claimOne("w", at(time.Second), cur.RunID)
 		eqStrings(h, "new task", msgTypes(task.Messages), []string{"ExecutionStarted", "EventRaised"})
 	}},
-	{"WithoutCarryOver", func(h *H) {
+	{"WithoutCarryOver", func(h *harness) {
 		old := h.start("i1", "wf", "")
 		h.send("i1", "", "EventRaised", base, false)
 		task := h.claimOne("w", base, old.RunID)
@@ -69,7 +69,7 @@ var continueCases = []testCase{
 }
 
 var abandonCases = []testCase{
-	{"RetryAt", func(h *H) {
+	{"RetryAt", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		task := h.claimOne("w1", base, r.RunID)
 		h.fails(&store.WorkflowTaskAbandonOp{RunID: r.RunID, LeaseOwner: "w2", TaskError: "x", RetryAt: base, UpdatedAt: base}, store.ErrLeaseLost)
@@ -96,13 +96,13 @@ var abandonCases = []testCase{
 		h.ok(commitOp(task, store.StatusRunning, at(time.Hour)))
 		eq(h, "TaskError after a successful task", h.get("i1", "").TaskError, "")
 	}},
-	{"Missing", func(h *H) {
+	{"Missing", func(h *harness) {
 		h.fails(&store.WorkflowTaskAbandonOp{RunID: "nope", LeaseOwner: "w", RetryAt: base, UpdatedAt: base}, store.ErrNotFound)
 	}},
 }
 
 var releaseCases = []testCase{
-	{"Owner", func(h *H) {
+	{"Owner", func(h *harness) {
 		a := h.startActs("a", act(1, "x", base), act(2, "x", base), act(3, "x", base))
 		b := h.startAt("b", at(time.Second))
 		h.send("a", "", "EventRaised", base, false)
@@ -122,7 +122,7 @@ var releaseCases = []testCase{
 			h.Fatalf("after LeasesRelease(w1): got %d tasks, want task %d expired at attempt 1", len(got), cs[0].Task.Seq)
 		}
 	}},
-	{"All", func(h *H) {
+	{"All", func(h *harness) {
 		a := h.startActs("a", act(1, "x", base))
 		b := h.startAt("b", at(time.Second))
 		h.send("a", "", "EventRaised", base, false)

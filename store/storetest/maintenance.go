@@ -12,14 +12,14 @@ import (
 // with the store's own clock.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-func (h *H) wakeup() (time.Time, bool) {
+func (h *harness) wakeup() (time.Time, bool) {
 	h.Helper()
 	t, ok, err := h.S.NextWakeup(h.Ctx)
 	noErr(h, "NextWakeup", err)
 	return t, ok
 }
 
-func wantWakeup(h *H, what string, want time.Time) {
+func wantWakeup(h *harness, what string, want time.Time) {
 	h.Helper()
 	got, ok := h.wakeup()
 	if !ok {
@@ -28,7 +28,7 @@ func wantWakeup(h *H, what string, want time.Time) {
 	eqTime(h, what, got, want)
 }
 
-func wantNoWakeup(h *H, what string) {
+func wantNoWakeup(h *harness, what string) {
 	h.Helper()
 	if got, ok := h.wakeup(); ok {
 		h.Fatalf("%s: NextWakeup = %v, want nothing", what, got)
@@ -36,7 +36,7 @@ func wantNoWakeup(h *H, what string) {
 }
 
 // startAt creates instance inst whose start message is visible at v.
-func (h *H) startAt(inst string, v time.Time) *store.Run {
+func (h *harness) startAt(inst string, v time.Time) *store.Run {
 	h.Helper()
 	op := h.createOp(inst, "wf", "")
 	op.Start.VisibleAt = v
@@ -45,10 +45,10 @@ func (h *H) startAt(inst string, v time.Time) *store.Run {
 }
 
 var wakeupCases = []testCase{
-	{"Empty", func(h *H) {
+	{"Empty", func(h *harness) {
 		wantNoWakeup(h, "empty store")
 	}},
-	{"Messages", func(h *H) {
+	{"Messages", func(h *harness) {
 		t0 := now()
 		h.startAt("past", t0.Add(-time.Hour))
 		wantNoWakeup(h, "only a visible message")
@@ -58,7 +58,7 @@ var wakeupCases = []testCase{
 		h.send("soon", "", "TimerFired", t0.Add(30*time.Minute), false)
 		wantWakeup(h, "a sooner timer", t0.Add(30*time.Minute))
 	}},
-	{"RunLease", func(h *H) {
+	{"RunLease", func(h *harness) {
 		t0 := now()
 		r := h.startAt("i1", t0.Add(-time.Hour))
 		tasks, err := h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Hour)})
@@ -68,9 +68,9 @@ var wakeupCases = []testCase{
 		wantWakeup(h, "lease expiry of a run with messages", t0.Add(time.Hour))
 		h.ok(commitOp(tasks[0], store.StatusRunning, t0))
 		wantNoWakeup(h, "a run without messages")
-		_ = r
+		eq(h, "HistoryLen", h.get("i1", r.RunID).HistoryLen, int64(1))
 	}},
-	{"Suspended", func(h *H) {
+	{"Suspended", func(h *harness) {
 		t0 := now()
 		r := h.startAt("i1", t0.Add(-time.Hour))
 		tasks, err := h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Hour)})
@@ -81,7 +81,7 @@ var wakeupCases = []testCase{
 		h.send("i1", r.RunID, "Terminate", t0.Add(2*time.Hour), true)
 		wantWakeup(h, "a control message of a suspended run", t0.Add(2*time.Hour))
 	}},
-	{"ActivityTasks", func(h *H) {
+	{"ActivityTasks", func(h *harness) {
 		t0 := now()
 		r := h.startAt("i1", t0.Add(-time.Hour))
 		tasks, err := h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Hour)})
@@ -114,7 +114,7 @@ var wakeupCases = []testCase{
 }
 
 var purgeCases = []testCase{
-	{"ByInstance", func(h *H) {
+	{"ByInstance", func(h *harness) {
 		h.start("run", "wf", "")
 		_, err := h.S.Purge(h.Ctx, &store.PurgeParams{InstanceID: "run"})
 		isErr(h, "purge a running instance", err, store.ErrStillRunning)
@@ -144,7 +144,7 @@ var purgeCases = []testCase{
 		// The instance id can be used again.
 		h.start("i1", "wf", "")
 	}},
-	{"ByFilter", func(h *H) {
+	{"ByFilter", func(h *harness) {
 		type spec struct {
 			inst, name string
 			finish     store.Status
@@ -176,8 +176,12 @@ var purgeCases = []testCase{
 			}
 			return err == nil
 		}
+		d := h.get("d", "")
+		eq(h, "d history", len(h.history(d.RunID)), 1)
 		purge(store.PurgeParams{Statuses: []store.Status{store.StatusTerminated, store.StatusRunning}}, 1)
 		eq(h, "d purged", exists("d"), false)
+		_, err := h.S.HistoryGet(h.Ctx, &store.HistoryGetParams{RunID: d.RunID})
+		isErr(h, "HistoryGet of a purged run", err, store.ErrNotFound)
 		purge(store.PurgeParams{Name: "ship", FinishedBefore: at(2 * time.Second)}, 0)
 		purge(store.PurgeParams{Name: "ship", FinishedBefore: at(2*time.Second + time.Microsecond)}, 1)
 		eq(h, "c purged", exists("c"), false)
@@ -194,7 +198,7 @@ var purgeCases = []testCase{
 }
 
 var applyCases = []testCase{
-	{"PerOpIsolation", func(h *H) {
+	{"PerOpIsolation", func(h *harness) {
 		h.start("x", "wf", `1`)
 		a, conflict, b := h.createOp("a", "wf", ""), h.createOp("x", "wf", `2`), h.createOp("b", "wf", "")
 		send := &store.MessageSendOp{InstanceID: "nope", Message: store.Message{Type: "EventRaised"}}
@@ -207,7 +211,7 @@ var applyCases = []testCase{
 		h.get("b", "")
 		isErr(h, "the conflicting run", getErr(h, "", conflict.Run.RunID), store.ErrNotFound)
 	}},
-	{"InOrder", func(h *H) {
+	{"InOrder", func(h *harness) {
 		create := h.createOp("i1", "wf", "")
 		send := &store.MessageSendOp{InstanceID: "i1", Message: store.Message{Type: "EventRaised", VisibleAt: base}}
 		sendFirst := &store.MessageSendOp{InstanceID: "i2", Message: store.Message{Type: "EventRaised", VisibleAt: base}}
@@ -220,7 +224,7 @@ var applyCases = []testCase{
 		eqStrings(h, "inbox", msgTypes(h.messages(create.Run.RunID)), []string{"ExecutionStarted", "EventRaised"})
 		eqStrings(h, "inbox 2", msgTypes(h.messages(create2.Run.RunID)), []string{"ExecutionStarted"})
 	}},
-	{"ActivityAndCommitInOneBatch", func(h *H) {
+	{"ActivityAndCommitInOneBatch", func(h *harness) {
 		r := h.startActs("i1", act(1, "a", base))
 		c := h.aclaimOne("w", base)
 		h.send("i1", "", "EventRaised", base, false)
@@ -231,12 +235,12 @@ var applyCases = []testCase{
 		task = h.claimOne("w", base, r.RunID)
 		eqStrings(h, "messages", msgTypes(task.Messages), []string{"TaskCompleted"})
 	}},
-	{"Empty", func(h *H) {
+	{"Empty", func(h *harness) {
 		errs, err := h.S.Apply(h.Ctx, nil)
 		noErr(h, "Apply(nil)", err)
 		eq(h, "errors", len(errs), 0)
 	}},
-	{"CanceledContext", func(h *H) {
+	{"CanceledContext", func(h *harness) {
 		ctx, cancel := context.WithCancel(h.Ctx)
 		cancel()
 		_, err := h.S.Apply(ctx, []store.Op{h.createOp("i1", "wf", "")})
@@ -245,7 +249,7 @@ var applyCases = []testCase{
 		}
 		isErr(h, "RunGet", getErr(h, "i1", ""), store.ErrNotFound)
 	}},
-	{"Closed", func(h *H) {
+	{"Closed", func(h *harness) {
 		r := h.start("i1", "wf", "")
 		noErr(h, "Close", h.S.Close())
 		_, err := h.S.Apply(h.Ctx, []store.Op{h.createOp("i2", "wf", "")})

@@ -8,7 +8,7 @@ import (
 )
 
 var queryCases = []testCase{
-	{"RunGet", func(h *H) {
+	{"RunGet", func(h *harness) {
 		old := h.start("i1", "wf", "")
 		h.finish("i1", base, store.StatusCompleted)
 		cur := h.start("i1", "wf", "")
@@ -21,7 +21,7 @@ var queryCases = []testCase{
 		isErr(h, "missing run", getErr(h, "i1", "nope"), store.ErrNotFound)
 		isErr(h, "run of another instance", getErr(h, "i2", old.RunID), store.ErrNotFound)
 	}},
-	{"MissingRun", func(h *H) {
+	{"MissingRun", func(h *harness) {
 		_, err := h.S.HistoryGet(h.Ctx, &store.HistoryGetParams{RunID: "nope"})
 		isErr(h, "HistoryGet", err, store.ErrNotFound)
 		_, err = h.S.MessageList(h.Ctx, "nope")
@@ -38,7 +38,7 @@ var queryCases = []testCase{
 		noErr(h, "HistoryGet", err)
 		eq(h, "events", len(evs), 0)
 	}},
-	{"ActivityTaskListOrder", func(h *H) {
+	{"ActivityTaskListOrder", func(h *harness) {
 		r := h.startActs("i1", act(3, "a", base), act(1, "b", base), act(2, "c", base))
 		tasks, err := h.S.ActivityTaskList(h.Ctx, r.RunID)
 		noErr(h, "ActivityTaskList", err)
@@ -48,7 +48,7 @@ var queryCases = []testCase{
 		}
 		eq(h, "seqs", fmt.Sprint(got), "[1 2 3]")
 	}},
-	{"Isolation", func(h *H) {
+	{"Isolation", func(h *harness) {
 		// Returned records are copies: changing them changes nothing stored.
 		r := h.start("i1", "wf", `{"a":1}`)
 		r.Input[0] = 'X'
@@ -65,7 +65,7 @@ var queryCases = []testCase{
 
 // listFixture creates runs for the RunList cases and returns their run ids
 // newest first.
-func listFixture(h *H) []string {
+func listFixture(h *harness) []string {
 	type spec struct {
 		inst, name string
 		created    time.Duration
@@ -96,7 +96,7 @@ func listFixture(h *H) []string {
 	return append([]string{op.Run.RunID}, ids...)
 }
 
-func (h *H) list(p store.RunListParams) ([]string, string) {
+func (h *harness) list(p store.RunListParams) ([]string, string) {
 	h.Helper()
 	res, err := h.S.RunList(h.Ctx, &p)
 	noErr(h, "RunList", err)
@@ -108,7 +108,7 @@ func (h *H) list(p store.RunListParams) ([]string, string) {
 }
 
 // listAll pages through RunList with limit and returns all run ids.
-func (h *H) listAll(p store.RunListParams, limit int) []string {
+func (h *harness) listAll(p store.RunListParams, limit int) []string {
 	h.Helper()
 	p.Limit = limit
 	var all []string
@@ -137,7 +137,7 @@ func pick(ids []string, idx ...int) []string {
 }
 
 var listCases = []testCase{
-	{"Filters", func(h *H) {
+	{"Filters", func(h *harness) {
 		ids := listFixture(h)
 		// ids, newest first: 0 order-2 (second run), 1 ship-2, 2 order-10,
 		// 3 order-3 (FAILED), 4 ship-1, 5 order-2 (COMPLETED, not current), 6 order-1.
@@ -171,7 +171,7 @@ var listCases = []testCase{
 		eqTime(h, "CreatedAt", r.Runs[0].CreatedAt, at(4*time.Second))
 		eq(h, "Current", r.Runs[0].Current, true)
 	}},
-	{"Pagination", func(h *H) {
+	{"Pagination", func(h *harness) {
 		ids := listFixture(h)
 		for _, limit := range []int{1, 2, 3, 7, 8} {
 			eqStrings(h, fmt.Sprintf("all runs, limit %d", limit), h.listAll(store.RunListParams{AllRuns: true}, limit), ids)
@@ -180,7 +180,7 @@ var listCases = []testCase{
 		_, next := h.list(store.RunListParams{AllRuns: true, Limit: 7})
 		eq(h, "NextCursor after the last page", next, "")
 	}},
-	{"PaginationStable", func(h *H) {
+	{"PaginationStable", func(h *harness) {
 		// Equal creation times, and runs created between pages.
 		var ops []store.Op
 		for i := 0; i < 9; i++ {
@@ -207,7 +207,7 @@ var listCases = []testCase{
 		}
 		eqStrings(h, "later pages", rest, []string{"run-4", "run-3", "run-2", "run-10", "run-1", "run-0", "run-9"})
 	}},
-	{"DefaultLimit", func(h *H) {
+	{"DefaultLimit", func(h *harness) {
 		var ops []store.Op
 		for i := 0; i < 105; i++ {
 			ops = append(ops, h.createOp(fmt.Sprintf("i%03d", i), "wf", ""))
@@ -222,7 +222,7 @@ var listCases = []testCase{
 		eq(h, "second page", len(rest), 5)
 		eq(h, "NextCursor", next, "")
 	}},
-	{"BadCursor", func(h *H) {
+	{"BadCursor", func(h *harness) {
 		h.start("i1", "wf", "")
 		if _, err := h.S.RunList(h.Ctx, &store.RunListParams{Cursor: "not a cursor!"}); err == nil {
 			h.Fatalf("RunList accepted a malformed cursor")

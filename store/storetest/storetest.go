@@ -59,7 +59,7 @@ import (
 
 type testCase struct {
 	name string
-	fn   func(h *H)
+	fn   func(h *harness)
 }
 
 type group struct {
@@ -96,7 +96,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 					t.Parallel()
 					s := newStore(t)
 					t.Cleanup(func() { _ = s.Close() })
-					c.fn(&H{T: t, S: s, Ctx: context.Background()})
+					c.fn(&harness{T: t, S: s, Ctx: context.Background()})
 				})
 			}
 		})
