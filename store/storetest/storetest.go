@@ -15,7 +15,8 @@
 //   - A run's lease is live while Now < LeaseUntil; a message is visible when
 //     VisibleAt <= Now; an activity deadline has passed when Deadline <= Now.
 //   - WorkflowTaskClaim and ActivityTaskClaim return the runs or tasks that
-//     became ready first (oldest ready time first). Max <= 0 means 1.
+//     became ready first (oldest ready time first). Max <= 0 means 1; an
+//     empty Names list means any name.
 //   - WorkflowTaskAbandonOp keeps the run unleased but not claimable until
 //     RetryAt; LeasesRelease does not shorten that delay.
 //   - An activity task operation fenced by Attempt fails with ErrStaleTask
