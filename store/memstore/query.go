@@ -265,3 +265,16 @@ func (s *Store) deleteInstance(inst *instance) {
 	}
 	delete(s.instances, inst.current.st.run.InstanceID)
 }
+
+// QueueDepth counts the runs with a claimable workflow task and the READY
+// activity tasks that are visible at now (for the queue depth metric).
+func (s *Store) QueueDepth(ctx context.Context, now time.Time) (workflowTasks, activityTasks int64, err error) {
+	if err := s.rlock(ctx); err != nil {
+		return 0, 0, err
+	}
+	defer s.mu.Unlock()
+	now = utc(now)
+	workflowTasks = s.runQ.countDue(now, func(*entry) bool { return true })
+	activityTasks = s.taskQ.countDue(now, func(e *entry) bool { return e.task != nil && e.task.t.State == store.ActivityReady })
+	return workflowTasks, activityTasks, nil
+}

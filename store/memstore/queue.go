@@ -153,3 +153,23 @@ func (qs *queues) nextAfter(t time.Time) (time.Time, bool) {
 	}
 	return best, found
 }
+
+// countDue counts the entries due at or before t that satisfy keep.
+func (qs *queues) countDue(t time.Time, keep func(*entry) bool) int64 {
+	var n int64
+	for _, q := range qs.byName {
+		var visit func(i int)
+		visit = func(i int) {
+			if i >= len(*q) || (*q)[i].key.After(t) {
+				return
+			}
+			if keep((*q)[i]) {
+				n++
+			}
+			visit(2*i + 1)
+			visit(2*i + 2)
+		}
+		visit(0)
+	}
+	return n
+}

@@ -379,3 +379,21 @@ func (w *wtx) deleteInstance(instanceID string) error {
 	}
 	return nil
 }
+
+const (
+	countReadyRunsSQL  = `SELECT COUNT(*) FROM runs WHERE ready_at IS NOT NULL AND ready_at <= ?`
+	countReadyTasksSQL = `SELECT COUNT(*) FROM activity_tasks WHERE due_at IS NOT NULL AND due_at <= ? AND state = 'READY'`
+)
+
+// QueueDepth counts the runs with a claimable workflow task and the READY
+// activity tasks that are visible at now (for the queue depth metric).
+func (s *Store) QueueDepth(ctx context.Context, now time.Time) (workflowTasks, activityTasks int64, err error) {
+	at := micros(now.UTC())
+	if err := s.read(ctx, countReadyRunsSQL, []any{at}, func(sc scanner) error { return sc.Scan(&workflowTasks) }); err != nil {
+		return 0, 0, err
+	}
+	if err := s.read(ctx, countReadyTasksSQL, []any{at}, func(sc scanner) error { return sc.Scan(&activityTasks) }); err != nil {
+		return 0, 0, err
+	}
+	return workflowTasks, activityTasks, nil
+}
