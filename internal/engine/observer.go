@@ -26,7 +26,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) WorkflowStarted(string)                              {}
+func (nopObserver) WorkflowStarted(string)                               {}
 func (nopObserver) WorkflowFinished(string, store.Status, time.Duration) {}
 func (nopObserver) WorkflowTask(string, bool, bool, time.Duration)       {}
 func (nopObserver) ActivityAttempt(string, string, time.Duration)        {}
