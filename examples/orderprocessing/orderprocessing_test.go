@@ -3,10 +3,12 @@ package orderprocessing_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +26,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// fresh returns an item name not used before in this process, stocked with
+// quantity.
+func fresh(name string, quantity int) string {
+	item := fmt.Sprintf("%s%d", name, seq.Add(1))
+	orderprocessing.Restock(item, quantity)
+	return item
+}
+
+var seq atomic.Int64
+
 func TestOrderIsProcessedWhilePolled(t *testing.T) {
 	t.Parallel()
-	orderprocessing.Restock("Staplers", 10)
+	item := fresh("Staplers", 10)
 	e := testenv.New(t, orderprocessing.Register)
-	id := e.Start(orderprocessing.WorkflowName, json.RawMessage(`{"Name":"Staplers","Quantity":3,"TotalCost":29.85}`))
+	id := e.Start(orderprocessing.WorkflowName, json.RawMessage(`{"Name":"`+item+`","Quantity":3,"TotalCost":29.85}`))
 	e.Eventually("status RUNNING", func() bool {
 		inst, err := e.Client.GetInstance(e.Ctx, id)
 		return err == nil && inst.Status == perdure.StatusRunning
@@ -37,15 +49,15 @@ func TestOrderIsProcessedWhilePolled(t *testing.T) {
 	if inst.Status != perdure.StatusCompleted || string(inst.Output) != `{"Processed":true}` {
 		t.Fatalf("%s output %s failure %+v", inst.Status, inst.Output, inst.Failure)
 	}
-	if got := orderprocessing.Stock("Staplers"); got != 7 {
+	if got := orderprocessing.Stock(item); got != 7 {
 		t.Fatalf("%d staplers left, want 7", got)
 	}
 	for _, want := range []string{
-		"Received order " + id + " for 3 Staplers at $29.85",
-		"Verifying inventory for order " + id + ": 3 Staplers ordered, 10 in stock.",
-		"Processing payment for order " + id + ": $29.85 for 3 Staplers.",
+		"Received order " + id + " for 3 " + item + " at $29.85",
+		"Verifying inventory for order " + id + ": 3 " + item + " ordered, 10 in stock.",
+		"Processing payment for order " + id + ": $29.85 for 3 " + item + ".",
 		"Payment for order " + id + " processed successfully.",
-		"Updated inventory for order " + id + ": 7 Staplers left.",
+		"Updated inventory for order " + id + ": 7 " + item + " left.",
 		"Order " + id + " has completed!",
 	} {
 		if n := e.Logs.Count(want); n != 1 {
@@ -98,17 +110,17 @@ func TestInvalidOrderFails(t *testing.T) {
 
 func TestUpdateInventoryTakesStockOncePerOrder(t *testing.T) {
 	t.Parallel()
-	orderprocessing.Restock("Rulers", 5)
-	req := orderprocessing.InventoryRequest{RequestID: "order-rulers", ItemName: "Rulers", Quantity: 2}
+	item := fresh("Rulers", 5)
+	req := orderprocessing.InventoryRequest{RequestID: "order-" + item, ItemName: item, Quantity: 2}
 	for range 2 {
 		if _, err := orderprocessing.UpdateInventory(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := orderprocessing.Stock("Rulers"); got != 3 {
+	if got := orderprocessing.Stock(item); got != 3 {
 		t.Fatalf("%d rulers left, want 3", got)
 	}
-	_, err := orderprocessing.UpdateInventory(context.Background(), orderprocessing.InventoryRequest{RequestID: "order-2", ItemName: "Rulers", Quantity: 4})
+	_, err := orderprocessing.UpdateInventory(context.Background(), orderprocessing.InventoryRequest{RequestID: "other-" + item, ItemName: item, Quantity: 4})
 	if err == nil || !strings.Contains(err.Error(), "insufficient inventory") {
 		t.Fatalf("short update: %v", err)
 	}

@@ -21,7 +21,8 @@ import (
 	"github.com/perdure/perdure/worker"
 )
 
-// Env is a running engine with one worker. Everything is closed at the end
+// Env is a running engine with one worker. PERDURE_TEST_NOCACHE=1 disables
+// the engine's instance cache, so that every workflow task replays. Everything is closed at the end
 // of the test.
 type Env struct {
 	T        *testing.T
@@ -59,8 +60,11 @@ func NewWithLogs(t *testing.T, logs *Recorder, register func(*worker.Worker) err
 func (e *Env) start() {
 	e.T.Helper()
 	logger := e.Logs.Logger()
-	c, err := perdure.NewClient(perdure.Options{Store: e.Store, Logger: logger, LeaseDuration: 2 * time.Second,
-		WorkflowTaskRetry: 50 * time.Millisecond})
+	opts := perdure.Options{Store: e.Store, Logger: logger, LeaseDuration: 2 * time.Second, WorkflowTaskRetry: 50 * time.Millisecond}
+	if os.Getenv("PERDURE_TEST_NOCACHE") != "" {
+		opts.CacheSize = -1 // every workflow task replays the whole history
+	}
+	c, err := perdure.NewClient(opts)
 	if err != nil {
 		e.T.Fatalf("new client: %v", err)
 	}
