@@ -176,6 +176,9 @@ type TransmitOut struct {
 	Delivered bool
 }
 
+// maxSeconds bounds the delays of the input: one day.
+const maxSeconds = 24 * 60 * 60
+
 func (in *DataRoutingIn) check() error {
 	if in.GetRouteMaxAttempts <= 0 {
 		in.GetRouteMaxAttempts = DefaultGetRouteMaxAttempts
@@ -191,8 +194,10 @@ func (in *DataRoutingIn) check() error {
 		return fmt.Errorf("ErrorChance is %d, want 0..100", in.ErrorChance)
 	case in.CallbackChance < 0 || in.CallbackChance > 100:
 		return fmt.Errorf("CallbackChance is %d, want 0..100", in.CallbackChance)
-	case in.MaxCallbackDelaySeconds < 0:
-		return fmt.Errorf("MaxCallbackDelaySeconds is %v, want 0 or more", in.MaxCallbackDelaySeconds)
+	case in.MaxCallbackDelaySeconds < 0 || in.MaxCallbackDelaySeconds > maxSeconds:
+		return fmt.Errorf("MaxCallbackDelaySeconds is %v, want 0..%d", in.MaxCallbackDelaySeconds, maxSeconds)
+	case in.TransmitTimeoutSeconds > maxSeconds:
+		return fmt.Errorf("TransmitTimeoutSeconds is %v, want at most %d", in.TransmitTimeoutSeconds, maxSeconds)
 	}
 	return nil
 }

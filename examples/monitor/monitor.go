@@ -49,6 +49,9 @@ const (
 	DefaultUnhealthyIntervalS = 5
 )
 
+// maxIntervalS bounds the intervals: one year.
+const maxIntervalS = 365 * 24 * 60 * 60
+
 // JobStatus is the workflow input: the job, the monitor's settings and the
 // state carried over by continue-as-new.
 type JobStatus struct {
@@ -84,8 +87,10 @@ func MonitorWorkflow(ctx workflow.Context, job JobStatus) (Result, error) {
 	if job.JobID == "" {
 		job.JobID = workflow.GetInfo(ctx).InstanceID
 	}
-	if job.HealthyIntervalS < 0 || job.UnhealthyIntervalS < 0 || job.MaxCycles < 0 {
-		return Result{}, workflow.NewNonRetryableError("InvalidInput", "intervals and max_cycles must not be negative: %+v", job)
+	if job.HealthyIntervalS < 0 || job.UnhealthyIntervalS < 0 || job.HealthyIntervalS > maxIntervalS ||
+		job.UnhealthyIntervalS > maxIntervalS || job.MaxCycles < 0 {
+		return Result{}, workflow.NewNonRetryableError("InvalidInput",
+			"intervals must be within 0..%d seconds and max_cycles not negative: %+v", maxIntervalS, job)
 	}
 	wasHealthy := job.IsHealthy == nil || *job.IsHealthy
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second,

@@ -41,6 +41,9 @@ const ApprovalThreshold = 1000
 // DefaultApprovalTimeoutS is how long an approval is waited for: 24 hours.
 const DefaultApprovalTimeoutS = 24 * 60 * 60
 
+// maxTimeoutS bounds approval_timeout_s: one year.
+const maxTimeoutS = 365 * 24 * 60 * 60
+
 // The workflow's results.
 const (
 	AutoApproved = "Auto-approved"
@@ -79,8 +82,8 @@ func PurchaseOrderWorkflow(ctx workflow.Context, order Order) (string, error) {
 	if order.Cost < ApprovalThreshold {
 		return AutoApproved, nil
 	}
-	if order.ApprovalTimeoutS < 0 {
-		return "", workflow.NewNonRetryableError("InvalidInput", "approval_timeout_s must not be negative, got %v", order.ApprovalTimeoutS)
+	if order.ApprovalTimeoutS < 0 || order.ApprovalTimeoutS > maxTimeoutS {
+		return "", workflow.NewNonRetryableError("InvalidInput", "approval_timeout_s must be within 0..%d, got %v", maxTimeoutS, order.ApprovalTimeoutS)
 	}
 	timeout := time.Duration(order.ApprovalTimeoutS * float64(time.Second))
 	if timeout == 0 {
