@@ -446,3 +446,33 @@ func TestDeterministicHelpersSurviveReplay(t *testing.T) {
 		t.Fatalf("replayed values %q, first execution %s, side effects %v", got, recorded, effects)
 	}
 }
+
+func WaitsForGo(ctx workflow.Context, _ int) (int, error) {
+	return workflow.WaitEvent[int](ctx, "go").Get(ctx)
+}
+
+// An event raised on an instance whose start is scheduled later waits for
+// the start: history begins with ExecutionStarted and the instance stays
+// PENDING until then.
+func TestEventBeforeDelayedStart(t *testing.T) {
+	eachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, func(w *worker.Worker) { mustReg(worker.RegisterWorkflow(w, WaitsForGo)) })
+		startAt := time.Now().Add(500 * time.Millisecond)
+		id, err := e.c.StartWorkflow(e.ctx, WaitsForGo, 0, perdure.StartOptions{InstanceID: "delayed", StartAt: startAt})
+		must(t, err)
+		must(t, e.c.RaiseEvent(e.ctx, id, "go", 7))
+		time.Sleep(100 * time.Millisecond)
+		inst, err := e.c.GetInstance(e.ctx, id)
+		must(t, err)
+		if inst.Status != perdure.StatusPending {
+			t.Fatalf("status %s before the start time, want PENDING", inst.Status)
+		}
+		got, err := perdure.GetResult[int](e.ctx, e.c, id)
+		must(t, err)
+		hist, err := e.c.History(e.ctx, id, "")
+		must(t, err)
+		if got != 7 || hist[0].Type != "ExecutionStarted" || hist[0].Time.Before(startAt.Add(-time.Millisecond)) {
+			t.Fatalf("result %d, first event %s at %v (start at %v)", got, hist[0].Type, hist[0].Time, startAt)
+		}
+	})
+}

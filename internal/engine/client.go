@@ -89,6 +89,9 @@ func (e *Engine) Resume(ctx context.Context, instanceID, reason string) error {
 }
 
 func (e *Engine) send(instanceID string, m store.Message) error {
+	if !m.Control {
+		m.VisibleAt = e.notBeforeStart(instanceID, m.VisibleAt)
+	}
 	op := &store.MessageSendOp{InstanceID: instanceID, Message: m}
 	if err := e.apply1(op); err != nil {
 		switch {
@@ -100,6 +103,27 @@ func (e *Engine) send(instanceID string, m store.Message) error {
 		return err
 	}
 	return nil
+}
+
+// notBeforeStart delays a message to an instance whose start is scheduled
+// later, so that it cannot make the run claimable (and be recorded) before
+// its ExecutionStarted.
+func (e *Engine) notBeforeStart(instanceID string, t time.Time) time.Time {
+	ctx := context.Background()
+	run, err := e.st.RunGet(ctx, instanceID, "")
+	if err != nil || run.Status != store.StatusPending {
+		return t
+	}
+	msgs, err := e.st.MessageList(ctx, run.RunID)
+	if err != nil {
+		return t
+	}
+	for _, m := range msgs {
+		if m.Type == history.ExecutionStarted && m.VisibleAt.After(t) {
+			return m.VisibleAt
+		}
+	}
+	return t
 }
 
 // Purge deletes finished instances.

@@ -192,6 +192,9 @@ func (r *Runner) Step(events []*history.Event) (*Result, error) {
 		if r.suspended && !isControl(ev.Type) {
 			break
 		}
+		if !r.started && ev.Type != history.ExecutionStarted && ev.Type != history.ExecutionTerminated {
+			break // nothing but the start (or a terminate) may come first
+		}
 		r.apply(ev)
 		res.Consumed++
 		if r.taskErr == nil && r.completion == nil && !r.suspended {
@@ -204,7 +207,10 @@ func (r *Runner) Step(events []*history.Event) (*Result, error) {
 	res.Commands = r.commands
 	res.Completion = r.completion
 	res.Status = store.StatusRunning
-	if r.suspended {
+	switch {
+	case !r.started:
+		res.Status = store.StatusPending
+	case r.suspended:
 		res.Status = store.StatusSuspended
 	}
 	res.CustomStatus, res.CustomStatusChanged = r.customStatus, r.customDirty
