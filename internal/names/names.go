@@ -11,11 +11,25 @@ import (
 	"sync"
 )
 
-var registered sync.Map // func pointer (uintptr) -> name
+var (
+	mu         sync.Mutex
+	registered = map[uintptr][]string{} // code pointer -> the distinct names it was registered under
+)
 
-// Remember records that fn was registered as name.
+// Remember records that fn was registered as name. Method values of one
+// method (and closures of one function literal) share a code pointer; if
+// they are registered under different names, calls by function become
+// ambiguous and Of says so.
 func Remember(fn any, name string) {
-	registered.Store(reflect.ValueOf(fn).Pointer(), name)
+	p := reflect.ValueOf(fn).Pointer()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range registered[p] {
+		if n == name {
+			return
+		}
+	}
+	registered[p] = append(registered[p], name)
 }
 
 // Of returns the name for fn: the name it was registered under, else its
@@ -25,10 +39,18 @@ func Of(fn any) (string, error) {
 	if v.Kind() != reflect.Func || v.IsNil() {
 		return "", fmt.Errorf("expected a function, got %T", fn)
 	}
-	if n, ok := registered.Load(v.Pointer()); ok {
-		return n.(string), nil
+	mu.Lock()
+	ns := registered[v.Pointer()]
+	mu.Unlock()
+	switch len(ns) {
+	case 0:
+		return Bare(fn)
+	case 1:
+		return ns[0], nil
 	}
-	return Bare(fn)
+	return "", fmt.Errorf("%s was registered under several names (%s): these are method values or closures of one function, "+
+		"which Go cannot tell apart; call it by name (ExecuteActivityByName, ExecuteChildWorkflowByName)",
+		runtime.FuncForPC(v.Pointer()).Name(), strings.Join(ns, ", "))
 }
 
 // Bare returns fn's bare name, or an error for anonymous functions.
