@@ -380,3 +380,10 @@ func checkName(what, s, forbidden string) error {
 	}
 	return nil
 }
+
+// IsNull reports whether a payload field is unset: absent, or JSON null
+// (json.RawMessage keeps a decoded null as the bytes "null").
+func IsNull(v json.RawMessage) bool {
+	s := strings.TrimSpace(string(v))
+	return s == "" || s == "null"
+}
