@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/server"
+	"github.com/perdure/perdure/store"
+	"github.com/perdure/perdure/store/sqlitestore"
+	"github.com/perdure/perdure/worker"
+)
+
+// nodeFlags are the flags shared by `perdure dev` and `perdure server`.
+type nodeFlags struct {
+	store            string
+	addr             string
+	logLevel         string
+	logFormat        string
+	maxWorkflowTasks int
+	maxActivities    int
+	maxBodyBytes     int64
+	retention        time.Duration
+	shutdownGrace    time.Duration
+	leaseDuration    time.Duration
+	cacheSize        int
+	nodeID           string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.store, "store", envOr("PERDURE_STORE", defaultStore), "where everything is kept: a SQLite file path or sqlite:PATH (env PERDURE_STORE)")
+	fl.StringVar(&f.addr, "addr", envOr("PERDURE_ADDR", "127.0.0.1:3500"), "HTTP listen address: native API, Dapr-compatible API, /healthz, /metrics (env PERDURE_ADDR)")
+	fl.StringVar(&f.logLevel, "log-level", envOr("PERDURE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PERDURE_LOG_LEVEL)")
+	fl.StringVar(&f.logFormat, "log-format", envOr("PERDURE_LOG_FORMAT", "text"), "log format: text or json (env PERDURE_LOG_FORMAT)")
+	fl.IntVar(&f.maxWorkflowTasks, "max-workflow-tasks", 16, "workflow tasks run at once by the in-process worker")
+	fl.IntVar(&f.maxActivities, "max-activities", 100, "activity attempts run at once by the in-process worker")
+	fl.Int64Var(&f.maxBodyBytes, "max-body-bytes", 2<<20, "largest accepted HTTP request body; larger ones get 413")
+	fl.DurationVar(&f.retention, "retention", 0, "purge finished instances this long after they finished, e.g. 720h (0: keep them)")
+	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on Ctrl-C, how long running activities may finish before they are cancelled")
+	fl.DurationVar(&f.leaseDuration, "lease", 30*time.Second, "how long claimed work stays with this node without renewal")
+	fl.IntVar(&f.cacheSize, "cache-size", 10000, "live workflow instances kept in memory")
+	fl.StringVar(&f.nodeID, "node-id", "", "name of this node in leases (default: random)")
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// openStore opens the store named by --store.
+func openStore(spec string) (store.Store, string, error) {
+	switch {
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		return nil, "", errors.New("--store postgres://… is not available yet: use a SQLite file path")
+	case spec == "":
+		return nil, "", errors.New("--store is empty: give a SQLite file path")
+	}
+	path := strings.TrimPrefix(spec, "sqlite:")
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		return nil, "", err
+	}
+	return st, "sqlite:" + path, nil
+}
+
+// node is a running engine with its HTTP API and in-process worker.
+type node struct {
+	log    *slog.Logger
+	st     store.Store
+	client *perdure.Client
+	worker *worker.Worker
+	http   *http.Server
+	ln     net.Listener
+}
+
+// register adds workflows and activities to the in-process worker; it may
+// use the node's address (for callbacks through the public API).
+type registerFunc func(w *worker.Worker, n *node) error
+
+// runNode starts a node and blocks until SIGINT/SIGTERM, then shuts down
+// gracefully: the HTTP server stops accepting, the worker finishes or
+// releases its work, and the store is closed.
+func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFunc) error {
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	n := &node{log: log}
+	st, where, err := openStore(f.store)
+	if err != nil {
+		return err
+	}
+	n.st = st
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := perdure.NewClient(perdure.Options{Store: st, Logger: log, Metrics: reg, NodeID: f.nodeID,
+		LeaseDuration: f.leaseDuration, CacheSize: f.cacheSize})
+	if err != nil {
+		return err
+	}
+	n.client = client
+	defer client.Close()
+
+	n.ln, err = net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another perdure running? choose another --addr)", f.addr, err)
+	}
+
+	n.worker = worker.New(client, worker.Options{MaxConcurrentWorkflowTasks: f.maxWorkflowTasks,
+		MaxConcurrentActivities: f.maxActivities, ShutdownGrace: f.shutdownGrace, Logger: log})
+	var workflows func() []string
+	if register != nil {
+		if err := register(n.worker, n); err != nil {
+			n.ln.Close()
+			return err
+		}
+		workflows = n.worker.WorkflowNames
+		if err := n.worker.Start(); err != nil {
+			n.ln.Close()
+			return err
+		}
+	}
+
+	handler, err := server.New(server.Config{Client: client, Logger: log, MaxBodyBytes: f.maxBodyBytes,
+		Workflows: workflows, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+	if err != nil {
+		n.ln.Close()
+		return err
+	}
+	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- n.http.Serve(n.ln) }()
+
+	if f.retention > 0 {
+		go purgeLoop(ctx, client, f.retention, log)
+	}
+	url := "http://" + n.ln.Addr().String()
+	log.Info("perdure "+kind+" is ready", "address", url, "store", where, "workflows", len(n.worker.WorkflowNames()))
+	fmt.Fprintf(cmd.OutOrStdout(), "Perdure %s listening on %s (store %s)\n", kind, url, where)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "error", err)
+		}
+	}
+	log.Info("shutting down: finishing in-flight work (Ctrl-C again to force)")
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace+5*time.Second)
+	defer cancel()
+	_ = n.http.Shutdown(shutdownCtx)
+	if err := n.worker.Stop(); err != nil {
+		log.Warn("stop worker", "error", err)
+	}
+	log.Info("stopped; unfinished workflows continue when perdure starts again")
+	return nil
+}
+
+// address is the base URL of the node's HTTP API, for callbacks.
+func (n *node) address() string { return "http://" + n.ln.Addr().String() }
+
+// purgeLoop deletes instances that finished more than retention ago.
+func purgeLoop(ctx context.Context, c *perdure.Client, retention time.Duration, log *slog.Logger) {
+	every := min(max(retention/10, time.Minute), time.Hour)
+	for {
+		n, err := c.PurgeWhere(ctx, perdure.PurgeFilter{FinishedBefore: time.Now().Add(-retention), Limit: 10000})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("retention purge failed", "error", err)
+		case n > 0:
+			log.Info("retention purge", "instances", n, "finished_before", time.Now().Add(-retention).Format(time.RFC3339))
+		}
+		if n == 10000 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	addCommand(func() *cobra.Command {
+		f := &nodeFlags{}
+		cmd := &cobra.Command{
+			Use:   "server",
+			Short: "Run the Perdure engine and HTTP API, for production",
+			Long: `perdure server runs the engine, the HTTP API (native under /api/v1 and
+Dapr-compatible under /v1.0-beta1), /healthz and /metrics, without the examples.
+
+SIGINT or SIGTERM stops it gracefully; unfinished workflows continue when it
+starts again.`,
+			Example: `  perdure server --store /var/lib/perdure/perdure.db --addr 0.0.0.0:3500 --log-format json
+  perdure server --retention 720h --max-activities 200`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return runNode(cmd, f, "server", nil)
+			},
+		}
+		f.register(cmd, "perdure.db")
+		return cmd
+	})
+}
