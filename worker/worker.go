@@ -52,6 +52,7 @@ type Worker struct {
 
 	mu         sync.Mutex
 	workflows  map[string]replay.Func
+	validators map[string]func([]byte) error
 	activities map[string]engine.ActivityFunc
 	started    bool
 	cancel     context.CancelFunc
@@ -61,8 +62,8 @@ type Worker struct {
 // New returns a worker for c. Register functions, then Start it.
 func New(c *perdure.Client, opts Options) *Worker {
 	eng, _ := hook.ClientEngine(c)
-	return &Worker{eng: eng, codec: c.Codec(), opts: opts,
-		workflows: map[string]replay.Func{}, activities: map[string]engine.ActivityFunc{}}
+	return &Worker{eng: eng, codec: c.Codec(), opts: opts, workflows: map[string]replay.Func{},
+		validators: map[string]func([]byte) error{}, activities: map[string]engine.ActivityFunc{}}
 }
 
 // ErrDuplicate is returned when a name is registered twice.
@@ -118,7 +119,37 @@ func RegisterWorkflowAs[I, R any](w *Worker, name string, fn func(workflow.Conte
 		}
 		return payload.Encode(r.Codec(), out)
 	}
-	return w.add("workflow", name, fn, wrapped, nil)
+	if err := w.add("workflow", name, fn, wrapped, nil); err != nil {
+		return err
+	}
+	codec := w.codec
+	w.mu.Lock()
+	w.validators[name] = func(b []byte) error {
+		var in I
+		return payload.Decode(codec, b, &in)
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+// ErrUnknownWorkflow is returned by ValidateInput for a name that is not
+// registered on this worker.
+var ErrUnknownWorkflow = errors.New("workflow not registered on this worker")
+
+// ValidateInput checks that input (encoded with the client's codec)
+// decodes into the input type of the workflow registered as name, so that
+// a server can refuse a bad start before it creates an instance.
+func (w *Worker) ValidateInput(name string, input []byte) error {
+	w.mu.Lock()
+	v, ok := w.validators[name]
+	w.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%q: %w", name, ErrUnknownWorkflow)
+	}
+	if err := v(input); err != nil {
+		return fmt.Errorf("input of workflow %q: %w", name, err)
+	}
+	return nil
 }
 
 // RegisterActivity registers fn under its bare function name.
