@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -91,9 +93,9 @@ func (s *Server) daprStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var input []byte
-	if len(bytes.TrimSpace(body)) > 0 {
-		input = body
+	input, err := s.daprPayload("workflow input", body)
+	if err != nil {
+		return err
 	}
 	inst, _, err := s.c.StartWorkflowRaw(r.Context(), name, input, perdure.StartOptions{InstanceID: id})
 	if err != nil {
@@ -101,6 +103,22 @@ func (s *Server) daprStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusAccepted, api.DaprStartResponse{InstanceID: inst.InstanceID})
 	return nil
+}
+
+// daprPayload is a raw request body used as a payload, as is (as Dapr
+// passes it). With the JSON codec it must be JSON: the workflow could not
+// decode anything else, so it is refused before anything is written.
+func (s *Server) daprPayload(what string, body []byte) ([]byte, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	if s.jsonCodec && !json.Valid(body) {
+		var probe any
+		err := json.Unmarshal(body, &probe)
+		return nil, &apiError{status: http.StatusBadRequest, code: codeMalformedJSON,
+			msg: fmt.Sprintf("the request body (the %s) is not valid JSON: %v; send a JSON value, and quote strings (\"text\")", what, err)}
+	}
+	return body, nil
 }
 
 // daprGet answers GET …/workflows/{component}/{id} with Dapr's workflow
@@ -160,9 +178,9 @@ func (s *Server) daprRaise(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var data []byte
-	if len(bytes.TrimSpace(body)) > 0 {
-		data = body
+	data, err := s.daprPayload("event data", body)
+	if err != nil {
+		return err
 	}
 	if err := s.c.RaiseEventRaw(r.Context(), id, name, data); err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/internal/payload"
 	"github.com/perdure/perdure/store"
 )
 
@@ -72,6 +73,9 @@ type Server struct {
 	handler  http.Handler
 	fallback map[string]bool // patterns of the JSON 404/405 handlers
 	routes   []route
+	// jsonCodec: the client encodes payloads as JSON, so raw payloads
+	// (Dapr bodies) must be JSON.
+	jsonCodec bool
 }
 
 // route is one endpoint of the native or Dapr API.
@@ -90,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	_, s.jsonCodec = s.c.Codec().(payload.JSON)
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
