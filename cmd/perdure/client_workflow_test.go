@@ -101,12 +101,13 @@ func TestWorkflowStartStatusWait(t *testing.T) {
 	// An identical start returns the running instance; JSON output.
 	c.ok("workflow", "start", "Approval", "--input", `"desk"`, "--id", "ap-1")
 	out = c.ok("workflow", "start", "Approval", "--input", `"desk"`, "--id", "ap-1")
-	contains(t, out, "ap-1 is already RUNNING with the same input")
+	contains(t, out, "ap-1 is already ", " with the same input; nothing new was started")
 	c.json(&inst, "workflow", "start", "Approval", "--input", "-", "--id", "ap-2")
 	if inst.InstanceID != "ap-2" || !api.IsNull(inst.Input) {
 		t.Fatalf("start json %+v", inst)
 	}
 	// Status of a running instance shows what it waits on.
+	waitStatus(t, c, "ap-1", "RUNNING")
 	out = c.ok("workflow", "status", "ap-1")
 	contains(t, out, `Custom status  "waiting for approval of desk"`, `waiting for event "approval" (gives up at `)
 
