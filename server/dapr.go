@@ -97,6 +97,9 @@ func (s *Server) daprStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkInput(name, input); err != nil {
+		return err
+	}
 	inst, _, err := s.c.StartWorkflowRaw(r.Context(), name, input, perdure.StartOptions{InstanceID: id})
 	if err != nil {
 		return err

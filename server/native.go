@@ -94,6 +94,9 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkInput(req.WorkflowName, input); err != nil {
+		return err
+	}
 	opts := perdure.StartOptions{InstanceID: req.InstanceID, TaskQueue: req.TaskQueue}
 	if req.StartAt != nil {
 		opts.StartAt = *req.StartAt

@@ -56,6 +56,10 @@ type Config struct {
 	// in-process (perdure dev); when set, a start for another name is 400
 	// naming the registered ones. nil: accept any name.
 	Workflows func() []string
+	// ValidateInput, when set, checks a start's input against the
+	// workflow's input type before anything is written (worker.ValidateInput
+	// for in-process workers); an error gives 400. nil: no check.
+	ValidateInput func(workflowName string, input []byte) error
 	// Metrics is served at /metrics when non-nil.
 	Metrics http.Handler
 	// Extra mounts more routes (net/http ServeMux patterns, e.g. "/" for a
@@ -69,6 +73,7 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	names    func() []string
+	validate func(string, []byte) error
 	mux      *http.ServeMux
 	handler  http.Handler
 	fallback map[string]bool // patterns of the JSON 404/405 handlers
@@ -89,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("server: Config.Client is required (perdure.NewClient)")
 	}
-	s := &Server{c: cfg.Client, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, names: cfg.Workflows,
+	s := &Server{c: cfg.Client, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, names: cfg.Workflows, validate: cfg.ValidateInput,
 		mux: http.NewServeMux(), fallback: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -280,6 +285,18 @@ func (s *Server) registered() []string {
 
 // checkWorkflow fails with 400 when Config.Workflows is set and does not
 // list name.
+// checkInput refuses an input that the workflow could not decode.
+func (s *Server) checkInput(name string, input []byte) error {
+	if s.validate == nil {
+		return nil
+	}
+	if err := s.validate(name, input); err != nil {
+		return &apiError{status: http.StatusBadRequest, code: codeInvalidArgument, daprCode: "ERR_MALFORMED_REQUEST",
+			msg: fmt.Sprintf("the input does not fit workflow %s: %v; send the JSON shape its input type expects", name, err)}
+	}
+	return nil
+}
+
 func (s *Server) checkWorkflow(name string) error {
 	if s.names == nil {
 		return nil

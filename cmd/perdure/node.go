@@ -140,12 +140,19 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	n.worker = worker.New(client, worker.Options{MaxConcurrentWorkflowTasks: f.maxWorkflowTasks,
 		MaxConcurrentActivities: f.maxActivities, ShutdownGrace: f.shutdownGrace, Logger: log})
 	var workflows func() []string
+	var validate func(string, []byte) error
 	if register != nil {
 		if err := register(n.worker, n); err != nil {
 			n.ln.Close()
 			return err
 		}
 		workflows = n.worker.WorkflowNames
+		validate = func(name string, input []byte) error {
+			if err := n.worker.ValidateInput(name, input); err != nil && !errors.Is(err, worker.ErrUnknownWorkflow) {
+				return err
+			}
+			return nil
+		}
 		if err := n.worker.Start(); err != nil {
 			n.ln.Close()
 			return err
@@ -153,7 +160,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	}
 
 	handler, err := server.New(server.Config{Client: client, Logger: log, MaxBodyBytes: f.maxBodyBytes,
-		Workflows: workflows, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+		Workflows: workflows, ValidateInput: validate, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
 	if err != nil {
 		n.ln.Close()
 		return err
