@@ -176,7 +176,7 @@ func (c *Client) GetRun(ctx context.Context, instanceID, runID string) (*Instanc
 
 func wrapNotFound(err error, id string) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no workflow instance %q: %w", id, err)
+		return fmt.Errorf("no workflow instance %q: %w", id, store.ErrNotFound)
 	}
 	return err
 }

@@ -74,6 +74,9 @@ func (e *Engine) Terminate(ctx context.Context, instanceID, reason string, recur
 // until resumed.
 func (e *Engine) Suspend(ctx context.Context, instanceID, reason string) error {
 	run, err := e.st.RunGet(ctx, instanceID, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no workflow instance %q: %w", instanceID, store.ErrNotFound)
+	}
 	if err != nil {
 		return err
 	}
@@ -96,9 +99,9 @@ func (e *Engine) send(instanceID string, m store.Message) error {
 	if err := e.apply1(op); err != nil {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("no workflow instance %q: %w", instanceID, err)
+			return fmt.Errorf("no workflow instance %q: %w", instanceID, store.ErrNotFound)
 		case errors.Is(err, store.ErrNotRunning):
-			return fmt.Errorf("workflow instance %q has already finished: %w", instanceID, err)
+			return fmt.Errorf("workflow instance %q has already finished: %w", instanceID, store.ErrNotRunning)
 		}
 		return err
 	}

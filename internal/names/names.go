@@ -48,6 +48,13 @@ func Of(fn any) (string, error) {
 	case 1:
 		return ns[0], nil
 	}
+	if bare, err := Bare(fn); err == nil {
+		for _, n := range ns {
+			if n == bare {
+				return bare, nil // registered under its own name, and aliases
+			}
+		}
+	}
 	return "", fmt.Errorf("%s was registered under several names (%s): these are method values or closures of one function, "+
 		"which Go cannot tell apart; call it by name (ExecuteActivityByName, ExecuteChildWorkflowByName)",
 		runtime.FuncForPC(v.Pointer()).Name(), strings.Join(ns, ", "))

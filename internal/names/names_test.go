@@ -29,6 +29,10 @@ func TestNames(t *testing.T) {
 	if _, err := Of(a.Do); err == nil || !strings.Contains(err.Error(), "DoA, DoB") {
 		t.Fatalf("ambiguous method values: %v", err)
 	}
+	Remember(plain, "plain")
+	if n, err := Of(plain); err != nil || n != "plain" {
+		t.Fatalf("own name plus an alias: %q, %v", n, err)
+	}
 	if _, err := Bare(func() {}); err == nil {
 		t.Fatal("anonymous functions have no name")
 	}
