@@ -123,39 +123,28 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 
 func (s *server) workflowLoop(ctx context.Context, wg *sync.WaitGroup) {
 	names := s.reg.WorkflowNames()
-	sem := make(chan struct{}, s.opts.MaxConcurrentWorkflowTasks)
-	freed := make(chan struct{}, 1)
-	s.loop(ctx, sem, freed, func(max int) (int, error) {
-		now := s.e.Now()
-		tasks, err := s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
+	claimLoop(s, ctx, wg, s.opts.MaxConcurrentWorkflowTasks, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
+		return s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
-		for _, t := range tasks {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() {
-					<-sem
-					wg.Done()
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-				s.runWorkflowTask(t)
-			}()
-		}
-		return len(tasks), err
-	})
+	}, s.runWorkflowTask)
 }
 
 func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup) {
 	names := s.reg.ActivityNames()
-	sem := make(chan struct{}, s.opts.MaxConcurrentActivities)
+	claimLoop(s, ctx, wg, s.opts.MaxConcurrentActivities, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
+		return s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
+			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+	}, s.runActivity)
+}
+
+// claimLoop claims up to slots tasks at a time and runs each on its own
+// goroutine, tracked by wg.
+func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, slots int,
+	claim func(max int, now time.Time) ([]T, error), run func(T)) {
+	sem := make(chan struct{}, slots)
 	freed := make(chan struct{}, 1)
 	s.loop(ctx, sem, freed, func(max int) (int, error) {
-		now := s.e.Now()
-		tasks, err := s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
-			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+		tasks, err := claim(max, s.e.Now())
 		for _, t := range tasks {
 			sem <- struct{}{}
 			wg.Add(1)
@@ -168,7 +157,7 @@ func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup) {
 					default:
 					}
 				}()
-				s.runActivity(t)
+				run(t)
 			}()
 		}
 		return len(tasks), err
