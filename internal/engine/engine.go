@@ -34,6 +34,11 @@ type Config struct {
 	// CacheSize bounds the live workflow instances kept in memory. Default
 	// 10000; negative disables the cache (every task replays history).
 	CacheSize int
+	// IdleHorizon: a run that, after a task, waits only on external events
+	// or on timers firing later than this is dropped from the cache, so that
+	// waiting workflows cost no memory; it is replayed when it wakes.
+	// Default 1 minute; negative keeps such runs cached (up to CacheSize).
+	IdleHorizon time.Duration
 	// MaxBatch bounds the ops committed in one transaction. Default 2000.
 	MaxBatch int
 	// IdlePoll bounds how long an idle worker sleeps before it looks for
@@ -100,6 +105,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 10000
+	}
+	if cfg.IdleHorizon == 0 {
+		cfg.IdleHorizon = time.Minute
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 2000

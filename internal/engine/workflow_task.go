@@ -77,6 +77,10 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		r.Close()
 		return
 	}
+	if h := s.e.cfg.IdleHorizon; h > 0 && r.OnlyWaitsLong(now, h) {
+		r.Close() // only waiting: no memory until it wakes
+		return
+	}
 	s.e.cache.put(run.RunID, r)
 }
 

@@ -88,6 +88,7 @@ type Runner struct {
 	resolved     int64 // counter giving futures their resolution order
 	activities   map[int64]*Future
 	timers       map[int64]*Future
+	timerFireAt  map[int64]time.Time
 	children     map[int64]*Future
 	childIDs     map[int64]string
 	eventQueues  map[string][]payload.Payload
@@ -124,6 +125,7 @@ func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Ru
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		activities:   map[int64]*Future{},
 		timers:       map[int64]*Future{},
+		timerFireAt:  map[int64]time.Time{},
 		children:     map[int64]*Future{},
 		childIDs:     map[int64]string{},
 		eventQueues:  map[string][]payload.Payload{},
@@ -244,6 +246,7 @@ func (r *Runner) apply(ev *history.Event) {
 	case history.TimerFired:
 		if f := r.timers[ev.Seq]; f != nil {
 			delete(r.timers, ev.Seq)
+			delete(r.timerFireAt, ev.Seq)
 			f.resolve(nil, nil)
 		}
 	case history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
@@ -396,7 +399,23 @@ func (r *Runner) NewTimer(d time.Duration, purpose string) *Future {
 	r.command(ev)
 	f.seq = ev.Seq
 	r.timers[ev.Seq] = f
+	r.timerFireAt[ev.Seq] = ev.FireAt
 	return f
+}
+
+// OnlyWaitsLong reports whether the run waits only on external events or
+// on timers firing after now+horizon: no activity or child is pending. Such
+// a run is not worth keeping in memory.
+func (r *Runner) OnlyWaitsLong(now time.Time, horizon time.Duration) bool {
+	if len(r.activities) > 0 || len(r.children) > 0 {
+		return false
+	}
+	for _, at := range r.timerFireAt {
+		if at.Before(now.Add(horizon)) {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrEventTimeout resolves a WaitEvent future whose timeout fired first.
