@@ -370,6 +370,18 @@ func TestEndToEndDev(t *testing.T) {
 			t.Fatalf("items before the kill %d, after %d, run twice %d, lost attempts %d (at most 10 in flight)",
 				len(first), len(second), twice, lost)
 		}
+		// Ctrl-C: a graceful stop that exits 0.
+		if err := dev2.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-dev2.exited:
+			if err != nil || !strings.Contains(dev2.logs.String(), "unfinished workflows continue when perdure starts again") {
+				t.Fatalf("SIGINT: exit %v\n%s", err, dev2.logs)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("perdure dev did not stop on SIGINT")
+		}
 		t.Logf("fan-out: %d items before the kill, %d after, %d run twice", len(first), len(second), twice)
 	})
 }
