@@ -52,7 +52,10 @@ func TestRetentionPurge(t *testing.T) {
 	}
 	loopCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { purgeLoop(loopCtx, c, 200*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))); close(done) }()
+	go func() {
+		purgeLoop(loopCtx, c, 200*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		close(done)
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, err := c.GetInstance(ctx, "old")
