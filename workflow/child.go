@@ -55,7 +55,7 @@ func ContinueAsNew(ctx Context, input any) error {
 }
 
 // SetCustomStatus publishes v as the workflow's custom status, visible to
-// clients while the workflow runs.
+// clients while the workflow runs; nil clears it.
 func SetCustomStatus(ctx Context, v any) error {
 	r := runner(ctx)
 	b, err := payload.Encode(r.Codec(), v)

@@ -100,12 +100,12 @@ func PurchaseOrderWorkflow(ctx workflow.Context, order Order) (string, error) {
 	approval, err := workflow.WaitEventWithTimeout[Approval](ctx, ApprovalEvent, timeout).Get(ctx)
 	if errors.Is(err, workflow.ErrEventTimeout) {
 		workflow.GetLogger(ctx).Info(fmt.Sprintf("No approval for order %s within %s: cancelled.", order, timeout))
-		return Cancelled, workflow.SetCustomStatus(ctx, "")
+		return Cancelled, workflow.SetCustomStatus(ctx, nil)
 	}
 	if err != nil {
 		return "", err
 	}
-	if err := workflow.SetCustomStatus(ctx, ""); err != nil {
+	if err := workflow.SetCustomStatus(ctx, nil); err != nil {
 		return "", err
 	}
 	if _, err := workflow.ExecuteActivity(ctx, PlaceOrder, order).Get(ctx); err != nil {
