@@ -316,3 +316,26 @@ func TestAsyncTokenRejectedAfterTimeout(t *testing.T) {
 		}
 	}
 }
+
+func panicky(context.Context, int) (int, error) { panic("boom") }
+
+func PanickyWorkflow(ctx workflow.Context, _ int) (int, error) {
+	ctx = workflow.WithRetryPolicy(ctx, fastPolicy(1))
+	return workflow.ExecuteActivity(ctx, panicky, 0).Get(ctx)
+}
+
+// A panicking activity is an ordinary failed attempt, with its stack kept.
+func TestActivityPanicKeepsStack(t *testing.T) {
+	e := newEnv(t, "memory", func(w *worker.Worker) {
+		mustReg(worker.RegisterWorkflow(w, PanickyWorkflow))
+		mustReg(worker.RegisterActivity(w, panicky))
+	})
+	id, err := e.c.StartWorkflow(e.ctx, PanickyWorkflow, 0, perdure.StartOptions{})
+	must(t, err)
+	inst := e.waitDone(id)
+	c := inst.Failure.Cause
+	if inst.Status != perdure.StatusFailed || c == nil || c.Type != "PanicError" || c.Message != "activity panicked: boom" ||
+		!strings.Contains(c.Stack, "panicky") {
+		t.Fatalf("failure %+v cause %+v", inst.Failure, c)
+	}
+}

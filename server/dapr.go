@@ -153,7 +153,7 @@ func daprState(inst *perdure.Instance) *api.DaprWorkflowState {
 	case inst.Failure != nil:
 		props[api.DaprPropErrorType] = inst.Failure.Type
 		props[api.DaprPropErrorMessage] = inst.Failure.Message
-		props[api.DaprPropStackTrace] = inst.Failure.Stack
+		props[api.DaprPropStackTrace] = deepestStack(inst.Failure)
 	}
 	return &api.DaprWorkflowState{
 		InstanceID:    inst.InstanceID,
@@ -221,4 +221,16 @@ func (s *Server) daprPurge(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// deepestStack is the stack of the innermost failure that has one (an
+// activity's panic inside the workflow's ActivityError, for example).
+func deepestStack(f *perdure.Failure) string {
+	stack := ""
+	for ; f != nil; f = f.Cause {
+		if f.Stack != "" {
+			stack = f.Stack
+		}
+	}
+	return stack
 }

@@ -171,7 +171,7 @@ func attemptDeadline(t *store.ActivityTask, o history.ActivityOptions) (time.Tim
 func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, err error) {
 	defer func() {
 		if rec := recover(); rec != nil {
-			err = &failure.ApplicationError{Type: failure.TypePanic, Message: fmt.Sprintf("activity panicked: %v\n%s", rec, debug.Stack())}
+			err = &failure.ApplicationError{Type: failure.TypePanic, Message: fmt.Sprintf("activity panicked: %v", rec), Stack: string(debug.Stack())}
 		}
 	}()
 	return fn(ctx, in)

@@ -49,7 +49,9 @@ type ApplicationError struct {
 	Type         string
 	NonRetryable bool
 	Details      json.RawMessage
-	cause        error
+	// Stack is the stack trace where the error arose, when known (panics).
+	Stack string
+	cause error
 }
 
 // NewError returns an ApplicationError of the given type.
@@ -106,9 +108,9 @@ func TypeName(err error) string {
 	return t.String()
 }
 
-// FromError converts err to a Failure. Converter lets callers plug in their
-// own error kinds (the workflow package's ActivityError, …); it returns nil
-// for errors it does not know.
+// FromError converts err to a Failure. Errors with a ToFailure method (the
+// workflow package's ActivityError and ChildWorkflowError) convert
+// themselves.
 func FromError(err error) *Failure {
 	if err == nil {
 		return nil
@@ -121,6 +123,7 @@ func FromError(err error) *Failure {
 	if errors.As(err, &ae) {
 		f.NonRetryable = ae.NonRetryable
 		f.Details = ae.Details
+		f.Stack = ae.Stack
 		if ae != err {
 			f.Message = err.Error()
 		} else {
@@ -143,7 +146,7 @@ func (f *Failure) ToError() error {
 	if f.Type == TypeTimeout {
 		return &TimeoutError{Kind: f.TimeoutType, Message: f.Message}
 	}
-	ae := &ApplicationError{Message: f.Message, Type: f.Type, NonRetryable: f.NonRetryable, Details: f.Details}
+	ae := &ApplicationError{Message: f.Message, Type: f.Type, NonRetryable: f.NonRetryable, Details: f.Details, Stack: f.Stack}
 	if f.Cause != nil {
 		ae.cause = f.Cause.ToError()
 	}
