@@ -309,6 +309,13 @@ func (c *Client) ListInstances(ctx context.Context, f ListFilter) (*InstancePage
 	return page, nil
 }
 
+// CountInstances counts instances by status, with the filters of f except
+// Statuses and the page fields (for status tabs and dashboards).
+func (c *Client) CountInstances(ctx context.Context, f ListFilter) (map[Status]int64, error) {
+	return c.eng.Store().RunCounts(ctx, &store.RunListParams{Name: f.Name, InstanceID: f.InstanceID,
+		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, AllRuns: f.AllRuns})
+}
+
 // HistoryEvent is one event of a run's history.
 type HistoryEvent = history.Event
 

@@ -180,3 +180,22 @@ func TestListPurgeAndHistory(t *testing.T) {
 		}
 	})
 }
+
+func TestCountInstances(t *testing.T) {
+	e := newEnv(t, "sqlite", registerWaiting)
+	for i := range 3 {
+		_, err := e.c.StartWorkflow(e.ctx, WaitingWorkflow, fmt.Sprint(i), perdure.StartOptions{InstanceID: fmt.Sprintf("count-%d", i)})
+		must(t, err)
+	}
+	must(t, e.c.RaiseEvent(e.ctx, "count-0", "finish", "x"))
+	e.waitDone("count-0")
+	eventually(t, "two running", func() bool {
+		m, err := e.c.CountInstances(e.ctx, perdure.ListFilter{Name: "WaitingWorkflow"})
+		return err == nil && m[perdure.StatusRunning] == 2 && m[perdure.StatusCompleted] == 1
+	})
+	m, err := e.c.CountInstances(e.ctx, perdure.ListFilter{Name: "Other"})
+	must(t, err)
+	if len(m) != 0 {
+		t.Fatalf("counts for an unknown name: %v", m)
+	}
+}

@@ -228,6 +228,9 @@ type Store interface {
 	RunGet(ctx context.Context, instanceID, runID string) (*Run, error)
 	// RunList lists runs, newest first, with filters and keyset pagination.
 	RunList(ctx context.Context, p *RunListParams) (*RunListResult, error)
+	// RunCounts counts runs by status, with RunList's filters except
+	// Statuses and Cursor.
+	RunCounts(ctx context.Context, p *RunListParams) (map[Status]int64, error)
 	// HistoryGet returns events of one run with ID > p.AfterID, in order,
 	// at most p.Limit (0: all).
 	HistoryGet(ctx context.Context, p *HistoryGetParams) ([]*Event, error)

@@ -278,3 +278,28 @@ func (s *Store) QueueDepth(ctx context.Context, now time.Time) (workflowTasks, a
 	activityTasks = s.taskQ.countDue(now, func(e *entry) bool { return e.task != nil && e.task.t.State == store.ActivityReady })
 	return workflowTasks, activityTasks, nil
 }
+
+// RunCounts counts the runs matching p's filters (but for Statuses and the
+// cursor) by status.
+func (s *Store) RunCounts(ctx context.Context, p *store.RunListParams) (map[store.Status]int64, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	prefix, isPrefix := strings.CutSuffix(p.InstanceID, "*")
+	out := map[store.Status]int64{}
+	for _, rec := range s.byCreated {
+		r := &rec.st.run
+		switch {
+		case !p.AllRuns && !r.Current:
+		case p.Name != "" && r.Name != p.Name:
+		case isPrefix && !strings.HasPrefix(r.InstanceID, prefix):
+		case !isPrefix && p.InstanceID != "" && r.InstanceID != p.InstanceID:
+		case !p.CreatedAfter.IsZero() && r.CreatedAt.Before(p.CreatedAfter):
+		case !p.CreatedBefore.IsZero() && !r.CreatedAt.Before(p.CreatedBefore):
+		default:
+			out[r.Status]++
+		}
+	}
+	return out, nil
+}

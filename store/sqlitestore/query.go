@@ -161,6 +161,70 @@ const (
 	nextTaskSQL = `SELECT MIN(due_at) FROM activity_tasks WHERE due_at > ?`
 )
 
+// runFilter turns the filters of p into WHERE conditions; withStatus says
+// whether p.Statuses is one of them.
+func runFilter(p *store.RunListParams, withStatus bool) ([]string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if !p.AllRuns {
+		add(`is_current = 1`)
+	}
+	if p.Name != "" {
+		add(`name = ?`, p.Name)
+	}
+	if withStatus && len(p.Statuses) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(p.Statuses)), ", ")
+		var a []any
+		for _, st := range p.Statuses {
+			a = append(a, string(st))
+		}
+		add(`status IN (`+ph+`)`, a...)
+	}
+	if prefix, ok := strings.CutSuffix(p.InstanceID, "*"); ok {
+		if prefix != "" {
+			add(`instance_id >= ?`, prefix)
+			if end := prefixEnd(prefix); end != "" {
+				add(`instance_id < ?`, end)
+			}
+		}
+	} else if p.InstanceID != "" {
+		add(`instance_id = ?`, p.InstanceID)
+	}
+	if !p.CreatedAfter.IsZero() {
+		add(`created_at >= ?`, micros(p.CreatedAfter))
+	}
+	if !p.CreatedBefore.IsZero() {
+		add(`created_at < ?`, micros(p.CreatedBefore))
+	}
+	return where, args
+}
+
+// RunCounts counts the runs matching p's filters (but for Statuses and the
+// cursor) by status.
+func (s *Store) RunCounts(ctx context.Context, p *store.RunListParams) (map[store.Status]int64, error) {
+	where, args := runFilter(p, false)
+	q := `SELECT status, COUNT(*) FROM runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` GROUP BY status`
+	out := map[store.Status]int64{}
+	err := s.read(ctx, q, args, func(sc scanner) error {
+		var st string
+		var n int64
+		if err := sc.Scan(&st, &n); err != nil {
+			return err
+		}
+		out[store.Status(st)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NextWakeup returns the earliest due time after the current time.
 func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
 	now := micros(s.now())
@@ -215,39 +279,8 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) (*store.Run
 	if limit <= 0 {
 		limit = 100
 	}
-	var where []string
-	var args []any
+	where, args := runFilter(p, true)
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
-	if !p.AllRuns {
-		add(`is_current = 1`)
-	}
-	if p.Name != "" {
-		add(`name = ?`, p.Name)
-	}
-	if len(p.Statuses) > 0 {
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(p.Statuses)), ", ")
-		var a []any
-		for _, st := range p.Statuses {
-			a = append(a, string(st))
-		}
-		add(`status IN (`+ph+`)`, a...)
-	}
-	if prefix, ok := strings.CutSuffix(p.InstanceID, "*"); ok {
-		if prefix != "" {
-			add(`instance_id >= ?`, prefix)
-			if end := prefixEnd(prefix); end != "" {
-				add(`instance_id < ?`, end)
-			}
-		}
-	} else if p.InstanceID != "" {
-		add(`instance_id = ?`, p.InstanceID)
-	}
-	if !p.CreatedAfter.IsZero() {
-		add(`created_at >= ?`, micros(p.CreatedAfter))
-	}
-	if !p.CreatedBefore.IsZero() {
-		add(`created_at < ?`, micros(p.CreatedBefore))
-	}
 	if p.Cursor != "" {
 		at, id, err := decodeCursor(p.Cursor)
 		if err != nil {

@@ -137,6 +137,22 @@ func pick(ids []string, idx ...int) []string {
 }
 
 var listCases = []testCase{
+	{"Counts", func(h *harness) {
+		listFixture(h)
+		count := func(p store.RunListParams) string {
+			h.Helper()
+			m, err := h.S.RunCounts(h.Ctx, &p)
+			noErr(h, "RunCounts", err)
+			return fmt.Sprintf("P%d C%d F%d", m[store.StatusPending], m[store.StatusCompleted], m[store.StatusFailed])
+		}
+		eq(h, "current runs", count(store.RunListParams{}), "P5 C0 F1")
+		eq(h, "all runs", count(store.RunListParams{AllRuns: true}), "P5 C1 F1")
+		eq(h, "by name", count(store.RunListParams{Name: "order"}), "P3 C0 F1")
+		eq(h, "by prefix", count(store.RunListParams{InstanceID: "order-1*"}), "P2 C0 F0")
+		eq(h, "by exact id", count(store.RunListParams{InstanceID: "order-3"}), "P0 C0 F1")
+		eq(h, "statuses are ignored", count(store.RunListParams{Statuses: []store.Status{store.StatusFailed}}), "P5 C0 F1")
+		eq(h, "time range", count(store.RunListParams{Name: "order", CreatedAfter: at(4 * time.Second), CreatedBefore: at(8 * time.Second)}), "P2 C0 F1")
+	}},
 	{"Filters", func(h *harness) {
 		ids := listFixture(h)
 		// ids, newest first: 0 order-2 (second run), 1 ship-2, 2 order-10,
