@@ -128,6 +128,9 @@ type Run struct {
 	// TaskError describes the last failed workflow task (for example a
 	// non-determinism error); empty once a workflow task succeeds.
 	TaskError string
+	// Waiting is what the run waits on now, a JSON document written by each
+	// workflow task (WorkflowTaskCommitOp.Waiting); nil once finished.
+	Waiting []byte
 }
 
 // Event is one entry of a run's history. The store does not interpret Data.
@@ -389,6 +392,9 @@ type WorkflowTaskCommitOp struct {
 	Failure      []byte
 	CustomStatus []byte
 	SetCustom    bool // write CustomStatus even when nil
+	// Waiting replaces the run's Waiting (nil clears it; a finished run
+	// always gets nil).
+	Waiting []byte
 	UpdatedAt    time.Time
 
 	NewActivities []*ActivityTask // State READY

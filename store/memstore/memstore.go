@@ -289,6 +289,7 @@ func clone(b []byte) []byte {
 func copyRun(r *runRec) *store.Run {
 	c := r.st.run
 	c.Input, c.Output, c.Failure, c.CustomStatus = clone(c.Input), clone(c.Output), clone(c.Failure), clone(c.CustomStatus)
+	c.Waiting = clone(c.Waiting)
 	return &c
 }
 

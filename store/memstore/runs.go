@@ -34,7 +34,7 @@ func (s *Store) createRun(tx *tx, op *store.RunCreateOp) error {
 	run.Current = true
 	run.Input, run.Output, run.Failure, run.CustomStatus = clone(in.Input), nil, nil, nil
 	run.CreatedAt, run.UpdatedAt, run.CompletedAt = utc(in.CreatedAt), utc(in.UpdatedAt), time.Time{}
-	run.HistoryLen, run.TaskError = 0, ""
+	run.HistoryLen, run.TaskError, run.Waiting = 0, "", nil
 	r := &runRec{st: runState{run: run}, tasks: map[int64]*taskRec{}, ord: s.nextOrd()}
 
 	if inst == nil {
@@ -189,8 +189,10 @@ func (s *Store) commit(tx *tx, op *store.WorkflowTaskCommitOp) error {
 	st.run.TaskError = ""
 	st.leaseOwner, st.leaseUntil = "", time.Time{}
 	finished := st.run.Status.Finished()
+	st.run.Waiting = clone(op.Waiting)
 	if finished {
 		st.run.CompletedAt = st.run.UpdatedAt
+		st.run.Waiting = nil
 	}
 
 	for _, seq := range op.CancelActivities {

@@ -25,8 +25,10 @@ func TestQueryPlans(t *testing.T) {
 		{nextTaskSQL, []any{1}, "activity_tasks_due"},
 		{`SELECT ` + msgCols + ` FROM messages WHERE run_id = ? ORDER BY id`, []any{"r"}, "messages_run"},
 		{`SELECT ` + runCols + ` FROM runs WHERE instance_id = ? AND is_current = 1`, []any{"i"}, "runs_current"},
-		{`SELECT instance_id FROM runs WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},
+		{`SELECT instance_id FROM runs INDEXED BY runs_finished WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},
 		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{5}, "runs_created"},
+		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 AND name = ? ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{"w", 5}, "runs_name_created"},
+		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 AND status IN (?) ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{"RUNNING", 5}, "runs_status_created"},
 	} {
 		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {

@@ -346,8 +346,10 @@ func (s *Store) Purge(ctx context.Context, p *store.PurgeParams) (int, error) {
 			}
 		}
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(statuses)), ", ")
-		// The status list is repeated so that runs_finished applies.
-		q := `SELECT instance_id FROM runs WHERE is_current = 1
+		// The status list is repeated so that runs_finished applies; it is
+		// named so that the planner does not prefer runs_status_created
+		// and sort.
+		q := `SELECT instance_id FROM runs INDEXED BY runs_finished WHERE is_current = 1
 			AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (` + ph + `)`
 		var args []any
 		for _, st := range statuses {

@@ -17,7 +17,7 @@ type runRow struct {
 
 const runCols = `run_id, instance_id, name, status, is_current, input, output, failure, custom_status,
 	parent_instance_id, parent_run_id, parent_seq, previous_run_id, task_queue,
-	created_at, updated_at, completed_at, history_len, task_error, lease_owner, lease_until, ready_at`
+	created_at, updated_at, completed_at, history_len, task_error, lease_owner, lease_until, ready_at, waiting`
 
 func scanRun(sc scanner) (*runRow, error) {
 	var r runRow
@@ -26,7 +26,7 @@ func scanRun(sc scanner) (*runRow, error) {
 	var created, updated, completed, leaseUntil int64
 	err := sc.Scan(&r.RunID, &r.InstanceID, &r.Name, &status, &current, &r.Input, &r.Output, &r.Failure, &r.CustomStatus,
 		&r.ParentInstanceID, &r.ParentRunID, &r.ParentSeq, &r.PreviousRunID, &r.TaskQueue,
-		&created, &updated, &completed, &r.HistoryLen, &r.TaskError, &r.leaseOwner, &leaseUntil, &r.readyAt)
+		&created, &updated, &completed, &r.HistoryLen, &r.TaskError, &r.leaseOwner, &leaseUntil, &r.readyAt, &r.Waiting)
 	if err != nil {
 		return nil, err
 	}

@@ -42,9 +42,9 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	r := &runRow{Run: *in}
 	r.Status, r.Current = store.StatusPending, true
 	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
-	r.CompletedAt, r.HistoryLen, r.TaskError = time.Time{}, 0, ""
+	r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	_, err = w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?, NULL)`,
+	_, err = w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?, NULL, NULL)`,
 		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
 		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
 		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), micros(time.Time{}))
@@ -214,15 +214,17 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 	r.TaskError = ""
 	r.leaseOwner, r.leaseUntil = "", time.Time{}
 	finished := r.Status.Finished()
+	r.Waiting = op.Waiting
 	if finished {
 		r.CompletedAt = r.UpdatedAt
+		r.Waiting = nil
 	}
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
 	if _, err := w.exec(`UPDATE runs SET status = ?, output = ?, failure = ?, custom_status = ?, updated_at = ?,
-		completed_at = ?, history_len = ?, task_error = '', lease_owner = '', lease_until = ? WHERE run_id = ?`,
+		completed_at = ?, history_len = ?, task_error = '', lease_owner = '', lease_until = ?, waiting = ? WHERE run_id = ?`,
 		string(r.Status), blob(r.Output), blob(r.Failure), blob(r.CustomStatus), micros(r.UpdatedAt),
-		micros(r.CompletedAt), r.HistoryLen, micros(r.leaseUntil), r.RunID); err != nil {
+		micros(r.CompletedAt), r.HistoryLen, micros(r.leaseUntil), blob(r.Waiting), r.RunID); err != nil {
 		return err
 	}
 

@@ -123,10 +123,12 @@ var commitCases = []testCase{
 		r := h.start("i1", "wf", "")
 		h.drive(r.RunID, at(time.Second), store.StatusRunning, func(op *store.WorkflowTaskCommitOp) {
 			op.CustomStatus = []byte(`"step1"`)
+			op.Waiting = []byte(`[{"kind":"timer"}]`)
 		})
 		run := h.get("i1", "")
 		eq(h, "Status", run.Status, store.StatusRunning)
 		eqBytes(h, "CustomStatus", run.CustomStatus, []byte(`"step1"`))
+		eqBytes(h, "Waiting", run.Waiting, []byte(`[{"kind":"timer"}]`))
 		eqTime(h, "UpdatedAt", run.UpdatedAt, at(time.Second))
 		eqTime(h, "CompletedAt", run.CompletedAt, time.Time{})
 		h.send("i1", "", "A", base, false)
@@ -140,16 +142,20 @@ var commitCases = []testCase{
 		h.drive(r.RunID, at(3*time.Second), "", func(op *store.WorkflowTaskCommitOp) { op.SetCustom = true })
 		eqBytes(h, "CustomStatus after SetCustom nil", h.get("i1", "").CustomStatus, nil)
 		h.send("i1", "", "A", base, false)
+		eqBytes(h, "Waiting replaced by each commit", h.get("i1", "").Waiting, nil)
+		h.send("i1", "", "A", base, false)
 		h.drive(r.RunID, at(4*time.Second), store.StatusCompleted, func(op *store.WorkflowTaskCommitOp) {
 			op.Output = []byte(`{"ok":true}`)
+			op.Waiting = []byte(`[{"kind":"timer"}]`)
 		})
 		run = h.get("i1", "")
+		eqBytes(h, "Waiting of a finished run", run.Waiting, nil)
 		eq(h, "Status", run.Status, store.StatusCompleted)
 		eqBytes(h, "Output", run.Output, []byte(`{"ok":true}`))
 		eqBytes(h, "Failure", run.Failure, nil)
 		eqTime(h, "CompletedAt", run.CompletedAt, at(4*time.Second))
 		eqTime(h, "UpdatedAt", run.UpdatedAt, at(4*time.Second))
-		eq(h, "HistoryLen", run.HistoryLen, int64(4))
+		eq(h, "HistoryLen", run.HistoryLen, int64(5))
 	}},
 	{"Finished", func(h *harness) {
 		for i, st := range []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
