@@ -394,8 +394,8 @@ type WorkflowTaskCommitOp struct {
 	SetCustom    bool // write CustomStatus even when nil
 	// Waiting replaces the run's Waiting (nil clears it; a finished run
 	// always gets nil).
-	Waiting []byte
-	UpdatedAt    time.Time
+	Waiting   []byte
+	UpdatedAt time.Time
 
 	NewActivities []*ActivityTask // State READY
 	// CancelActivities deletes unfinished activity tasks by seq.
