@@ -1,8 +1,10 @@
 package perdure_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,4 +200,52 @@ func TestCountInstances(t *testing.T) {
 	if len(m) != 0 {
 		t.Fatalf("counts for an unknown name: %v", m)
 	}
+}
+
+var releaseSlow = make(chan struct{})
+
+func slowStep(ctx context.Context, _ int) (int, error) {
+	select {
+	case <-releaseSlow:
+	case <-ctx.Done():
+	}
+	return 1, nil
+}
+
+// WaitsForManyThings waits on an activity, a timer and an event at once.
+func WaitsForManyThings(ctx workflow.Context, _ int) (string, error) {
+	a := workflow.ExecuteActivity(ctx, slowStep, 1)
+	tm := workflow.NewTimer(ctx, time.Hour)
+	ev := workflow.WaitEventWithTimeout[string](ctx, "approval_received", 24*time.Hour)
+	workflow.AnyOf(ctx, a, tm, ev)
+	return "done", nil
+}
+
+func TestInstanceShowsWhatItWaitsOn(t *testing.T) {
+	eachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, func(w *worker.Worker) {
+			mustReg(worker.RegisterWorkflow(w, WaitsForManyThings))
+			mustReg(worker.RegisterActivity(w, slowStep))
+		})
+		id, err := e.c.StartWorkflow(e.ctx, WaitsForManyThings, 0, perdure.StartOptions{})
+		must(t, err)
+		var inst *perdure.Instance
+		eventually(t, "the waits", func() bool {
+			inst, err = e.c.GetInstance(e.ctx, id)
+			return err == nil && len(inst.Waiting) > 0
+		})
+		var got []string
+		for _, w := range inst.Waiting {
+			got = append(got, fmt.Sprintf("%s:%d:%s:%s:%v", w.Kind, w.Step, w.Name, w.Purpose, !w.FireAt.IsZero()))
+		}
+		want := "activity:1:slowStep::false timer:2:::true timer:3::event:approval_received:true event:0:approval_received::false"
+		if strings.Join(got, " ") != want {
+			t.Fatalf("waiting\n got %s\nwant %s", strings.Join(got, " "), want)
+		}
+		must(t, e.c.RaiseEvent(e.ctx, id, "approval_received", "yes"))
+		done := e.waitDone(id)
+		if done.Waiting != nil {
+			t.Fatalf("a finished instance still waits on %v", done.Waiting)
+		}
+	})
 }

@@ -1,12 +1,14 @@
 package perdure
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/perdure/perdure/internal/engine"
 	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
 	"github.com/perdure/perdure/internal/payload"
 	"github.com/perdure/perdure/store"
 )
@@ -56,6 +58,9 @@ type Instance struct {
 	// TaskError explains why the workflow code cannot make progress (for
 	// example non-deterministic code); it is retried until fixed.
 	TaskError string
+	// Waiting lists what the run waits on now (activities, timers, events,
+	// children), as of its last workflow task; empty once finished.
+	Waiting []Wait
 
 	codec Codec
 }
@@ -64,7 +69,22 @@ func (c *Client) instance(r *store.Run) *Instance {
 	return &Instance{InstanceID: r.InstanceID, RunID: r.RunID, Name: r.Name, Status: r.Status, Input: r.Input, Output: r.Output,
 		CustomStatus: r.CustomStatus, Failure: failure.Decode(r.Failure), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		CompletedAt: r.CompletedAt, ParentInstanceID: r.ParentInstanceID, PreviousRunID: r.PreviousRunID, Current: r.Current,
-		TaskError: r.TaskError, codec: c.codec}
+		TaskError: r.TaskError, Waiting: decodeWaiting(r.Waiting), codec: c.codec}
+}
+
+// Wait is one thing an instance waits on: Kind "activity", "timer",
+// "event", "child", or "more" (Count further waits not listed).
+type Wait = history.Wait
+
+func decodeWaiting(b []byte) []Wait {
+	if len(b) == 0 {
+		return nil
+	}
+	var ws []Wait
+	if err := json.Unmarshal(b, &ws); err != nil {
+		return nil
+	}
+	return ws
 }
 
 // DecodeOutput decodes the output into v.

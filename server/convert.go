@@ -28,6 +28,7 @@ func toInstance(in *perdure.Instance) *api.Instance {
 		ParentInstanceID: in.ParentInstanceID,
 		PreviousRunID:    in.PreviousRunID,
 		TaskError:        in.TaskError,
+		Waiting:          toWaits(in.Waiting),
 	}
 	return out
 }
@@ -50,4 +51,17 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+func toWaits(ws []perdure.Wait) []api.Wait {
+	out := make([]api.Wait, 0, len(ws))
+	for _, w := range ws {
+		a := api.Wait{Kind: w.Kind, Step: w.Step, Name: w.Name, InstanceID: w.InstanceID, Purpose: w.Purpose, Count: w.Count}
+		if !w.FireAt.IsZero() {
+			t := w.FireAt
+			a.FireAt = &t
+		}
+		out = append(out, a)
+	}
+	return out
 }

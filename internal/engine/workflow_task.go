@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -151,6 +152,11 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 	}
 	if res.CustomStatusChanged {
 		op.CustomStatus, op.SetCustom = res.CustomStatus, true
+	}
+	if res.Completion == nil {
+		if ws := r.Waiting(); len(ws) > 0 {
+			op.Waiting, _ = json.Marshal(ws)
+		}
 	}
 	all := make([]*history.Event, 0, len(consumed)+len(res.Commands)+1)
 	all = append(all, consumed...)

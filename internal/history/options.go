@@ -74,3 +74,20 @@ func (o ActivityOptions) Retryable(errType string, nonRetryable bool, attempt in
 	}
 	return true
 }
+
+// Wait is one thing a run waits on, as kept in store.Run.Waiting.
+type Wait struct {
+	// Kind is "activity", "timer", "event", "child", or "more" (a summary of
+	// Count further waits left out to keep the document small).
+	Kind       string    `json:"kind"`
+	Step       int64     `json:"step,omitempty"`
+	Name       string    `json:"name,omitempty"` // activity, event or child workflow name
+	InstanceID string    `json:"instanceId,omitempty"`
+	FireAt     time.Time `json:"fireAt,omitzero"`
+	// Purpose of a timer: "event:NAME" for the timeout of an event wait.
+	Purpose string `json:"purpose,omitempty"`
+	Count   int    `json:"count,omitempty"`
+}
+
+// MaxWaits bounds the waits listed for one run.
+const MaxWaits = 50

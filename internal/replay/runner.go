@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,12 +88,16 @@ type Runner struct {
 
 	resolved     int64 // counter giving futures their resolution order
 	activities   map[int64]*Future
+	waitNames    map[int64]string // step -> activity or child workflow name
 	timers       map[int64]*Future
 	timerFireAt  map[int64]time.Time
+	timerPurpose map[int64]string
+	staleTimers  map[int64]bool // timeouts of event waits that were satisfied
 	children     map[int64]*Future
 	childIDs     map[int64]string
 	eventQueues  map[string][]payload.Payload
 	eventWaiters map[string][]*Future
+	eventNames   map[string]string // lower-case key -> name as the code wrote it
 
 	started      bool
 	suspended    bool
@@ -124,12 +129,16 @@ func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Ru
 		versions:     map[string]int{},
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		activities:   map[int64]*Future{},
+		waitNames:    map[int64]string{},
 		timers:       map[int64]*Future{},
 		timerFireAt:  map[int64]time.Time{},
+		timerPurpose: map[int64]string{},
+		staleTimers:  map[int64]bool{},
 		children:     map[int64]*Future{},
 		childIDs:     map[int64]string{},
 		eventQueues:  map[string][]payload.Payload{},
 		eventWaiters: map[string][]*Future{},
+		eventNames:   map[string]string{},
 	}
 }
 
@@ -241,18 +250,22 @@ func (r *Runner) apply(ev *history.Event) {
 	case history.TaskCompleted, history.TaskFailed:
 		if f := r.activities[ev.Seq]; f != nil {
 			delete(r.activities, ev.Seq)
+			delete(r.waitNames, ev.Seq)
 			f.resolve(ev.Result, ev.Failure)
 		}
 	case history.TimerFired:
 		if f := r.timers[ev.Seq]; f != nil {
 			delete(r.timers, ev.Seq)
 			delete(r.timerFireAt, ev.Seq)
+			delete(r.timerPurpose, ev.Seq)
+			delete(r.staleTimers, ev.Seq)
 			f.resolve(nil, nil)
 		}
 	case history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
 		if f := r.children[ev.Seq]; f != nil {
 			delete(r.children, ev.Seq)
 			delete(r.childIDs, ev.Seq)
+			delete(r.waitNames, ev.Seq)
 			f.resolve(ev.Result, ev.Failure)
 		}
 	case history.EventRaised:
@@ -384,6 +397,7 @@ func (r *Runner) ScheduleActivity(name string, input []byte, options json.RawMes
 	r.command(ev)
 	f.seq = ev.Seq
 	r.activities[ev.Seq] = f
+	r.waitNames[ev.Seq] = name
 	return f
 }
 
@@ -400,7 +414,55 @@ func (r *Runner) NewTimer(d time.Duration, purpose string) *Future {
 	f.seq = ev.Seq
 	r.timers[ev.Seq] = f
 	r.timerFireAt[ev.Seq] = ev.FireAt
+	if purpose != "" {
+		r.timerPurpose[ev.Seq] = purpose
+	}
 	return f
+}
+
+// Waiting lists what the run waits on now, in step order (event waits,
+// which have no step, last), at most history.MaxWaits entries.
+func (r *Runner) Waiting() []history.Wait {
+	if !r.started || r.completion != nil {
+		return nil
+	}
+	var out []history.Wait
+	more := 0
+	add := func(w history.Wait) {
+		if len(out) < history.MaxWaits-1 {
+			out = append(out, w)
+		} else {
+			more++
+		}
+	}
+	for seq := int64(1); seq <= r.seq; seq++ {
+		switch {
+		case r.activities[seq] != nil:
+			add(history.Wait{Kind: "activity", Step: seq, Name: r.waitNames[seq]})
+		case r.children[seq] != nil:
+			add(history.Wait{Kind: "child", Step: seq, Name: r.waitNames[seq], InstanceID: r.childIDs[seq]})
+		case r.timers[seq] != nil && !r.staleTimers[seq]:
+			w := history.Wait{Kind: "timer", Step: seq, FireAt: r.timerFireAt[seq]}
+			if p := r.timerPurpose[seq]; p != "" {
+				w.Purpose = p
+			}
+			add(w)
+		}
+	}
+	keys := make([]string, 0, len(r.eventWaiters))
+	for k, ws := range r.eventWaiters {
+		if len(ws) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add(history.Wait{Kind: "event", Name: r.eventNames[k], Count: len(r.eventWaiters[k])})
+	}
+	if more > 0 {
+		out = append(out, history.Wait{Kind: "more", Count: more})
+	}
+	return out
 }
 
 // OnlyWaitsLong reports whether the run waits only on external events or
@@ -410,8 +472,8 @@ func (r *Runner) OnlyWaitsLong(now time.Time, horizon time.Duration) bool {
 	if len(r.activities) > 0 || len(r.children) > 0 {
 		return false
 	}
-	for _, at := range r.timerFireAt {
-		if at.Before(now.Add(horizon)) {
+	for seq, at := range r.timerFireAt {
+		if !r.staleTimers[seq] && at.Before(now.Add(horizon)) {
 			return false
 		}
 	}
@@ -434,6 +496,7 @@ func (r *Runner) WaitEvent(name string, timeout time.Duration) *Future {
 		return f
 	}
 	r.eventWaiters[key] = append(r.eventWaiters[key], f)
+	r.eventNames[key] = name
 	if timeout > 0 {
 		t := r.NewTimer(timeout, "event:"+name)
 		t.onResolve = func() {
@@ -448,6 +511,12 @@ func (r *Runner) WaitEvent(name string, timeout time.Duration) *Future {
 				}
 			}
 			f.resolveErr(ErrEventTimeout)
+		}
+		// Once the event arrives, the timeout no longer matters.
+		f.onResolve = func() {
+			if !t.ready {
+				r.staleTimers[t.seq] = true
+			}
 		}
 	}
 	return f
@@ -466,6 +535,7 @@ func (r *Runner) StartChild(name, instanceID string, input []byte, taskQueue str
 	f.seq = ev.Seq
 	r.children[ev.Seq] = f
 	r.childIDs[ev.Seq] = instanceID
+	r.waitNames[ev.Seq] = name
 	return f, instanceID
 }
 

@@ -85,6 +85,22 @@ type Instance struct {
 	// TaskError explains why the workflow code cannot make progress (for
 	// example non-deterministic code); the engine retries until it is fixed.
 	TaskError string `json:"taskError"`
+	// Waiting lists what the run waits on now, as of its last workflow
+	// task: activities, timers (with fireAt), events by name, children; a
+	// final {"kind":"more","count":N} when the list was cut. Empty once
+	// finished.
+	Waiting []Wait `json:"waiting"`
+}
+
+// Wait is one thing an instance waits on.
+type Wait struct {
+	Kind       string     `json:"kind"` // activity, timer, event, child, more
+	Step       int64      `json:"step,omitempty"`
+	Name       string     `json:"name,omitempty"`
+	InstanceID string     `json:"instanceId,omitempty"`
+	FireAt     *time.Time `json:"fireAt,omitempty"`
+	Purpose    string     `json:"purpose,omitempty"`
+	Count      int        `json:"count,omitempty"`
 }
 
 // Finished reports whether the instance's run will never change again.
