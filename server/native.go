@@ -31,6 +31,7 @@ func (s *Server) nativeRoutes() []route {
 		{"GET", "/api/v1/workflows", s.native(s.listWorkflows)},
 		{"POST", "/api/v1/instances", s.native(s.start)},
 		{"GET", "/api/v1/instances", s.native(s.list)},
+		{"GET", "/api/v1/instances/counts", s.native(s.counts)},
 		{"GET", "/api/v1/instances/{id}", s.native(s.get)},
 		{"DELETE", "/api/v1/instances/{id}", s.native(s.purgeOne)},
 		{"GET", "/api/v1/instances/{id}/progress", s.native(s.progress)},

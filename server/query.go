@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,33 +29,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := perdure.ListFilter{Statuses: statuses, Name: q.Get("name")}
-	id, prefix := q.Get("instanceId"), q.Get("instanceIdPrefix")
-	switch {
-	case id != "" && prefix != "":
-		return badRequest("give instanceId (exact) or instanceIdPrefix, not both")
-	case id != "":
-		if err := api.CheckInstanceID(id); err != nil {
-			return badRequest("invalid instanceId: %v", err)
-		}
-		f.InstanceID = id
-	case prefix != "":
-		if err := api.CheckInstanceID(prefix); err != nil {
-			return badRequest("invalid instanceIdPrefix: %v", err)
-		}
-		f.InstanceID = prefix + "*"
-	}
-	if f.CreatedAfter, err = parseTimeParam("createdAfter", q.Get("createdAfter")); err != nil {
+	f, err := parseFilter(q)
+	if err != nil {
 		return err
 	}
-	if f.CreatedBefore, err = parseTimeParam("createdBefore", q.Get("createdBefore")); err != nil {
-		return err
-	}
-	if v := q.Get("allRuns"); v != "" {
-		if f.AllRuns, err = strconv.ParseBool(v); err != nil {
-			return badRequest("allRuns=%q must be true or false", v)
-		}
-	}
+	f.Statuses = statuses
 	if f.PageSize, err = parseIntParam("pageSize", q.Get("pageSize"), 1, maxPageSize, defaultPageSize); err != nil {
 		return err
 	}
@@ -69,6 +48,60 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 		NextPageToken: encodePageToken(page.NextPageToken)}
 	for _, in := range page.Instances {
 		out.Instances = append(out.Instances, toInstance(in))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// parseFilter reads the filters shared by the list and counts routes:
+// name, instanceId, instanceIdPrefix, createdAfter, createdBefore, allRuns.
+func parseFilter(q url.Values) (perdure.ListFilter, error) {
+	f := perdure.ListFilter{Name: q.Get("name")}
+	id, prefix := q.Get("instanceId"), q.Get("instanceIdPrefix")
+	switch {
+	case id != "" && prefix != "":
+		return f, badRequest("give instanceId (exact) or instanceIdPrefix, not both")
+	case id != "":
+		if err := api.CheckInstanceID(id); err != nil {
+			return f, badRequest("invalid instanceId: %v", err)
+		}
+		f.InstanceID = id
+	case prefix != "":
+		if err := api.CheckInstanceID(prefix); err != nil {
+			return f, badRequest("invalid instanceIdPrefix: %v", err)
+		}
+		f.InstanceID = prefix + "*"
+	}
+	var err error
+	if f.CreatedAfter, err = parseTimeParam("createdAfter", q.Get("createdAfter")); err != nil {
+		return f, err
+	}
+	if f.CreatedBefore, err = parseTimeParam("createdBefore", q.Get("createdBefore")); err != nil {
+		return f, err
+	}
+	if v := q.Get("allRuns"); v != "" {
+		if f.AllRuns, err = strconv.ParseBool(v); err != nil {
+			return f, badRequest("allRuns=%q must be true or false", v)
+		}
+	}
+	return f, nil
+}
+
+// counts answers GET /api/v1/instances/counts: instances by status, with
+// the list filters but status and paging.
+func (s *Server) counts(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	m, err := s.c.CountInstances(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := &api.InstanceCounts{Schema: api.SchemaInstanceCounts, Counts: map[api.Status]int64{}}
+	for st, n := range m {
+		out.Counts[api.Status(st)] = n
+		out.Total += n
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -30,8 +30,10 @@ import (
 const (
 	SchemaInstance     = "perdure.instance/v1"
 	SchemaInstanceList = "perdure.instanceList/v1"
-	SchemaHistory      = "perdure.history/v1"
-	SchemaProgress     = "perdure.progress/v1"
+	// SchemaInstanceCounts is the version of InstanceCounts.
+	SchemaInstanceCounts = "perdure.instanceCounts/v1"
+	SchemaHistory        = "perdure.history/v1"
+	SchemaProgress       = "perdure.progress/v1"
 )
 
 // Headers of the native API.
@@ -90,6 +92,13 @@ type Instance struct {
 	// final {"kind":"more","count":N} when the list was cut. Empty once
 	// finished.
 	Waiting []Wait `json:"waiting"`
+}
+
+// InstanceCounts counts instances by status (GET /api/v1/instances/counts).
+type InstanceCounts struct {
+	Schema string           `json:"schema"`
+	Counts map[Status]int64 `json:"counts"` // statuses with no instance are absent
+	Total  int64            `json:"total"`
 }
 
 // Wait is one thing an instance waits on.
