@@ -1,0 +1,90 @@
+package perdure_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/store"
+	"github.com/perdure/perdure/store/memstore"
+	"github.com/perdure/perdure/store/sqlitestore"
+	"github.com/perdure/perdure/worker"
+	"github.com/perdure/perdure/workflow"
+)
+
+func addOne(_ context.Context, n int) (int, error) { return n + 1, nil }
+
+// Chain3 runs three chained activities that each add one.
+func Chain3(ctx workflow.Context, n int) (int, error) {
+	for range 3 {
+		var err error
+		if n, err = workflow.ExecuteActivity(ctx, addOne, n).Get(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// BenchmarkChain3 starts b.N workflows of three chained activities at once
+// and waits for all of them: one op is one whole workflow, durable on the
+// SQLite file (synchronous=FULL).
+func BenchmarkChain3(b *testing.B) {
+	for _, kind := range []string{"sqlite", "memory"} {
+		b.Run(kind, func(b *testing.B) {
+			var st store.Store = memstore.New()
+			if kind == "sqlite" {
+				var err error
+				if st, err = sqlitestore.Open(filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			defer st.Close()
+			c, err := perdure.NewClient(perdure.Options{Store: st, Logger: testLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			w := worker.New(c, worker.Options{MaxConcurrentWorkflowTasks: 64, MaxConcurrentActivities: 256})
+			if err := worker.RegisterWorkflow(w, Chain3); err != nil {
+				b.Fatal(err)
+			}
+			if err := worker.RegisterActivity(w, addOne); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer w.Stop()
+			ctx := context.Background()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			errs := make(chan error, b.N)
+			for i := range b.N {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id, err := c.StartWorkflow(ctx, Chain3, i, perdure.StartOptions{InstanceID: fmt.Sprintf("b-%d", i)})
+					if err == nil {
+						var out int
+						out, err = perdure.GetResult[int](ctx, c, id)
+						if err == nil && out != i+3 {
+							err = fmt.Errorf("chain3(%d) = %d", i, out)
+						}
+					}
+					if err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "workflows/s")
+		})
+	}
+}
