@@ -176,7 +176,11 @@ func RegisterActivityAs[I, R any](w *Worker, name string, fn func(context.Contex
 		if err != nil {
 			return nil, err
 		}
-		return payload.Encode(codec, out)
+		b, err := payload.Encode(codec, out)
+		if err != nil { // the same value would fail again: do not retry
+			return nil, failure.NewNonRetryableError("InvalidOutput", "activity %q: cannot encode its result: %v", name, err)
+		}
+		return b, nil
 	}
 	return w.add("activity", name, fn, nil, wrapped)
 }
