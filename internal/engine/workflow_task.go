@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/perdure/perdure/internal/failure"
@@ -40,6 +41,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		}
 	}
 	now := s.e.Now()
+	inOrderOfArrival(t.Messages)
 	events := make([]*history.Event, 0, len(t.Messages))
 	for _, m := range t.Messages {
 		ev, err := history.DecodeMessage(m)
@@ -83,6 +85,27 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		return
 	}
 	s.e.cache.put(run.RunID, r)
+}
+
+// inOrderOfArrival sorts a task's messages by the time they became visible
+// (what they report happened first), keeping insertion order for equal
+// times, with the run's start first. Messages are stored in insertion order,
+// which is not the order of events: a timer's message is written when the
+// timer is created, long before it fires, so an event or an activity result
+// that arrived before the timer fired would otherwise be applied after it
+// whenever both reach one workflow task. The order applied is recorded in
+// history, so replays see the same order.
+func inOrderOfArrival(msgs []*store.Message) {
+	slices.SortStableFunc(msgs, func(a, b *store.Message) int {
+		as, bs := a.Type == history.ExecutionStarted, b.Type == history.ExecutionStarted
+		switch {
+		case as && !bs:
+			return -1
+		case bs && !as:
+			return 1
+		}
+		return a.VisibleAt.Compare(b.VisibleAt)
+	})
 }
 
 // rebuild creates a runner for run and replays its stored history.
