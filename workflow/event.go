@@ -11,14 +11,16 @@ import (
 // match case-insensitively). Events raised before the workflow waits are
 // buffered and delivered in the order they were raised.
 func WaitEvent[T any](ctx Context, name string) Future[T] {
-	return newFuture[T](runner(ctx).WaitEvent(name, 0), nil)
+	return newFuture[T](runner(ctx).WaitEvent(name), nil)
 }
 
 // WaitEventWithTimeout is WaitEvent that gives up after timeout: the future
 // then fails with ErrEventTimeout (test with errors.Is), and an event that
-// arrives later stays buffered for the next wait.
+// arrives later stays buffered for the next wait. A timeout of zero or less
+// has already run out: the future takes an event already received, or fails
+// at once with ErrEventTimeout.
 func WaitEventWithTimeout[T any](ctx Context, name string, timeout time.Duration) Future[T] {
-	return newFuture[T](runner(ctx).WaitEvent(name, timeout), nil)
+	return newFuture[T](runner(ctx).WaitEventWithTimeout(name, timeout), nil)
 }
 
 // SendEvent raises the event name on another workflow instance. Sending to

@@ -485,9 +485,18 @@ var ErrEventTimeout = errors.New("timed out waiting for the event")
 
 // WaitEvent returns a future for the next event called name (case
 // insensitive). Events raised before are buffered and delivered in order.
-// With timeout > 0, a timer resolves the future with ErrEventTimeout first
-// if no event arrives in time; a later event stays buffered.
-func (r *Runner) WaitEvent(name string, timeout time.Duration) *Future {
+func (r *Runner) WaitEvent(name string) *Future { return r.waitEvent(name, 0, false) }
+
+// WaitEventWithTimeout is WaitEvent with a timeout: a timer resolves the
+// future with ErrEventTimeout first if no event arrives in time, and a later
+// event stays buffered. A non-positive timeout, like a timer of that
+// duration, has already run out: the future takes a buffered event or is
+// ready at once with ErrEventTimeout.
+func (r *Runner) WaitEventWithTimeout(name string, timeout time.Duration) *Future {
+	return r.waitEvent(name, timeout, true)
+}
+
+func (r *Runner) waitEvent(name string, timeout time.Duration, withTimeout bool) *Future {
 	key := strings.ToLower(name)
 	f := r.newFuture()
 	if q := r.eventQueues[key]; len(q) > 0 {
@@ -495,9 +504,13 @@ func (r *Runner) WaitEvent(name string, timeout time.Duration) *Future {
 		f.resolve(q[0], nil)
 		return f
 	}
+	if withTimeout && timeout <= 0 {
+		f.resolveErr(ErrEventTimeout)
+		return f
+	}
 	r.eventWaiters[key] = append(r.eventWaiters[key], f)
 	r.eventNames[key] = name
-	if timeout > 0 {
+	if withTimeout {
 		t := r.NewTimer(timeout, "event:"+name)
 		t.onResolve = func() {
 			if f.ready {
