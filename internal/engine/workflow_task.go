@@ -237,8 +237,11 @@ func (s *server) completeRun(op *store.WorkflowTaskCommitOp, r *replay.Runner, c
 				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
 				PreviousRunID: run.RunID, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
 			Start: history.Message(history.ExecutionStarted, &history.Data{Name: comp.Name, Input: comp.Input, InstanceID: run.InstanceID, RunID: next,
-				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq}, now, false),
+				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
+				Events: r.QueuedEvents()}, now, false),
 		})
+		// Events received but not yet applied follow as messages, after
+		// those the run had received (carried in the start).
 		op.CarryOverEvents = next
 		return
 	}

@@ -81,6 +81,16 @@ type Data struct {
 	ParentSeq        int64  `json:"parentSeq,omitempty"`
 	// Timer purpose: "" for user timers, "event:NAME" for an event wait timeout.
 	Purpose string `json:"purpose,omitempty"`
+	// Events, for ExecutionStarted of a run created by continue-as-new: the
+	// events the previous run received and did not wait for, in order.
+	Events []CarriedEvent `json:"events,omitempty"`
+}
+
+// CarriedEvent is an external event handed from a run to the run that
+// continues it.
+type CarriedEvent struct {
+	Name  string          `json:"name"`
+	Input payload.Payload `json:"input,omitempty"`
 }
 
 // Event is a decoded history event.

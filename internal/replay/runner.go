@@ -5,6 +5,7 @@
 package replay
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -95,7 +96,8 @@ type Runner struct {
 	staleTimers  map[int64]bool // timeouts of event waits that were satisfied
 	children     map[int64]*Future
 	childIDs     map[int64]string
-	eventQueues  map[string][]payload.Payload
+	eventQueues  map[string][]queuedEvent // events received and not yet waited for
+	queued       int64                    // counter giving queued events their arrival order
 	eventWaiters map[string][]*Future
 	eventNames   map[string]string // lower-case key -> name as the code wrote it
 
@@ -136,7 +138,7 @@ func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Ru
 		staleTimers:  map[int64]bool{},
 		children:     map[int64]*Future{},
 		childIDs:     map[int64]string{},
-		eventQueues:  map[string][]payload.Payload{},
+		eventQueues:  map[string][]queuedEvent{},
 		eventWaiters: map[string][]*Future{},
 		eventNames:   map[string]string{},
 	}
@@ -242,6 +244,9 @@ func (r *Runner) apply(ev *history.Event) {
 			return
 		}
 		r.started = true
+		for _, ce := range ev.Events { // received by the run this one continues
+			r.deliverEvent(ce.Name, ce.Input)
+		}
 		input := []byte(ev.Input)
 		r.spawn("main", func() {
 			out, err := r.fn(r, input)
@@ -269,13 +274,7 @@ func (r *Runner) apply(ev *history.Event) {
 			f.resolve(ev.Result, ev.Failure)
 		}
 	case history.EventRaised:
-		key := strings.ToLower(ev.Name)
-		if ws := r.eventWaiters[key]; len(ws) > 0 {
-			r.eventWaiters[key] = ws[1:]
-			ws[0].resolve(ev.Input, nil)
-		} else {
-			r.eventQueues[key] = append(r.eventQueues[key], ev.Input)
-		}
+		r.deliverEvent(ev.Name, ev.Input)
 	case history.ExecutionSuspended:
 		r.suspended = true
 	case history.ExecutionResumed:
@@ -286,6 +285,41 @@ func (r *Runner) apply(ev *history.Event) {
 			Failure: &failure.Failure{Message: terminatedMessage(ev.Reason), Type: failure.TypeTerminated},
 		}}
 	}
+}
+
+// queuedEvent is an event received before the code waited for it.
+type queuedEvent struct {
+	order int64
+	name  string
+	input payload.Payload
+}
+
+// deliverEvent hands an event to its oldest waiter, or queues it.
+func (r *Runner) deliverEvent(name string, input payload.Payload) {
+	key := strings.ToLower(name)
+	if ws := r.eventWaiters[key]; len(ws) > 0 {
+		r.eventWaiters[key] = ws[1:]
+		ws[0].resolve(input, nil)
+		return
+	}
+	r.queued++
+	r.eventQueues[key] = append(r.eventQueues[key], queuedEvent{order: r.queued, name: name, input: input})
+}
+
+// QueuedEvents returns the events the run received and did not wait for,
+// in the order they arrived. A run that continues as new hands them to the
+// new run, so that no received event is lost.
+func (r *Runner) QueuedEvents() []history.CarriedEvent {
+	var qs []queuedEvent
+	for _, q := range r.eventQueues {
+		qs = append(qs, q...)
+	}
+	slices.SortFunc(qs, func(a, b queuedEvent) int { return cmp.Compare(a.order, b.order) })
+	out := make([]history.CarriedEvent, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, history.CarriedEvent{Name: q.name, Input: q.input})
+	}
+	return out
 }
 
 func terminatedMessage(reason string) string {
@@ -501,7 +535,7 @@ func (r *Runner) waitEvent(name string, timeout time.Duration, withTimeout bool)
 	f := r.newFuture()
 	if q := r.eventQueues[key]; len(q) > 0 {
 		r.eventQueues[key] = q[1:]
-		f.resolve(q[0], nil)
+		f.resolve(q[0].input, nil)
 		return f
 	}
 	if withTimeout && timeout <= 0 {
