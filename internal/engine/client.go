@@ -92,7 +92,7 @@ func (e *Engine) Resume(ctx context.Context, instanceID, reason string) error {
 }
 
 func (e *Engine) send(instanceID string, m store.Message) error {
-	if !m.Control {
+	if m.Type != history.ExecutionTerminated { // only a terminate may precede the start
 		m.VisibleAt = e.notBeforeStart(instanceID, m.VisibleAt)
 	}
 	op := &store.MessageSendOp{InstanceID: instanceID, Message: m}
@@ -112,21 +112,29 @@ func (e *Engine) send(instanceID string, m store.Message) error {
 // later, so that it cannot make the run claimable (and be recorded) before
 // its ExecutionStarted.
 func (e *Engine) notBeforeStart(instanceID string, t time.Time) time.Time {
-	ctx := context.Background()
-	run, err := e.st.RunGet(ctx, instanceID, "")
+	run, err := e.st.RunGet(context.Background(), instanceID, "")
 	if err != nil || run.Status != store.StatusPending {
 		return t
 	}
-	msgs, err := e.st.MessageList(ctx, run.RunID)
+	if start := e.startTime(run.RunID, t); start.After(t) {
+		return start
+	}
+	return t
+}
+
+// startTime is when the ExecutionStarted message of a run that has not
+// started becomes visible; otherwise (started, or unknown) it is def.
+func (e *Engine) startTime(runID string, def time.Time) time.Time {
+	msgs, err := e.st.MessageList(context.Background(), runID)
 	if err != nil {
-		return t
+		return def
 	}
 	for _, m := range msgs {
-		if m.Type == history.ExecutionStarted && m.VisibleAt.After(t) {
+		if m.Type == history.ExecutionStarted {
 			return m.VisibleAt
 		}
 	}
-	return t
+	return def
 }
 
 // Purge deletes finished instances.

@@ -59,6 +59,15 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		s.abandon(t, err)
 		return
 	}
+	if res.Consumed == 0 && res.Status == store.StatusPending {
+		// Only messages that must wait for the run's start, which is not
+		// visible yet: park the run until then rather than claim it again
+		// and again.
+		r.Close()
+		failed = false
+		s.park(t, s.e.startTime(run.RunID, now.Add(s.e.cfg.WorkflowTaskRetry)))
+		return
+	}
 	op, err := s.buildCommit(t, r, events, res, now)
 	if err != nil {
 		r.Close()
@@ -85,6 +94,16 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		return
 	}
 	s.e.cache.put(run.RunID, r)
+}
+
+// park releases a run that had nothing to do, so that it is not claimed
+// again before at.
+func (s *server) park(t *store.WorkflowTask, at time.Time) {
+	err := s.e.apply1(&store.WorkflowTaskAbandonOp{RunID: t.Run.RunID, LeaseOwner: t.LeaseOwner,
+		TaskError: t.Run.TaskError, RetryAt: at, UpdatedAt: t.Run.UpdatedAt})
+	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		s.log.Error("release workflow task", "instance_id", t.Run.InstanceID, "error", err)
+	}
 }
 
 // inOrderOfArrival sorts a task's messages by the time they became visible
@@ -205,7 +224,8 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 				FailIfExists: true})
 		case history.EventSent:
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceID, IgnoreFinished: true,
-				Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: c.Input, InstanceID: run.InstanceID}, now, false)})
+				Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: c.Input, InstanceID: run.InstanceID},
+					s.e.notBeforeStart(c.InstanceID, now), false)})
 		}
 	}
 	if comp := res.Completion; comp != nil {
