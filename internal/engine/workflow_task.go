@@ -170,7 +170,12 @@ func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Even
 }
 
 // abandon releases a run after a failed workflow task; it is retried later.
+// A terminate request among the task's messages is carried out all the
+// same: code that cannot run must not keep a run from being terminated.
 func (s *server) abandon(t *store.WorkflowTask, cause error) {
+	if s.terminateWithoutCode(t, cause) {
+		return
+	}
 	s.log.Error("workflow task failed; it will be retried", "instance_id", t.Run.InstanceID,
 		"workflow", t.Run.Name, "retry_in", s.e.cfg.WorkflowTaskRetry, "error", cause)
 	now := s.e.Now()
@@ -179,6 +184,77 @@ func (s *server) abandon(t *store.WorkflowTask, cause error) {
 	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		s.log.Error("release failed workflow task", "instance_id", t.Run.InstanceID, "error", err)
 	}
+}
+
+// terminateWithoutCode ends a run whose workflow task failed when the task
+// carries a terminate request: the run is terminated from its stored
+// history alone, with its running children (those started and not answered
+// in history or in the inbox). It reports whether it did.
+func (s *server) terminateWithoutCode(t *store.WorkflowTask, cause error) bool {
+	run := t.Run
+	var term *history.Event
+	var termID int64
+	answered := map[int64]bool{}
+	for _, m := range t.Messages {
+		ev, err := history.DecodeMessage(m)
+		if err != nil {
+			continue
+		}
+		switch ev.Type {
+		case history.ExecutionTerminated:
+			if term == nil {
+				term, termID = ev, m.ID
+			}
+		case history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
+			answered[ev.Seq] = true
+		}
+	}
+	if term == nil {
+		return false
+	}
+	evs, err := s.e.loadHistory(context.Background(), run.RunID)
+	if err != nil {
+		s.log.Error("terminate a run whose workflow task fails", "instance_id", run.InstanceID, "error", err)
+		return false
+	}
+	var children []string
+	for _, ev := range evs {
+		if ev.Type == history.SubOrchestrationInstanceCompleted || ev.Type == history.SubOrchestrationInstanceFailed {
+			answered[ev.Seq] = true
+		}
+	}
+	for _, ev := range evs {
+		if ev.Type == history.SubOrchestrationInstanceCreated && !answered[ev.Seq] {
+			children = append(children, ev.InstanceID)
+		}
+	}
+	now := s.e.Now()
+	term.Time = now
+	comp := replay.Terminated(term)
+	comp.Time = now
+	op := &store.WorkflowTaskCommitOp{InstanceID: run.InstanceID, RunID: run.RunID, LeaseOwner: t.LeaseOwner,
+		HistoryLen: run.HistoryLen, UpdatedAt: now, Consumed: []int64{termID}}
+	info := replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name, ParentInstanceID: run.ParentInstanceID,
+		PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}
+	s.completeRun(op, info, children, nil, comp, now, run)
+	for i, ev := range []*history.Event{term, comp} {
+		ev.ID = run.HistoryLen + int64(i) + 1
+		se, err := ev.Encode()
+		if err != nil {
+			return false
+		}
+		op.NewEvents = append(op.NewEvents, se)
+	}
+	if err := s.e.apply1(op); err != nil {
+		if !errors.Is(err, store.ErrLeaseLost) {
+			s.log.Error("terminate a run whose workflow task fails", "instance_id", run.InstanceID, "error", err)
+		}
+		return false
+	}
+	s.log.Warn("workflow terminated without running its code, which fails", "instance_id", run.InstanceID,
+		"workflow", run.Name, "error", cause)
+	s.e.cfg.Observer.WorkflowFinished(run.Name, op.Status, now.Sub(run.CreatedAt))
+	return true
 }
 
 // buildCommit turns a step's result into one store operation.
@@ -231,7 +307,7 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 	if comp := res.Completion; comp != nil {
 		comp.Time = now
 		all = append(all, comp)
-		s.completeRun(op, r, comp, now, run)
+		s.completeRun(op, r.Info(), r.RunningChildren(), r.QueuedEvents(), comp, now, run)
 	}
 	for i, ev := range all {
 		ev.ID = run.HistoryLen + int64(i) + 1
@@ -246,8 +322,11 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 
 // completeRun adds what finishing a run implies: its final status, the
 // parent's notification, terminating children, or the next run.
-func (s *server) completeRun(op *store.WorkflowTaskCommitOp, r *replay.Runner, comp *history.Event, now time.Time, cur *store.Run) {
-	run := r.Info()
+//
+// children are the run's running children; carried the events it received
+// and did not wait for, which a continue-as-new hands to the new run.
+func (s *server) completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, children []string, carried []history.CarriedEvent,
+	comp *history.Event, now time.Time, cur *store.Run) {
 	if comp.Type == history.ContinueAsNew {
 		op.Status = store.StatusContinuedAsNew
 		next := newID()
@@ -258,7 +337,7 @@ func (s *server) completeRun(op *store.WorkflowTaskCommitOp, r *replay.Runner, c
 				PreviousRunID: run.RunID, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
 			Start: history.Message(history.ExecutionStarted, &history.Data{Name: comp.Name, Input: comp.Input, InstanceID: run.InstanceID, RunID: next,
 				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
-				Events: r.QueuedEvents()}, now, false),
+				Events: carried}, now, false),
 		})
 		// Events received but not yet applied follow as messages, after
 		// those the run had received (carried in the start).
@@ -286,7 +365,7 @@ func (s *server) completeRun(op *store.WorkflowTaskCommitOp, r *replay.Runner, c
 			IgnoreFinished: true, Message: history.Message(typ, d, now, false)})
 	}
 	if comp.Status == store.StatusTerminated {
-		for _, child := range r.RunningChildren() {
+		for _, child := range children {
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: child, IgnoreFinished: true,
 				Message: history.Message(history.ExecutionTerminated, &history.Data{Reason: "parent " + run.InstanceID + " terminated: " + comp.Reason, Recursive: true}, now, true)})
 		}

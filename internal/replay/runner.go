@@ -280,11 +280,17 @@ func (r *Runner) apply(ev *history.Event) {
 	case history.ExecutionResumed:
 		r.suspended = false
 	case history.ExecutionTerminated:
-		r.completion = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{
-			Status: store.StatusTerminated, Reason: ev.Reason, Recursive: ev.Recursive,
-			Failure: &failure.Failure{Message: terminatedMessage(ev.Reason), Type: failure.TypeTerminated},
-		}}
+		r.completion = Terminated(ev)
 	}
+}
+
+// Terminated is the completion event of a run ended by the terminate
+// request ev.
+func Terminated(ev *history.Event) *history.Event {
+	return &history.Event{Type: history.ExecutionCompleted, Data: history.Data{
+		Status: store.StatusTerminated, Reason: ev.Reason, Recursive: ev.Recursive,
+		Failure: &failure.Failure{Message: terminatedMessage(ev.Reason), Type: failure.TypeTerminated},
+	}}
 }
 
 // queuedEvent is an event received before the code waited for it.
