@@ -57,7 +57,27 @@ func (e *ActivityError) Unwrap() error { return e.cause }
 
 // ToFailure is used when a workflow returns this error.
 func (e *ActivityError) ToFailure() *failure.Failure {
-	return &failure.Failure{Message: e.Error(), Type: failure.TypeActivity, ActivityName: e.ActivityName, Attempts: e.Attempts, Cause: e.fail}
+	return &failure.Failure{Message: e.Error(), Type: failure.TypeActivity, ActivityName: e.ActivityName, Attempts: e.Attempts,
+		Step: e.Step, Cause: e.fail}
+}
+
+func init() {
+	// Failures that crossed a workflow boundary (a child's failure in its
+	// parent, a workflow's failure at the client) become these errors again.
+	failure.RegisterType(failure.TypeActivity, func(f *failure.Failure) error {
+		if f.Cause == nil {
+			return nil
+		}
+		return &ActivityError{ActivityName: f.ActivityName, Step: f.Step, Attempts: f.Attempts, Message: f.Cause.Message, Type: f.Cause.Type,
+			NonRetryable: f.Cause.NonRetryable, cause: f.Cause.ToError(), fail: f.Cause}
+	})
+	failure.RegisterType(failure.TypeChildWorkflow, func(f *failure.Failure) error {
+		if f.Cause == nil {
+			return nil
+		}
+		return &ChildWorkflowError{WorkflowName: f.WorkflowName, InstanceID: f.InstanceID, Message: f.Cause.Message, Type: f.Cause.Type,
+			cause: f.Cause.ToError(), fail: f.Cause}
+	})
 }
 
 func activityError(name string, step int64) func(*failure.Failure) error {

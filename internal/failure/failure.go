@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Failure is the serialised form of an error, as stored in history.
@@ -23,6 +24,7 @@ type Failure struct {
 	// Set for activity failures surfaced in a workflow.
 	ActivityName string `json:"activityName,omitempty"`
 	Attempts     int    `json:"attempts,omitempty"`
+	Step         int64  `json:"step,omitempty"` // the activity's step in its workflow's history
 	// Set for child workflow failures surfaced in a parent.
 	WorkflowName string `json:"workflowName,omitempty"`
 	InstanceID   string `json:"instanceId,omitempty"`
@@ -137,11 +139,36 @@ func FromError(err error) *Failure {
 	return f
 }
 
+// rebuilders turn failures of the types they are registered for back into
+// the errors that recorded them (see RegisterType).
+var (
+	rebuildMu  sync.RWMutex
+	rebuilders = map[string]func(*Failure) error{}
+)
+
+// RegisterType makes ToError rebuild failures of type typ with fn, for
+// errors that record themselves (ToFailure) and wrap a cause: the workflow
+// package's ActivityError and ChildWorkflowError, so that errors.As finds
+// them, and their causes, at every level a failure travels through.
+func RegisterType(typ string, fn func(*Failure) error) {
+	rebuildMu.Lock()
+	rebuilders[typ] = fn
+	rebuildMu.Unlock()
+}
+
 // ToError turns a Failure back into an error (ApplicationError or
-// TimeoutError) for code that receives it.
+// TimeoutError, or a registered type) for code that receives it.
 func (f *Failure) ToError() error {
 	if f == nil {
 		return nil
+	}
+	rebuildMu.RLock()
+	fn := rebuilders[f.Type]
+	rebuildMu.RUnlock()
+	if fn != nil {
+		if err := fn(f); err != nil {
+			return err
+		}
 	}
 	if f.Type == TypeTimeout {
 		return &TimeoutError{Kind: f.TimeoutType, Message: f.Message}
