@@ -146,7 +146,8 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		} else if errors.Is(cause, errTaskGone) {
 			return // the run finished or the task was cancelled: nothing to record
 		} else if s.actCtx.Err() != nil {
-			return // shutting down: the lease is released and the attempt runs again
+			s.e.attemptInterrupted(t) // shutting down: the attempt runs again at once
+			return
 		}
 	}
 	s.e.attemptFailed(t, opts, failure.FromError(err), t.StartedAt)
@@ -185,6 +186,22 @@ func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Ti
 		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}
 	e.cfg.Observer.ActivityAttempt(t.Name, "completed", now.Sub(t.StartedAt))
+}
+
+// attemptInterrupted makes a task whose attempt a graceful shutdown cut
+// short READY again at once. The attempt is logged but is not a failure of
+// the activity: the retry policy is not applied, as the activity did not
+// fail. (A lost lease, after a crash, counts as a failed attempt.)
+func (e *Engine) attemptInterrupted(t *store.ActivityTask) {
+	now := e.Now()
+	f := &failure.Failure{Type: failure.TypeWorkerLost,
+		Message: fmt.Sprintf("attempt %d was interrupted: the worker running it shut down", t.Attempt)}
+	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now, Failure: f, NextRetryAt: now})
+	err := e.apply1(&store.ActivityTaskRetryOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, VisibleAt: now,
+		LastFailure: failure.Encode(f), Attempts: encodeAttempts(attempts)})
+	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
+		e.log.Error("record interrupted activity", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
+	}
 }
 
 func trim(a []history.Attempt) []history.Attempt {
