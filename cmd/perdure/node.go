@@ -22,6 +22,7 @@ import (
 	"github.com/perdure/perdure/server"
 	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/sqlitestore"
+	"github.com/perdure/perdure/ui"
 	"github.com/perdure/perdure/worker"
 )
 
@@ -160,7 +161,8 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	}
 
 	handler, err := server.New(server.Config{Client: client, Logger: log, MaxBodyBytes: f.maxBodyBytes,
-		Workflows: workflows, ValidateInput: validate, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+		Workflows: workflows, ValidateInput: validate, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Extra: map[string]http.Handler{"/": ui.Handler(ui.Options{})}})
 	if err != nil {
 		n.ln.Close()
 		return err
