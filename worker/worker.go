@@ -38,7 +38,9 @@ type Options struct {
 	// MaxConcurrentActivities bounds activity attempts running at once. Default 100.
 	MaxConcurrentActivities int
 	// ShutdownGrace is how long Stop lets running activities finish before
-	// cancelling their contexts. Default 10s.
+	// cancelling their contexts. Stop waits as long again for cancelled
+	// activities to return, then releases those that ignore their context
+	// so that they run again elsewhere or after a restart. Default 10s.
 	ShutdownGrace time.Duration
 	// Logger for workflow and activity loggers; default the client's.
 	Logger *slog.Logger

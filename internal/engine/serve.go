@@ -28,7 +28,9 @@ type ServeOptions struct {
 	MaxConcurrentWorkflowTasks int // default 2 × GOMAXPROCS... set by the worker
 	MaxConcurrentActivities    int
 	// ShutdownGrace is how long running activities may finish after the
-	// context is cancelled before their contexts are cancelled. Default 10s.
+	// context is cancelled before their contexts are cancelled; activities
+	// still running as long again after that are abandoned (their leases
+	// released). Default 10s.
 	ShutdownGrace time.Duration
 	Codec         payload.Codec
 	Logger        *slog.Logger
@@ -112,7 +114,14 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 	case <-finished:
 	case <-time.After(opts.ShutdownGrace):
 		s.actCancel()
-		<-finished
+		select {
+		case <-finished:
+		case <-time.After(opts.ShutdownGrace):
+			// Activities that ignore their context must not keep the
+			// worker from stopping: their leases are released below, and
+			// whatever they report later is fenced by their attempt.
+			s.log.Warn("stopping without waiting for activities that ignore the cancellation of their context")
+		}
 	}
 	if err := e.st.LeasesRelease(context.Background(), owner); err != nil {
 		s.log.Warn("release leases at shutdown", "error", err)
