@@ -147,24 +147,34 @@ func (e *Engine) Purge(ctx context.Context, p *store.PurgeParams) (int, error) {
 // ctx is done.
 func (e *Engine) WaitForCompletion(ctx context.Context, instanceID string) (*store.Run, error) {
 	for {
-		ch := e.instanceChan(instanceID)
-		run, err := e.st.RunGet(ctx, instanceID, "")
-		if err != nil {
-			return nil, err
+		run, done, err := e.waitOnce(ctx, instanceID)
+		if done || err != nil {
+			return run, err
 		}
-		if run.Status.Finished() && run.Status != store.StatusContinuedAsNew {
-			return run, nil
-		}
-		c, stop := e.clk.After(e.cfg.CompletionPoll)
-		select {
-		case <-ch:
-		case <-c:
-		case <-ctx.Done():
-			stop()
-			return nil, ctx.Err()
-		}
-		stop()
 	}
+}
+
+// waitOnce reads the instance and, while it has not finished, waits for a
+// run of it to finish here or for the poll interval.
+func (e *Engine) waitOnce(ctx context.Context, instanceID string) (*store.Run, bool, error) {
+	ch, release := e.instanceChan(instanceID)
+	defer release()
+	run, err := e.st.RunGet(ctx, instanceID, "")
+	if err != nil {
+		return nil, true, err
+	}
+	if run.Status.Finished() && run.Status != store.StatusContinuedAsNew {
+		return run, true, nil
+	}
+	c, stop := e.clk.After(e.cfg.CompletionPoll)
+	defer stop()
+	select {
+	case <-ch:
+	case <-c:
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	}
+	return nil, false, nil
 }
 
 // WaitForStart blocks until the instance's current run is no longer PENDING.

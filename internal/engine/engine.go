@@ -67,7 +67,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	wake    chan struct{}
-	waiters map[string]chan struct{}
+	waiters map[string]*waiter // WaitForCompletion callers by instance id
 
 	commitMu     sync.RWMutex
 	commitClosed bool
@@ -129,7 +129,7 @@ func New(cfg Config) (*Engine, error) {
 		cache:   newCache(cfg.CacheSize),
 		commit:  make(chan *commitReq, 256),
 		wake:    make(chan struct{}),
-		waiters: map[string]chan struct{}{},
+		waiters: map[string]*waiter{},
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -284,24 +284,43 @@ func (e *Engine) afterCommit(ops []store.Op, errs []error) {
 	}
 }
 
+// waiter is the channel closed when an instance's run finishes, shared by
+// the n callers waiting on that instance.
+type waiter struct {
+	ch chan struct{}
+	n  int
+}
+
 func (e *Engine) signalInstance(id string) {
 	e.mu.Lock()
-	if ch, ok := e.waiters[id]; ok {
-		close(ch)
+	if w, ok := e.waiters[id]; ok {
+		close(w.ch)
 		delete(e.waiters, id)
 	}
 	e.mu.Unlock()
 }
 
-func (e *Engine) instanceChan(id string) <-chan struct{} {
+// instanceChan returns a channel closed when a run of the instance
+// finishes, and a function to call once the caller stops waiting, so that
+// instances that never finish here (missing, or run by another node) leave
+// nothing behind.
+func (e *Engine) instanceChan(id string) (<-chan struct{}, func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ch, ok := e.waiters[id]
+	w, ok := e.waiters[id]
 	if !ok {
-		ch = make(chan struct{})
-		e.waiters[id] = ch
+		w = &waiter{ch: make(chan struct{})}
+		e.waiters[id] = w
 	}
-	return ch
+	w.n++
+	return w.ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		w.n--
+		if w.n == 0 && e.waiters[id] == w {
+			delete(e.waiters, id)
+		}
+	}
 }
 
 func newID() string {
