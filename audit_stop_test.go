@@ -13,7 +13,7 @@ import (
 // auditIgnoresCancel blocks until the test releases it, whatever its
 // context says.
 func auditIgnoresCancel(_ context.Context, key string) (string, error) {
-	auditGate(key+"/started") <- struct{}{}
+	auditGate(key + "/started") <- struct{}{}
 	<-auditGate(key + "/release")
 	return "late", nil
 }
