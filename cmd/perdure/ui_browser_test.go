@@ -71,7 +71,7 @@ func newBrowser(t *testing.T, base string, width, height int) *browser {
 		cancelAlloc()
 	})
 	b := &browser{t: t, ctx: ctx, base: base, console: &lockedBuffer{}, failures: &lockedBuffer{}}
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
 		t.Fatalf("start Chromium (%s): %v", path, err)
 	}
 	if err := chromedp.Listen(ctx, func(ev any) {
@@ -193,12 +193,17 @@ func (b *browser) key(k string) {
 	b.do(chromedp.KeyEvent(k))
 }
 
-// screenshot saves the viewport as PNG under b.shots.
-func (b *browser) screenshot(name string) string {
+// screenshot saves the viewport (or, with full, the whole page) as PNG
+// under b.shots.
+func (b *browser) screenshot(name string, full bool) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		b.fatalf("screenshot %s: %v", name, err)
 	}

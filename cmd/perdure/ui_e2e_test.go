@@ -106,7 +106,7 @@ func TestWebUI(t *testing.T) {
 		b.clickButton("Clear")
 		b.waitText("table.instances tbody", "chain-live")
 		b.noErrors()
-		b.screenshot("instances.png")
+		b.screenshot("instances.png", false)
 
 		// Keyboard: Tab into the rows, arrows move, Enter opens.
 		b.do(chromedp.Focus(chromedp.CSS(`table.instances tbody tr:first-child`)))
@@ -133,7 +133,7 @@ func TestWebUI(t *testing.T) {
 			t.Fatalf("waiting panel:\n%s", w)
 		}
 		b.waitJS(`document.querySelector('.diagram .node.k-wait.o-running')`, 10*time.Second)
-		b.screenshot("waiting.png")
+		b.screenshot("waiting.png", false)
 		b.clickButton("Raise approval_received…")
 		b.waitJS(`document.querySelector('dialog[open]')`, 5*time.Second)
 		if v := eval[string](b, `document.querySelector('dialog input[name=eventName]').value`); v != "approval_received" {
@@ -178,7 +178,6 @@ func TestWebUI(t *testing.T) {
 		b.waitJS(`document.querySelector('tr[data-id="1"] button.expander').getAttribute('aria-expanded') === 'true'`, 5*time.Second)
 		b.waitText("table.tl tr.ev-detail", "TaskChainWorkflow")
 		b.noErrors()
-		b.screenshot("instance.png")
 	})
 
 	t.Run("saga-compensations", func(t *testing.T) {
@@ -205,7 +204,8 @@ func TestWebUI(t *testing.T) {
 		b.noErrors()
 		b.do(chromedp.Click(chromedp.CSS(`.diagram .node.o-failed`), chromedp.NodeVisible))
 		b.waitText("table.tl tr.ev-detail", "Invalid flight booking, rolling back!")
-		b.screenshot("saga.png")
+		b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.screenshot("saga.png", true)
 	})
 
 	t.Run("retries-and-failure", func(t *testing.T) {
@@ -225,6 +225,8 @@ func TestWebUI(t *testing.T) {
 		if strings.Count(att, "Failed:") != 3 || !strings.Contains(att, "Next retry") {
 			t.Fatalf("attempts:\n%s", att)
 		}
+		b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.screenshot("instance.png", true)
 		b.open("/instances/chain-bad")
 		b.waitText(".inst-status", "Failed")
 		b.waitText(".failure-panel", "step1: negative input -1 is not supported")
@@ -346,6 +348,9 @@ func TestWebUI(t *testing.T) {
 		// Filtering to failures runs over all 20,006 events.
 		b.do(chromedp.SetValue(chromedp.CSS("#tl-filter"), "failures"), chromedp.Evaluate[chromedp.Void](`document.querySelector('#tl-filter').dispatchEvent(new Event('change'))`))
 		b.waitText(".tl-tools", "0 of 20,006 events")
+		b.do(chromedp.SetValue(chromedp.CSS("#tl-filter"), "all"), chromedp.Evaluate[chromedp.Void](`document.querySelector('#tl-filter').dispatchEvent(new Event('change'))`))
+		b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector('.exec').offsetTop - 8)`))
+		b.screenshot("history-20000-events.png", false)
 		t.Logf("20,006-event history: first rows %v, diagram %v (built in %s ms in the page), scroll to the end %v, to the middle %v",
 			firstRows.Round(time.Millisecond), diagram.Round(time.Millisecond), eval[string](b, `document.querySelector('.diagram-wrap').dataset.ms`),
 			toEnd.Round(time.Millisecond), toMiddle.Round(time.Millisecond))

@@ -84,14 +84,7 @@ export const api = {
   workflows: () => request('GET', '/workflows'),
   list: (f, pageToken, pageSize, signal) =>
     request('GET', '/instances', {query: {...filterQuery(f), status: f.status, pageToken, pageSize, allRuns: f.allRuns}, signal}),
-  counts: (f, signal) => {
-    const q = filterQuery(f);
-    if (q.instanceIdPrefix) {
-      q.instanceId = `${q.instanceIdPrefix}*`;
-      delete q.instanceIdPrefix;
-    }
-    return request('GET', '/instances/counts', {query: q, signal});
-  },
+  counts: (f, signal) => request('GET', '/instances/counts', {query: filterQuery(f), signal}),
   get: (id, runId, signal) => request('GET', `/instances/${enc(id)}`, {query: {runId}, signal}),
   runs: (id, signal) => request('GET', '/instances', {query: {instanceId: id, allRuns: true, pageSize: 50}, signal}),
   progress: (id, version, wait, signal) => request('GET', `/instances/${enc(id)}/progress`, {query: {version, wait}, signal}),

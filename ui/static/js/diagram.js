@@ -6,14 +6,15 @@
 
 import {h, s} from './dom.js';
 import {fmtDuration, relative, fmtTime, num} from './format.js';
+import {MAX_SIDE} from './model.js';
 
-const W = 188; // node width
+const W = 176; // node width
 const H = 60; // node height
-const GX = 16; // horizontal gap
+const GX = 12; // horizontal gap
 const GY = 34; // vertical gap (edges)
 const PAD = 16;
 const LOOP_PAD = 12;
-const LOOP_HEAD = 22;
+const LOOP_HEAD = 30;
 
 const KIND_LABEL = {
   start: 'START', end: 'END', activity: 'ACTIVITY', timer: 'TIMER', wait: 'WAIT FOR EVENT', event: 'EVENT RECEIVED',
@@ -43,7 +44,9 @@ export function outcomeText(n) {
   const dur = n.endTime ? fmtDuration(new Date(n.endTime) - new Date(n.time)) : '';
   switch (n.kind) {
     case 'start':
-      return 'started';
+      return n.continued ? `continued from run ${n.continued.slice(0, 8)}` : 'started';
+    case 'continue':
+      return 'starts the next run';
     case 'end':
       return n.status ? n.status.toLowerCase().replace(/_/g, ' ') : '';
     case 'now':
@@ -140,9 +143,9 @@ function drawNode(n, x, y, onSelect) {
   },
   s('title', {}, full),
   shape(n.kind, n.agg),
-  s('text', {class: 'k', x: W / 2, y: 16}, truncate(label, 30)),
-  s('text', {class: 'n', x: W / 2, y: 34}, truncate(name, 24)),
-  s('text', {class: 'o', x: W / 2, y: 50}, truncate(out, 31)));
+  s('text', {class: 'k', x: W / 2, y: 16}, truncate(label, 32)),
+  s('text', {class: name.length > 20 ? 'n long' : 'n', x: W / 2, y: 34}, truncate(name, 27)),
+  s('text', {class: 'o', x: W / 2, y: 50}, truncate(out, 29)));
   if (n.events && n.events.length) {
     g.setAttribute('tabindex', '0');
     g.setAttribute('role', 'button');
@@ -159,6 +162,14 @@ function drawNode(n, x, y, onSelect) {
   return g;
 }
 
+// parLabel says how many steps of a row ran in parallel, when the nodes
+// do not show it.
+function parLabel(row) {
+  if (!(row.parallel > MAX_SIDE || (row.parallel > 1 && row.atOnce < row.parallel))) return '';
+  if (row.atOnce >= row.parallel) return `${num(row.parallel)} in parallel`;
+  return `${num(row.parallel)} in parallel, up to ${num(row.atOnce)} at once`;
+}
+
 function rowWidth(row) {
   return row.nodes.length * W + (row.nodes.length - 1) * GX;
 }
@@ -171,7 +182,9 @@ export function renderDiagram(model, onSelect) {
     if (b.loop) b.rows.forEach((r, j) => flat.push({row: r, loop: b, first: j === 0, last: j === b.rows.length - 1}));
     else flat.push({row: b});
   }
-  const inner = Math.max(W, ...flat.map((f) => rowWidth(f.row) + (f.loop ? 2 * LOOP_PAD : 0)));
+  // Room for the "N in parallel" labels, right of the centre line.
+  const labelHalf = Math.max(0, ...flat.map((f) => (f.row.parallel > 1 ? 12 + parLabel(f.row).length * 6.2 : 0)));
+  const inner = Math.max(W, 2 * labelHalf, ...flat.map((f) => rowWidth(f.row) + (f.loop ? 2 * LOOP_PAD : 0)));
   const width = inner + 2 * PAD;
   const cx = width / 2;
   const nodes = s('g', {class: 'nodes'});
@@ -189,9 +202,8 @@ export function renderDiagram(model, onSelect) {
     const rw = rowWidth(f.row);
     const x0 = cx - rw / 2;
     const centers = f.row.nodes.map((_, j) => x0 + j * (W + GX) + W / 2);
-    if (f.row.parallel && f.row.parallel > 1) {
-      nodes.append(s('text', {class: 'par', x: cx + 6, y: y - GY / 2 - 3}, `${num(f.row.parallel)} in parallel`));
-    }
+    const par = parLabel(f.row);
+    if (par) nodes.append(s('text', {class: 'par', x: cx + 6, y: y - GY / 2 - 3}, par));
     f.row.nodes.forEach((n, j) => nodes.append(drawNode(n, x0 + j * (W + GX), y, onSelect)));
     if (prev) edges.append(connect(prev.centers, prev.bottom, centers, y));
     prev = {centers, bottom: y + H};
@@ -201,7 +213,7 @@ export function renderDiagram(model, onSelect) {
       const lw = Math.max(...f.loop.rows.map(rowWidth)) + 2 * LOOP_PAD;
       loops.append(s('g', {class: 'loop'},
         s('rect', {x: cx - lw / 2, y: loopTop, width: lw, height: y - loopTop, rx: 10}),
-        s('text', {x: cx - lw / 2 + 10, y: loopTop + 15}, `↻ repeated ${num(f.loop.times)} times`)));
+        s('text', {x: cx - lw / 2 + 10, y: loopTop + 16}, `↻ repeated ${num(f.loop.times)} times`)));
       prev.bottom = y;
     }
     y += GY;

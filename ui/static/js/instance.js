@@ -205,7 +205,7 @@ export function mountInstance(main, ctx, id, runParam) {
     }
     lastDiagramAt = Date.now();
     const t0 = performance.now();
-    model = buildModel(s.all(), {pending: (progress && progress.pending) || [], status: inst.status});
+    model = buildModel(s.all(), {pending: (progress && progress.pending) || [], status: inst.status, previousRunId: inst.previousRunId});
     const svg = renderDiagram(model, onSelectNode);
     clear(diagramBody, svg);
     diagramBody.dataset.steps = String(model.steps.length);
@@ -222,7 +222,8 @@ export function mountInstance(main, ctx, id, runParam) {
     for (const el of diagramBody.querySelectorAll('.node.selected')) el.classList.remove('selected');
     g.classList.add('selected');
     selection.textContent = `Selected: ${describeNode(node)}. Its events are highlighted in the history.`;
-    timeline.select(node.events);
+    // A failed step opens at its failure; others at their start (input).
+    timeline.select(node.events, node.outcome === 'failed' ? node.events[node.events.length - 1] : node.events[0]);
     const r = timeline.el.getBoundingClientRect();
     if (r.top > window.innerHeight || r.bottom < 0) timeline.el.scrollIntoView({block: 'start', behavior: 'instant'});
   }

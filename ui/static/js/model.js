@@ -7,6 +7,8 @@
 // (a loop) is folded into one block with counts, so that a history of
 // 20,000 events still draws as a handful of nodes.
 
+import {fmtDuration} from './format.js';
+
 // MAX_SIDE is how many nodes a row shows side by side before aggregating.
 export const MAX_SIDE = 3;
 // MAX_ROWS bounds the rows drawn; the rest is summarised.
@@ -61,7 +63,8 @@ export function buildSteps(events, pending = []) {
         if (purpose.startsWith('event:')) {
           openWaits.push(add({kind: 'wait', name: purpose.slice(6), seq: e.seq, fireAt: e.fireAt, outcome: 'running'}, e, i, false));
         } else {
-          add({kind: 'timer', name: 'Timer', seq: e.seq, fireAt: e.fireAt, outcome: 'running'}, e, i, false);
+          const ms = new Date(e.fireAt) - new Date(e.time);
+          add({kind: 'timer', name: ms >= 0 ? `Sleep ${fmtDuration(ms)}` : 'Timer', seq: e.seq, fireAt: e.fireAt, outcome: 'running'}, e, i, false);
         }
         break;
       }
@@ -144,7 +147,40 @@ export function groupSteps(steps) {
     end = Math.max(end, st.end);
   }
   if (cur.length) groups.push(cur);
-  return groups;
+  return mergeBatches(groups);
+}
+
+// mergeBatches joins consecutive groups that run the same steps in
+// parallel (a bounded fan-out runs its items batch after batch).
+function mergeBatches(groups) {
+  const out = [];
+  const keys = (g) => [...new Set(g.map(keyOf))].sort().join(',');
+  for (const g of groups) {
+    const prev = out[out.length - 1];
+    if (prev && prev.length > 1 && g.length > 1 && !SOLO.has(g[0].kind) && keys(prev) === keys(g)) {
+      prev.push(...g);
+    } else {
+      out.push(g);
+    }
+  }
+  return out;
+}
+
+// concurrency is the most steps of a group outstanding at once.
+export function concurrency(group) {
+  const pts = [];
+  for (const st of group) {
+    pts.push([st.start, 1]);
+    pts.push([st.end === st.start ? st.start + 0.5 : st.end, -1]);
+  }
+  pts.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let max = 0;
+  for (const [, d] of pts) {
+    cur += d;
+    max = Math.max(max, cur);
+  }
+  return max;
 }
 
 const OUTCOMES = ['failed', 'retrying', 'running', 'timedout', 'retried', 'completed'];
@@ -173,7 +209,8 @@ const keyOf = (st) => `${st.kind}|${st.name}|${st.compensation ? 'c' : ''}`;
 
 // rowOf turns a group into the nodes of one row.
 function rowOf(group) {
-  if (group.length <= MAX_SIDE) return {nodes: group};
+  if (group.length <= MAX_SIDE) return {nodes: group, parallel: group.length, atOnce: group.length > 1 ? concurrency(group) : 1};
+  const atOnce = concurrency(group);
   const byKey = new Map();
   for (const st of group) {
     const k = keyOf(st);
@@ -181,9 +218,9 @@ function rowOf(group) {
     byKey.get(k).push(st);
   }
   if (byKey.size <= MAX_SIDE) {
-    return {nodes: [...byKey.values()].map((list) => (list.length === 1 ? list[0] : aggregate(list))), parallel: group.length};
+    return {nodes: [...byKey.values()].map((list) => (list.length === 1 ? list[0] : aggregate(list))), parallel: group.length, atOnce};
   }
-  return {nodes: [aggregate(group, `${group.length.toLocaleString('en-US')} steps (${byKey.size} kinds)`)], parallel: group.length};
+  return {nodes: [aggregate(group, `${group.length.toLocaleString('en-US')} steps (${byKey.size} kinds)`)], parallel: group.length, atOnce};
 }
 
 const rowSig = (row) => row.nodes.map((n) => `${keyOf(n)}${n.agg ? '*' : ''}`).join(',');
@@ -200,7 +237,8 @@ function foldLoops(rows) {
       for (let p = 1; p <= 4 && i + p <= rows.length; p++) {
         let k = 1;
         while (i + (k + 1) * p <= rows.length && sameSigs(sigs, i, i + k * p, p)) k++;
-        if (k >= 3 && (!best || p * k > best.p * best.k)) best = {p, k};
+        // Fold only what would be long to read: 3 steps in a row stay.
+        if (k >= 3 && p * k > 6 && (!best || p * k > best.p * best.k)) best = {p, k};
       }
     }
     if (!best) {
@@ -218,7 +256,7 @@ function foldLoops(rows) {
         }
         return aggregate(steps);
       });
-      inner.push({nodes, parallel: rows[i + j].parallel});
+      inner.push({nodes, parallel: rows[i + j].parallel, atOnce: rows[i + j].atOnce});
     }
     out.push({loop: true, times: best.k, rows: inner});
     i += best.p * best.k;
@@ -233,8 +271,9 @@ function sameSigs(sigs, a, b, p) {
 
 // buildModel is everything the diagram draws: blocks (rows, or loop
 // blocks of rows) and what was left out.
-export function buildModel(events, {pending = [], status = ''} = {}) {
+export function buildModel(events, {pending = [], status = '', previousRunId = ''} = {}) {
   const steps = buildSteps(events, pending);
+  if (previousRunId && steps.length && steps[0].kind === 'start') steps[0].continued = previousRunId;
   let rows = groupSteps(steps).map(rowOf);
   rows = foldLoops(rows);
   let hidden = 0;

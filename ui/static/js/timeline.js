@@ -107,6 +107,29 @@ export function attemptsTable(attempts) {
       h('td', {title: isoTitle(a.nextRetryAt)}, a.nextRetryAt ? fmtTime(a.nextRetryAt, {ms: true, date: false}) : '—')))));
 }
 
+const ns = (v) => fmtDuration(v / 1e6);
+
+// optionsSummary says an activity's retry policy and timeouts in words.
+export function optionsSummary(o) {
+  const parts = [];
+  if (o.compensation) parts.push('Compensation step of a saga.');
+  if (o.maximumAttempts === 1) parts.push('No retry.');
+  else {
+    let r = o.maximumAttempts ? `Up to ${o.maximumAttempts} attempts` : 'Retried until it succeeds';
+    if (o.initialInterval) r += `, first retry after ${ns(o.initialInterval)}`;
+    if (o.backoffCoefficient && o.backoffCoefficient !== 1) r += `, each wait ×${o.backoffCoefficient}`;
+    if (o.maximumInterval) r += ` (at most ${ns(o.maximumInterval)})`;
+    parts.push(`${r}.`);
+  }
+  if (o.nonRetryableErrorTypes && o.nonRetryableErrorTypes.length) parts.push(`Not retried on ${o.nonRetryableErrorTypes.join(', ')}.`);
+  const t = [];
+  if (o.startToCloseTimeout) t.push(`${ns(o.startToCloseTimeout)} per attempt`);
+  if (o.scheduleToCloseTimeout) t.push(`${ns(o.scheduleToCloseTimeout)} in all`);
+  if (o.heartbeatTimeout) t.push(`heartbeat every ${ns(o.heartbeatTimeout)}`);
+  if (t.length) parts.push(`Timeouts: ${t.join(', ')}.`);
+  return parts.join(' ');
+}
+
 function details(e) {
   const meta = [];
   const kv = (k, v) => v !== undefined && v !== '' && v !== null && meta.push(h('dt', {}, k), h('dd', {}, v));
@@ -126,7 +149,8 @@ function details(e) {
   if (e.result !== undefined) blocks.push(payloadBlock(e.type === 'ExecutionCompleted' ? 'Output' : 'Result', e.result));
   if (e.failure) blocks.push(failureBlock(e.failure));
   if (e.attempts && e.attempts.length) blocks.push(h('div', {class: 'kv-block'}, h('h4', {}, 'Attempts'), attemptsTable(e.attempts)));
-  if (e.options) blocks.push(payloadBlock('Options', e.options));
+  if (e.options) blocks.push(h('div', {class: 'kv-block'}, h('h4', {}, 'Options'), h('p', {class: 'opts'}, optionsSummary(e.options)),
+    h('details', {}, h('summary', {}, 'As recorded'), h('pre', {class: 'json'}, pretty(e.options)))));
   blocks.push(h('details', {class: 'raw'}, h('summary', {}, 'Event JSON'), h('pre', {class: 'json'}, pretty(e))));
   return h('div', {class: 'ev-details'}, blocks);
 }
@@ -266,6 +290,7 @@ export class Timeline {
         h('td', {class: 'c-id'}, String(i + 1)), h('td', {colspan: 3, class: 'muted'}, 'Loading…'))];
     }
     const open = this.expanded.has(i);
+    const sum = summary(e);
     const offset = this.startTime ? new Date(e.time) - this.startTime : null;
     const btn = h('button', {type: 'button', class: 'expander', 'aria-expanded': open ? 'true' : 'false',
       'aria-label': `Event ${e.id} ${e.type}: ${open ? 'hide' : 'show'} details`}, h('span', {'aria-hidden': 'true'}, open ? '▾' : '▸'), ` ${e.id}`);
@@ -274,8 +299,8 @@ export class Timeline {
       h('td', {class: 'c-id'}, btn),
       h('td', {class: 'c-time', title: isoTitle(e.time)}, fmtTime(e.time, {ms: true, date: false}),
         offset !== null ? h('span', {class: 'offset'}, ` +${fmtDuration(offset)}`) : null),
-      h('td', {class: 'c-type'}, h('span', {class: ['evtype', TYPE_CLASS[e.type] || 'ev-ctl']}, e.type)),
-      h('td', {class: 'c-sum'}, h('span', {class: 'sum'}, summary(e))));
+      h('td', {class: 'c-type'}, h('span', {class: ['evtype', TYPE_CLASS[e.type] || 'ev-ctl'], title: e.type}, e.type)),
+      h('td', {class: 'c-sum', title: sum}, h('span', {class: 'sum'}, sum)));
     if (!open) return [tr];
     const det = h('tr', {class: ['ev-detail', this.selected.has(e.id) && 'selected'], 'data-detail': i}, h('td', {colspan: 4}, details(e)));
     return [tr, det];
@@ -303,15 +328,15 @@ export class Timeline {
   }
 
   // select highlights events (by id), opens the first, and scrolls to it.
-  async select(ids) {
+  async select(ids, focusId) {
     this.selected = new Set(ids);
     if (!ids.length) return this.render();
-    const i = ids[0] - 1;
+    const i = (focusId || ids[0]) - 1;
     if (this.filter && !this.filter.includes(i)) {
       this.filter = null;
       this.onFilterReset && this.onFilterReset();
     }
-    await this.store.ensure(i, ids[ids.length - 1] - 1);
+    await this.store.ensure(ids[0] - 1, ids[ids.length - 1] - 1);
     this.expanded.clear();
     for (const id of ids) this.expanded.set(id - 1, 200);
     const r = this.filter ? this.filter.indexOf(i) : i;

@@ -112,13 +112,18 @@ export function waitingPanel(inst, progress, onRaise) {
 
 // waitingSummary is a one-line text of what an instance waits on.
 export function waitingSummary(inst) {
-  const parts = [];
+  const counts = new Map();
+  let more = 0;
   for (const w of inst.waiting || []) {
-    if (w.kind === 'event') parts.push(`event ${w.name}`);
-    else if (w.kind === 'activity') parts.push(`activity ${w.name}`);
-    else if (w.kind === 'child') parts.push(`child ${w.instanceId || w.name}`);
-    else if (w.kind === 'timer' && !(w.purpose || '').startsWith('event:')) parts.push(`timer ${fmtTime(w.fireAt)}`);
-    else if (w.kind === 'more') parts.push(`${w.count} more`);
+    let label = null;
+    if (w.kind === 'event') label = `event ${w.name}`;
+    else if (w.kind === 'activity') label = `activity ${w.name}`;
+    else if (w.kind === 'child') label = `child ${w.instanceId || w.name}`;
+    else if (w.kind === 'timer' && !(w.purpose || '').startsWith('event:')) label = `timer at ${fmtTime(w.fireAt)}`;
+    else if (w.kind === 'more') more += w.count || 0;
+    if (label) counts.set(label, (counts.get(label) || 0) + 1);
   }
+  const parts = [...counts].map(([label, n]) => (n > 1 ? `${n} × ${label}` : label));
+  if (more) parts.push(`${more} more`);
   return parts.join(', ');
 }
