@@ -349,6 +349,11 @@ type RunCreateOp struct {
 
 	Result  *Run // out: the created or existing run
 	Created bool // out
+	// OnConflict, for a RunCreateOp inside WorkflowTaskCommitOp.NewRuns:
+	// when the create fails with ErrConflict, this message goes to the
+	// committing run in the same transaction (the child's failure, so that
+	// the parent learns of it even if the process dies right after).
+	OnConflict *Message
 	// Err (out) is set on a RunCreateOp inside WorkflowTaskCommitOp.NewRuns
 	// that failed with ErrConflict; that child is not created (Result nil,
 	// Created false) and the commit goes on. Apply reports the error of a

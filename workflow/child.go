@@ -10,7 +10,9 @@ import (
 
 // ChildWorkflowOptions configure child workflows started with a Context.
 type ChildWorkflowOptions struct {
-	// InstanceID of the child; default "<parent id>:<step>", deterministic.
+	// InstanceID of the child; default "<parent id>:<step>" (in a run
+	// created by continue-as-new "<parent id>:<run id prefix>:<step>"),
+	// deterministic.
 	InstanceID string
 	TaskQueue  string
 }

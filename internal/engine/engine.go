@@ -155,7 +155,11 @@ func (e *Engine) Now() time.Time { return e.clk.Now().UTC().Truncate(time.Micros
 // the store.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
+		// Under e.mu, so that a Serve either sees the engine closing or is
+		// counted in serveWG before the wait below.
+		e.mu.Lock()
 		close(e.closing)
+		e.mu.Unlock()
 		e.serveWG.Wait()
 		e.commitMu.Lock()
 		e.commitClosed = true

@@ -83,7 +83,6 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 	}
 	failed = false
 	r.SetHistoryLen(run.HistoryLen + int64(len(op.NewEvents)))
-	s.afterWorkflowCommit(op)
 	if op.Status.Finished() {
 		s.e.cfg.Observer.WorkflowFinished(run.Name, op.Status, now.Sub(run.CreatedAt))
 		r.Close()
@@ -292,7 +291,13 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 		case history.SubOrchestrationInstanceCreated:
 			childRun := newID()
 			c.RunID = childRun
+			// If the id is taken, the child fails at once in the parent, in
+			// the same transaction.
+			taken := history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: c.Seq, InstanceID: c.InstanceID,
+				Failure: &failure.Failure{Type: "InstanceAlreadyExists", Message: fmt.Sprintf(
+					"child workflow instance %q already exists and is running: choose another instance id (workflow.WithChildOptions)", c.InstanceID)}}, now, false)
 			op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
+				OnConflict: &taken,
 				Run: store.Run{InstanceID: c.InstanceID, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: c.Input,
 					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: c.TaskQueue, CreatedAt: now, UpdatedAt: now},
 				Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: c.Input, InstanceID: c.InstanceID, RunID: childRun,
@@ -368,23 +373,6 @@ func (s *server) completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, ch
 		for _, child := range children {
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: child, IgnoreFinished: true,
 				Message: history.Message(history.ExecutionTerminated, &history.Data{Reason: "parent " + run.InstanceID + " terminated: " + comp.Reason, Recursive: true}, now, true)})
-		}
-	}
-}
-
-// afterWorkflowCommit handles outcomes known only after the commit: a child
-// whose instance id was taken fails at once in the parent.
-func (s *server) afterWorkflowCommit(op *store.WorkflowTaskCommitOp) {
-	for _, nr := range op.NewRuns {
-		if nr.Err == nil || nr.Run.ParentRunID != op.RunID {
-			continue
-		}
-		f := &failure.Failure{Type: "InstanceAlreadyExists",
-			Message: fmt.Sprintf("child workflow instance %q already exists and is running: choose another instance id", nr.Run.InstanceID)}
-		msg := &store.MessageSendOp{InstanceID: op.InstanceID, RunID: op.RunID, IgnoreFinished: true,
-			Message: history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: nr.Run.ParentSeq, InstanceID: nr.Run.InstanceID, Failure: f}, s.e.Now(), false)}
-		if err := s.e.apply1(msg); err != nil {
-			s.log.Error("report child start conflict", "instance_id", op.InstanceID, "error", err)
 		}
 	}
 }

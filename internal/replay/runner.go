@@ -582,7 +582,7 @@ func (r *Runner) StartChild(name, instanceID string, input []byte, taskQueue str
 	if rec := r.command(ev); rec != nil {
 		instanceID = rec.InstanceID
 	} else if instanceID == "" {
-		instanceID = fmt.Sprintf("%s:%04d", r.info.InstanceID, ev.Seq)
+		instanceID = r.defaultChildID(ev.Seq)
 		ev.InstanceID = instanceID
 	}
 	f.seq = ev.Seq
@@ -590,6 +590,17 @@ func (r *Runner) StartChild(name, instanceID string, input []byte, taskQueue str
 	r.childIDs[ev.Seq] = instanceID
 	r.waitNames[ev.Seq] = name
 	return f, instanceID
+}
+
+// defaultChildID is "<instance>:<step>" in a first run. A run created by
+// continue-as-new numbers its steps from 1 again, so its children get
+// "<instance>:<run prefix>:<step>" and cannot collide with children of an
+// earlier run that are still running.
+func (r *Runner) defaultChildID(seq int64) string {
+	if r.info.PreviousRunID == "" {
+		return fmt.Sprintf("%s:%04d", r.info.InstanceID, seq)
+	}
+	return fmt.Sprintf("%s:%.8s:%04d", r.info.InstanceID, r.info.RunID, seq)
 }
 
 // SendEvent issues an EventSent command raising an event on another instance.

@@ -207,11 +207,16 @@ func (s *Store) commit(tx *tx, op *store.WorkflowTaskCommitOp) error {
 			}
 		}
 	}
+	var conflicts []*store.MessageSendOp
 	for _, c := range op.NewRuns {
 		c.Err, c.Result, c.Created = nil, nil, false
 		err := s.createRun(tx, c)
 		if errors.Is(err, store.ErrConflict) {
 			c.Err = err
+			if c.OnConflict != nil {
+				conflicts = append(conflicts, &store.MessageSendOp{InstanceID: r.st.run.InstanceID, RunID: r.st.run.RunID,
+					Message: *c.OnConflict, IgnoreFinished: true})
+			}
 			continue
 		}
 		if err != nil {
@@ -222,7 +227,7 @@ func (s *Store) commit(tx *tx, op *store.WorkflowTaskCommitOp) error {
 	if finished {
 		self = r
 	}
-	for _, m := range op.Messages {
+	for _, m := range append(op.Messages, conflicts...) {
 		if err := s.send(tx, m, self); err != nil {
 			return fmt.Errorf("run %s: %w", op.RunID, err)
 		}

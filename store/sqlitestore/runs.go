@@ -240,6 +240,7 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 			}
 		}
 	}
+	var conflicts []*store.MessageSendOp
 	for _, c := range op.NewRuns {
 		c.Err, c.Result, c.Created = nil, nil, false
 		if _, err := w.exec("SAVEPOINT child"); err != nil {
@@ -257,6 +258,10 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 		}
 		if errors.Is(err, store.ErrConflict) && !errors.As(err, &de) {
 			c.Err = err
+			if c.OnConflict != nil {
+				conflicts = append(conflicts, &store.MessageSendOp{InstanceID: r.InstanceID, RunID: r.RunID,
+					Message: *c.OnConflict, IgnoreFinished: true})
+			}
 			continue
 		}
 		if err != nil {
@@ -267,7 +272,7 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 	if finished {
 		finishing = r.RunID
 	}
-	for _, m := range op.Messages {
+	for _, m := range append(op.Messages, conflicts...) {
 		if err := w.send(m, finishing); err != nil {
 			return fmt.Errorf("run %s: %w", op.RunID, err)
 		}

@@ -289,10 +289,16 @@ var commitCases = []testCase{
 		c1.FailIfExists = true
 		c2 := h.createOp("busy", "cwf", `1`)
 		c2.FailIfExists = true
+		c2.OnConflict = &store.Message{Type: "ChildWorkflowFailed", VisibleAt: base, Data: []byte(`{"seq":6}`)}
 		h.drive(parent.RunID, base, store.StatusRunning, func(op *store.WorkflowTaskCommitOp) {
 			op.NewRuns = []*store.RunCreateOp{c1, c2}
 		})
-		eq(h, "parent HistoryLen", h.get("p", "").HistoryLen, int64(1))
+		// The conflict's message reached the parent in the same commit.
+		conflictMsgs := h.messages(parent.RunID)
+		eqStrings(h, "parent inbox after a conflict", msgTypes(conflictMsgs), []string{"ChildWorkflowFailed"})
+		eqBytes(h, "conflict message data", conflictMsgs[0].Data, []byte(`{"seq":6}`))
+		h.drive(parent.RunID, base, "", nil) // consume it
+		eq(h, "parent HistoryLen", h.get("p", "").HistoryLen, int64(2))
 		eq(h, "c1 Created", c1.Created, true)
 		noErr(h, "c1 Err", c1.Err)
 		if c1.Result == nil || c1.Result.RunID != c1.Run.RunID {
