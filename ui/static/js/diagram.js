@@ -8,6 +8,10 @@ import {h, s} from './dom.js';
 import {fmtDuration, relative, fmtTime, num} from './format.js';
 import {MAX_SIDE} from './model.js';
 
+const BOX_PAD = 10; // padding of a box of parallel steps
+const BOX_HEAD = 22;
+const GL = 14; // gap between the lines of a box
+
 const W = 176; // node width
 const H = 60; // node height
 const GX = 12; // horizontal gap
@@ -171,7 +175,8 @@ function parLabel(row) {
 }
 
 function rowWidth(row) {
-  return row.nodes.length * W + (row.nodes.length - 1) * GX;
+  const n = Math.min(row.nodes.length, MAX_SIDE);
+  return n * W + (n - 1) * GX + (row.nodes.length > MAX_SIDE ? 2 * BOX_PAD : 0);
 }
 
 // renderDiagram returns the SVG of a model; onSelect(node) is called when
@@ -183,7 +188,7 @@ export function renderDiagram(model, onSelect) {
     else flat.push({row: b});
   }
   // Room for the "N in parallel" labels, right of the centre line.
-  const labelHalf = Math.max(0, ...flat.map((f) => (f.row.parallel > 1 ? 12 + parLabel(f.row).length * 6.2 : 0)));
+  const labelHalf = Math.max(0, ...flat.map((f) => (f.row.nodes.length <= MAX_SIDE && f.row.parallel > 1 ? 12 + parLabel(f.row).length * 6.2 : 0)));
   const inner = Math.max(W, 2 * labelHalf, ...flat.map((f) => rowWidth(f.row) + (f.loop ? 2 * LOOP_PAD : 0)));
   const width = inner + 2 * PAD;
   const cx = width / 2;
@@ -201,13 +206,32 @@ export function renderDiagram(model, onSelect) {
     }
     const rw = rowWidth(f.row);
     const x0 = cx - rw / 2;
-    const centers = f.row.nodes.map((_, j) => x0 + j * (W + GX) + W / 2);
     const par = parLabel(f.row);
-    if (par) nodes.append(s('text', {class: 'par', x: cx + 6, y: y - GY / 2 - 3}, par));
-    f.row.nodes.forEach((n, j) => nodes.append(drawNode(n, x0 + j * (W + GX), y, onSelect)));
+    let centers;
+    let bottom;
+    if (f.row.nodes.length <= MAX_SIDE) {
+      centers = f.row.nodes.map((_, j) => x0 + j * (W + GX) + W / 2);
+      if (par) nodes.append(s('text', {class: 'par', x: cx + 6, y: y - GY / 2 - 3}, par));
+      f.row.nodes.forEach((n, j) => nodes.append(drawNode(n, x0 + j * (W + GX), y, onSelect)));
+      bottom = y + H;
+    } else {
+      // Many different steps at once: a box, MAX_SIDE to a line.
+      const lines = Math.ceil(f.row.nodes.length / MAX_SIDE);
+      const bh = BOX_HEAD + lines * H + (lines - 1) * GL + BOX_PAD;
+      loops.append(s('g', {class: 'pbox'}, s('rect', {x: x0, y, width: rw, height: bh, rx: 10}),
+        s('text', {x: x0 + 10, y: y + 15}, `⇉ ${par || `${num(f.row.parallel)} in parallel`}`)));
+      f.row.nodes.forEach((n, j) => {
+        const line = Math.floor(j / MAX_SIDE);
+        const inLine = Math.min(MAX_SIDE, f.row.nodes.length - line * MAX_SIDE);
+        const lx = cx - (inLine * W + (inLine - 1) * GX) / 2;
+        nodes.append(drawNode(n, lx + (j % MAX_SIDE) * (W + GX), y + BOX_HEAD + line * (H + GL), onSelect));
+      });
+      centers = [cx];
+      bottom = y + bh;
+    }
     if (prev) edges.append(connect(prev.centers, prev.bottom, centers, y));
-    prev = {centers, bottom: y + H};
-    y += H;
+    prev = {centers, bottom};
+    y = bottom;
     if (f.loop && f.last) {
       y += LOOP_PAD;
       const lw = Math.max(...f.loop.rows.map(rowWidth)) + 2 * LOOP_PAD;

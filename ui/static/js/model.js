@@ -9,8 +9,12 @@
 
 import {fmtDuration} from './format.js';
 
-// MAX_SIDE is how many nodes a row shows side by side before aggregating.
+// MAX_SIDE is how many nodes a row shows side by side; more parallel
+// steps are drawn in a box, MAX_SIDE to a line.
 export const MAX_SIDE = 3;
+// MAX_GRID is how many different parallel steps a box shows before they
+// become one node with counts.
+export const MAX_GRID = 12;
 // MAX_ROWS bounds the rows drawn; the rest is summarised.
 export const MAX_ROWS = 300;
 
@@ -217,7 +221,7 @@ function rowOf(group) {
     if (!byKey.has(k)) byKey.set(k, []);
     byKey.get(k).push(st);
   }
-  if (byKey.size <= MAX_SIDE) {
+  if (byKey.size <= MAX_GRID) {
     return {nodes: [...byKey.values()].map((list) => (list.length === 1 ? list[0] : aggregate(list))), parallel: group.length, atOnce};
   }
   return {nodes: [aggregate(group, `${group.length.toLocaleString('en-US')} steps (${byKey.size} kinds)`)], parallel: group.length, atOnce};
@@ -276,15 +280,15 @@ export function buildModel(events, {pending = [], status = '', previousRunId = '
   if (previousRunId && steps.length && steps[0].kind === 'start') steps[0].continued = previousRunId;
   let rows = groupSteps(steps).map(rowOf);
   rows = foldLoops(rows);
-  let hidden = 0;
-  if (rows.length > MAX_ROWS) {
-    const keep = MAX_ROWS - 1;
-    hidden = rows.slice(keep, -1).reduce((n, r) => n + countSteps(r), 0);
-    rows = [...rows.slice(0, keep), {nodes: [{kind: 'more', name: `${hidden.toLocaleString('en-US')} more steps`, outcome: 'none', events: []}]}, rows[rows.length - 1]];
-  }
   const last = steps[steps.length - 1];
   if (status && !['COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW'].includes(status) && (!last || last.kind !== 'end')) {
     rows.push({nodes: [{kind: 'now', name: status === 'SUSPENDED' ? 'Suspended' : 'Running', outcome: status === 'SUSPENDED' ? 'timedout' : 'running', events: []}]});
+  }
+  let hidden = 0;
+  if (rows.length > MAX_ROWS) {
+    const keep = MAX_ROWS - 2;
+    hidden = rows.slice(keep, -1).reduce((n, r) => n + countSteps(r), 0);
+    rows = [...rows.slice(0, keep), {nodes: [{kind: 'more', name: `${hidden.toLocaleString('en-US')} more steps`, outcome: 'none', events: []}]}, rows[rows.length - 1]];
   }
   return {rows, steps, hidden};
 }
