@@ -230,3 +230,57 @@ func (b *browser) noErrors() {
 		b.t.Fatalf("the page logged errors:\n%s", f)
 	}
 }
+
+// contrastJS lists the text of the page (outside the diagram's SVG, and
+// but for disabled controls) whose colour contrasts with its background
+// less than WCAG AA asks: 4.5:1, or 3:1 for large text.
+const contrastJS = `(() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const blend = (top, under) => ({r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a), a: 1});
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+    }
+    let out = {r: 255, g: 255, b: 255, a: 1};
+    for (const c of layers.reverse()) out = blend(c, out);
+    return out;
+  };
+  const bad = [];
+  const seen = new Set();
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const el = walk.currentNode.parentElement;
+    if (!walk.currentNode.textContent.trim() || seen.has(el) || el.closest('svg, :disabled, .sr-only, noscript, option')) continue;
+    seen.add(el);
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || !el.getClientRects().length) continue;
+    const bg = background(el);
+    const fg = blend(parse(st.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (Number(st.fontWeight) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) bad.push(el.tagName + '.' + el.className + ' "' + walk.currentNode.textContent.trim().slice(0, 40) + '": ' + ratio.toFixed(2));
+  }
+  return bad;
+})()`
+
+// contrast fails when text on the page has too little contrast.
+func (b *browser) contrast() {
+	b.t.Helper()
+	if bad := eval[[]string](b, contrastJS); len(bad) > 0 {
+		b.t.Fatalf("text below WCAG AA contrast:\n%s", strings.Join(bad, "\n"))
+	}
+}

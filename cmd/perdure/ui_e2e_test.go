@@ -104,6 +104,7 @@ func TestWebUI(t *testing.T) {
 		b.clickButton("Clear")
 		b.waitText("table.instances tbody", "chain-live")
 		b.noErrors()
+		b.contrast()
 		b.screenshot("instances.png", false)
 
 		// Keyboard: Tab into the rows, arrows move, Enter opens.
@@ -131,6 +132,7 @@ func TestWebUI(t *testing.T) {
 			t.Fatalf("waiting panel:\n%s", w)
 		}
 		b.waitJS(`document.querySelector('.diagram .node.k-wait.o-running')`, 10*time.Second)
+		b.contrast()
 		b.screenshot("waiting.png", false)
 		b.clickButton("Raise approval_received…")
 		b.waitJS(`document.querySelector('dialog[open]')`, 5*time.Second)
@@ -202,6 +204,7 @@ func TestWebUI(t *testing.T) {
 		b.noErrors()
 		b.do(chromedp.Click(chromedp.CSS(`.diagram .node.o-failed`), chromedp.NodeVisible))
 		b.waitText("table.tl tr.ev-detail", "Invalid flight booking, rolling back!")
+		b.contrast()
 		b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 		b.screenshot("saga.png", true)
 	})
@@ -248,6 +251,7 @@ func TestWebUI(t *testing.T) {
 		b.typeInto(`dialog input[name=workflowName]`, "NoSuchWorkflow")
 		b.clickButton("Start")
 		b.waitText("dialog .form-error", "400 UNKNOWN_WORKFLOW")
+		b.contrast()
 		if e := b.text("dialog .form-error"); !strings.Contains(e, `workflow "NoSuchWorkflow" is not registered`) || !strings.Contains(e, "TaskChainWorkflow") {
 			t.Fatalf("error shown: %q", e)
 		}
