@@ -12,6 +12,7 @@ import (
 
 	"github.com/perdure/perdure/activity"
 	"github.com/perdure/perdure/internal/actx"
+	"github.com/perdure/perdure/internal/clock"
 	"github.com/perdure/perdure/internal/failure"
 	"github.com/perdure/perdure/internal/history"
 	"github.com/perdure/perdure/internal/payload"
@@ -100,12 +101,25 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 	defer cancel(nil)
 	deadline, kind := attemptDeadline(t, opts)
 	if !deadline.IsZero() {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithDeadlineCause(ctx, deadline, &failure.TimeoutError{Kind: kind,
-			Message: fmt.Sprintf("activity %q attempt %d exceeded its %s timeout", t.Name, t.Attempt, kind)})
-		defer cancelT()
+		cause := &failure.TimeoutError{Kind: kind,
+			Message: fmt.Sprintf("activity %q attempt %d exceeded its %s timeout", t.Name, t.Attempt, kind)}
+		if clock.IsReal(s.e.clk) {
+			var cancelT context.CancelFunc
+			ctx, cancelT = context.WithDeadlineCause(ctx, deadline, cause)
+			defer cancelT()
+		} else { // virtual time: the deadline is a timer of the engine's clock
+			fire, stop := s.e.clk.After(deadline.Sub(s.e.clk.Now()))
+			defer stop()
+			go func() {
+				select {
+				case <-fire:
+					cancel(cause)
+				case <-ctx.Done():
+				}
+			}()
+		}
 	}
-	hb := &heartbeater{s: s, t: t, opts: opts, cancel: cancel, details: t.HeartbeatDetails, last: time.Now()}
+	hb := &heartbeater{s: s, t: t, opts: opts, cancel: cancel, details: t.HeartbeatDetails, last: s.e.clk.Now()}
 	token := Token{InstanceID: t.InstanceID, RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt}.Encode()
 	logger := s.log.With("activity", t.Name, "instance_id", t.InstanceID, "attempt", t.Attempt)
 	st := &actx.State{
@@ -272,7 +286,7 @@ type heartbeater struct {
 	mu      sync.Mutex
 	details []byte
 	dirty   bool
-	last    time.Time // last heartbeat (wall clock)
+	last    time.Time // last heartbeat (engine clock)
 }
 
 func (h *heartbeater) record(details []byte) {
@@ -280,7 +294,7 @@ func (h *heartbeater) record(details []byte) {
 	if details != nil {
 		h.details, h.dirty = details, true
 	}
-	h.last = time.Now()
+	h.last = h.s.e.clk.Now()
 	h.mu.Unlock()
 }
 
@@ -297,18 +311,19 @@ func (h *heartbeater) start(ctx context.Context) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
 		for {
+			tick, stop := h.s.e.clk.After(interval)
 			select {
 			case <-done:
+				stop()
 				h.flush(false)
 				return
 			case <-ctx.Done():
+				stop()
 				return
-			case <-tick.C:
+			case <-tick:
 				h.mu.Lock()
-				since := time.Since(h.last)
+				since := h.s.e.clk.Now().Sub(h.last)
 				h.mu.Unlock()
 				if h.opts.HeartbeatTimeout > 0 && since > h.opts.HeartbeatTimeout {
 					h.cancel(&failure.TimeoutError{Kind: "Heartbeat", Message: fmt.Sprintf(

@@ -188,12 +188,15 @@ func (e *Engine) WaitForStart(ctx context.Context, instanceID string) (*store.Ru
 		if run.Status != store.StatusPending {
 			return run, nil
 		}
+		c, stop := e.clk.After(tick)
 		select {
 		case <-e.wakeChan():
-		case <-time.After(tick):
+		case <-c:
 		case <-ctx.Done():
+			stop()
 			return nil, ctx.Err()
 		}
+		stop()
 		if tick < 200*time.Millisecond {
 			tick *= 2
 		}

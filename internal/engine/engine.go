@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perdure/perdure/internal/clock"
@@ -71,6 +72,13 @@ type Engine struct {
 
 	commitMu     sync.RWMutex
 	commitClosed bool
+	// pending counts commit requests from submission until their wake-ups
+	// were sent.
+	pending atomic.Int64
+
+	// Idle tracking, for the test kit's time skipping.
+	active atomic.Int64            // workflow tasks and activity attempts running
+	loops  map[*loopState]struct{} // claim loops, under mu
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -130,6 +138,7 @@ func New(cfg Config) (*Engine, error) {
 		commit:  make(chan *commitReq, 256),
 		wake:    make(chan struct{}),
 		waiters: map[string]*waiter{},
+		loops:   map[*loopState]struct{}{},
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -201,6 +210,51 @@ func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}) {
 	}
 }
 
+// --- idle tracking ---
+
+type loopState struct {
+	waiting <-chan struct{} // the wake channel it sleeps on; nil while busy
+}
+
+func (e *Engine) addLoop() *loopState {
+	ls := &loopState{}
+	e.mu.Lock()
+	e.loops[ls] = struct{}{}
+	e.mu.Unlock()
+	return ls
+}
+
+func (e *Engine) removeLoop(ls *loopState) {
+	e.mu.Lock()
+	delete(e.loops, ls)
+	e.mu.Unlock()
+}
+
+func (e *Engine) setWaiting(ls *loopState, wake <-chan struct{}) {
+	e.mu.Lock()
+	ls.waiting = wake
+	e.mu.Unlock()
+}
+
+// Idle reports whether nothing runs that could make progress without time
+// passing: every claim loop sleeps and has not been woken since, no commit
+// is queued or running, and every running task is one of the parked ones
+// (activities the caller knows wait on the clock). The test kit advances
+// its virtual clock only when the engine is idle.
+func (e *Engine) Idle(parked int64) bool {
+	if e.pending.Load() > 0 || e.active.Load() > parked {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for ls := range e.loops {
+		if ls.waiting == nil || ls.waiting != (<-chan struct{})(e.wake) {
+			return false
+		}
+	}
+	return true
+}
+
 // --- group commit ---
 
 type commitReq struct {
@@ -220,6 +274,7 @@ func (e *Engine) apply(ops ...store.Op) ([]error, error) {
 		e.commitMu.RUnlock()
 		return nil, ErrClosed
 	}
+	e.pending.Add(1)
 	e.commit <- req
 	e.commitMu.RUnlock()
 	<-req.done
@@ -273,6 +328,7 @@ func (e *Engine) committer() {
 		if err == nil {
 			e.afterCommit(ops, errs)
 		}
+		e.pending.Add(-int64(len(batch)))
 	}
 }
 

@@ -157,8 +157,10 @@ func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, slots 
 		for _, t := range tasks {
 			sem <- struct{}{}
 			wg.Add(1)
+			s.e.active.Add(1)
 			go func() {
 				defer func() {
+					s.e.active.Add(-1)
 					<-sem
 					wg.Done()
 					select {
@@ -176,6 +178,8 @@ func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, slots 
 // loop claims while there are free slots in sem and sleeps until woken when
 // there is nothing to claim.
 func (s *server) loop(ctx context.Context, sem, freed chan struct{}, claim func(max int) (int, error)) {
+	ls := s.e.addLoop()
+	defer s.e.removeLoop(ls)
 	for ctx.Err() == nil {
 		wake := s.e.wakeChan()
 		free := cap(sem) - len(sem)
@@ -199,7 +203,9 @@ func (s *server) loop(ctx context.Context, sem, freed chan struct{}, claim func(
 			continue
 		}
 		if n == 0 {
+			s.e.setWaiting(ls, wake)
 			s.e.waitUntilWork(ctx, wake)
+			s.e.setWaiting(ls, nil)
 		}
 	}
 }
