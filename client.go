@@ -65,10 +65,17 @@ func init() {
 		}
 		return cl.eng, true
 	}
+	hook.NewClient = func(opts hook.ClientOptions) (any, error) {
+		return newClient(Options{Store: opts.Store, Logger: opts.Logger, clock: opts.Clock}, opts.Tune)
+	}
 }
 
 // NewClient creates a client and starts its engine.
-func NewClient(opts Options) (*Client, error) {
+func NewClient(opts Options) (*Client, error) { return newClient(opts, nil) }
+
+// newClient is NewClient with engine settings that Options does not expose
+// (the test kit's virtual clock and idle polling).
+func newClient(opts Options, tune func(*engine.Config)) (*Client, error) {
 	if opts.Store == nil {
 		return nil, errors.New("perdure: Options.Store is required (for example sqlitestore.Open)")
 	}
@@ -83,8 +90,12 @@ func NewClient(opts Options) (*Client, error) {
 		}
 		obs = m
 	}
-	eng, err := engine.New(engine.Config{Store: opts.Store, Clock: opts.clock, Logger: opts.Logger, Owner: opts.NodeID,
-		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry, Observer: obs})
+	cfg := engine.Config{Store: opts.Store, Clock: opts.clock, Logger: opts.Logger, Owner: opts.NodeID,
+		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry, Observer: obs}
+	if tune != nil {
+		tune(&cfg)
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return nil, err
 	}

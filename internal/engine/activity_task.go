@@ -85,8 +85,9 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		f := &failure.Failure{Type: failure.TypeWorkerLost,
 			Message: fmt.Sprintf("attempt %d was lost: the worker running it stopped or crashed", t.Attempt)}
 		if t.State == store.ActivityPending {
-			f = &failure.Failure{Type: failure.TypeTimeout, TimeoutType: "StartToClose",
-				Message: fmt.Sprintf("attempt %d was not completed by task token before its deadline", t.Attempt)}
+			kind := pendingTimeoutKind(t, opts)
+			f = &failure.Failure{Type: failure.TypeTimeout, TimeoutType: kind,
+				Message: fmt.Sprintf("attempt %d was not completed by task token before its deadline (%s timeout)", t.Attempt, kind)}
 		}
 		s.e.attemptFailed(t, opts, f, t.StartedAt)
 		return
@@ -168,6 +169,20 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 }
 
 var errTaskGone = errors.New("activity task no longer exists")
+
+// pendingTimeoutKind tells which timeout set the deadline of an attempt
+// waiting for completion by task token.
+func pendingTimeoutKind(t *store.ActivityTask, o history.ActivityOptions) string {
+	switch {
+	case o.StartToCloseTimeout > 0 && t.Deadline.Equal(t.StartedAt.Add(o.StartToCloseTimeout)):
+		return "StartToClose"
+	case o.ScheduleToCloseTimeout > 0 && t.Deadline.Equal(t.ScheduledAt.Add(o.ScheduleToCloseTimeout)):
+		return "ScheduleToClose"
+	case o.HeartbeatTimeout > 0:
+		return "Heartbeat"
+	}
+	return "StartToClose"
+}
 
 func attemptDeadline(t *store.ActivityTask, o history.ActivityOptions) (time.Time, string) {
 	var d time.Time

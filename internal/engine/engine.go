@@ -195,11 +195,15 @@ func (e *Engine) wakeChan() <-chan struct{} {
 }
 
 // waitUntilWork blocks until notified, until the store's next wake-up time,
-// or until ctx is done.
-func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}) {
+// or until ctx is done. ls (may be nil) records the sleep for Idle.
+func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}, ls *loopState) {
 	d := e.cfg.IdlePoll
 	if next, ok, err := e.st.NextWakeup(ctx); err == nil && ok {
 		d = min(d, max(next.Sub(e.clk.Now()), time.Millisecond))
+	}
+	if ls != nil {
+		e.setWaiting(ls, wake, e.clk.Now().Add(d))
+		defer e.setWaiting(ls, nil, time.Time{})
 	}
 	timer, stop := e.clk.After(d)
 	defer stop()
@@ -214,6 +218,7 @@ func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}) {
 
 type loopState struct {
 	waiting <-chan struct{} // the wake channel it sleeps on; nil while busy
+	until   time.Time       // when its sleep ends by itself
 }
 
 func (e *Engine) addLoop() *loopState {
@@ -230,9 +235,9 @@ func (e *Engine) removeLoop(ls *loopState) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) setWaiting(ls *loopState, wake <-chan struct{}) {
+func (e *Engine) setWaiting(ls *loopState, wake <-chan struct{}, until time.Time) {
 	e.mu.Lock()
-	ls.waiting = wake
+	ls.waiting, ls.until = wake, until
 	e.mu.Unlock()
 }
 
@@ -245,10 +250,11 @@ func (e *Engine) Idle(parked int64) bool {
 	if e.pending.Load() > 0 || e.active.Load() > parked {
 		return false
 	}
+	now := e.clk.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for ls := range e.loops {
-		if ls.waiting == nil || ls.waiting != (<-chan struct{})(e.wake) {
+		if ls.waiting == nil || ls.waiting != (<-chan struct{})(e.wake) || !now.Before(ls.until) {
 			return false
 		}
 	}

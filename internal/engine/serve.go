@@ -203,9 +203,7 @@ func (s *server) loop(ctx context.Context, sem, freed chan struct{}, claim func(
 			continue
 		}
 		if n == 0 {
-			s.e.setWaiting(ls, wake)
-			s.e.waitUntilWork(ctx, wake)
-			s.e.setWaiting(ls, nil)
+			s.e.waitUntilWork(ctx, wake, ls)
 		}
 	}
 }
