@@ -133,7 +133,7 @@ func TestWebUI(t *testing.T) {
 		}
 		b.waitJS(`document.querySelector('.diagram .node.k-wait.o-running')`, 10*time.Second)
 		b.contrast()
-		b.screenshot("waiting.png", false)
+		b.screenshot("waiting.png", true)
 		b.clickButton("Raise approval_received…")
 		b.waitJS(`document.querySelector('dialog[open]')`, 5*time.Second)
 		if v := eval[string](b, `document.querySelector('dialog input[name=eventName]').value`); v != "approval_received" {

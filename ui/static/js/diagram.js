@@ -63,7 +63,7 @@ export function outcomeText(n) {
     case 'wait':
       if (n.outcome === 'completed') return `received after ${dur}`;
       if (n.outcome === 'timedout') return `timed out after ${dur}`;
-      return n.fireAt ? `waiting · timeout ${relative(n.fireAt)}` : 'waiting';
+      return n.fireAt ? `waiting · times out ${relative(n.fireAt).replace(/ \d+ (min|s)$/, '')}` : 'waiting';
     case 'activity': {
       const p = n.pending;
       if (n.outcome === 'failed') return `failed after ${n.attempts} attempt${n.attempts === 1 ? '' : 's'}`;

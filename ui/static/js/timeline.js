@@ -163,6 +163,7 @@ export class Timeline {
     this.expanded = new Map(); // event index → extra height (px)
     this.selected = new Set(); // event ids
     this.filter = null; // indices shown, or null for all
+    this.rows = new Map(); // event index → {key, nodes} of the rows in the DOM
     this.frame = 0;
     this.thead = h('thead', {}, h('tr', {},
       h('th', {scope: 'col', class: 'c-id'}, '#'),
@@ -264,16 +265,35 @@ export class Timeline {
     if (n && last >= first) this.store.ensure(this.indexOfRow(first), this.indexOfRow(last)).catch(() => {});
     const focusedIdx = this.focusedIndex();
     const rows = [];
+    const cache = new Map();
     for (let r = first; r <= last; r++) {
       const i = this.indexOfRow(r);
-      rows.push(...this.renderRow(i));
+      const e = this.store.get(i);
+      const key = `${e ? e.id : '-'}|${this.expanded.has(i)}|${e && this.selected.has(e.id)}`;
+      const hit = this.rows.get(i);
+      const nodes = hit && hit.key === key ? hit.nodes : this.renderRow(i);
+      cache.set(i, {key, nodes});
+      rows.push(...nodes);
     }
-    this.tbody.replaceChildren(this.topSpacer, ...rows, this.bottomSpacer);
-    if (focusedIdx !== null) {
+    this.rows = cache;
+    this.patch([this.topSpacer, ...rows, this.bottomSpacer]);
+    if (focusedIdx !== null && !this.tbody.contains(document.activeElement)) {
       const b = this.tbody.querySelector(`tr[data-index="${focusedIdx}"] button`);
       if (b) b.focus({preventScroll: true});
     }
     this.measure();
+  }
+
+  // patch makes the body's rows want, touching only the rows that come
+  // and go: rows that stay keep their elements (and focus, and selection).
+  patch(want) {
+    const keep = new Set(want);
+    for (const c of [...this.tbody.children]) if (!keep.has(c)) c.remove();
+    let cur = this.tbody.firstChild;
+    for (const n of want) {
+      if (cur === n) cur = cur.nextSibling;
+      else this.tbody.insertBefore(n, cur);
+    }
   }
 
   focusedIndex() {
@@ -341,9 +361,14 @@ export class Timeline {
     for (const id of ids) this.expanded.set(id - 1, 200);
     const r = this.filter ? this.filter.indexOf(i) : i;
     this.render();
-    const y = this.offsetOf(r, this.extras()) + (this.thead.offsetHeight || ROW);
-    this.scroller.scrollTop = Math.max(0, y - 2 * ROW);
-    this.render();
+    // The row's top, just under the sticky header; again once the open
+    // rows are measured.
+    for (let k = 0; k < 3; k++) {
+      const y = this.offsetOf(r, this.extras());
+      if (Math.abs(this.scroller.scrollTop - y) < 1 && k) break;
+      this.scroller.scrollTop = y;
+      this.render();
+    }
     const b = this.tbody.querySelector(`tr[data-index="${i}"] button.expander`);
     if (b) b.focus({preventScroll: true});
   }

@@ -39,7 +39,7 @@ export function waitingPanel(inst, progress, onRaise) {
   const pending = (progress && progress.pending) || [];
   const seenSteps = new Set();
   const seenEvents = new Set();
-  const raiseBtn = (name) => h('button', {type: 'button', class: 'btn btn-small', onClick: () => onRaise(name)}, `Raise ${name}…`);
+  const raiseBtn = (name) => h('button', {type: 'button', class: 'btn btn-small btn-primary', onClick: () => onRaise(name)}, `Raise ${name}…`);
   for (const p of pending) {
     seenSteps.add(p.step);
     switch (p.kind) {
