@@ -64,6 +64,7 @@ func TestWebUI(t *testing.T) {
 	start("TaskChainWorkflow", "chain-bad", `-1`)
 	start("PurchaseOrderWorkflow", "po-ui", `{"cost":2500,"product":"Laptop","quantity":1}`)
 	start("PurchaseOrderWorkflow", "po-term", `{"cost":9000,"product":"Server","quantity":2}`)
+	start("MonitorWorkflow", "mon-ui", `{"job_id":"job-1","healthy_interval_s":0.05,"unhealthy_interval_s":0.05,"max_cycles":3}`)
 	for _, id := range []string{"chain-ui", "trip-invalid", "chain-bad"} {
 		wait(id)
 	}
@@ -99,6 +100,20 @@ func TestWebUI(t *testing.T) {
 		b.waitJS(`location.search.includes('name=PurchaseOrderWorkflow')`, 5*time.Second)
 		b.waitJS(`[...document.querySelectorAll('table.instances tbody tr')].every(r => r.textContent.includes('PurchaseOrderWorkflow'))`, 10*time.Second)
 		b.waitText("table.instances tbody", "po-ui")
+		// Time range: the last 15 minutes hold them; a range in the past none.
+		b.do(chromedp.SetValue(chromedp.CSS("select[name=range]"), "15m"))
+		b.clickButton("Apply")
+		b.waitJS(`location.search.includes('range=15m')`, 5*time.Second)
+		b.waitText("table.instances tbody", "po-ui")
+		b.do(chromedp.SetValue(chromedp.CSS("select[name=range]"), "custom"),
+			chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('select[name=range]'); s.dispatchEvent(new Event('change'));
+				document.querySelector('input[name=after]').value = '2001-01-01T00:00'; document.querySelector('input[name=before]').value = '2001-02-01T00:00'; })()`))
+		b.clickButton("Apply")
+		b.waitJS(`location.search.includes('range=custom')`, 5*time.Second)
+		b.waitText("table.instances tbody", "No instances match these filters.")
+		if all := b.text(".count:not([class*=st-]) .count-n"); all != "0" {
+			t.Fatalf("counts over a range with no instance: %q", all)
+		}
 		// Live refresh: an instance started now appears without a reload.
 		start("TaskChainWorkflow", "chain-live", `2`)
 		b.clickButton("Clear")
@@ -233,6 +248,15 @@ func TestWebUI(t *testing.T) {
 		b.waitText(".failure-panel", "step1: negative input -1 is not supported")
 		b.waitText(".failure-panel", "NegativeInput")
 		b.waitJS(`document.querySelector('.diagram .node.k-activity.o-failed') && document.querySelector('.diagram .node.k-end.o-failed')`, 10*time.Second)
+		// The continue-as-new chain: every run, each with its page.
+		wait("mon-ui")
+		b.open("/instances/mon-ui")
+		b.waitJS(`document.querySelectorAll('.details ol.runs li').length === 3`, 10*time.Second)
+		b.clickCSS(`.details a[href*="?run="]`)
+		b.waitJS(`location.search.startsWith('?run=')`, 5*time.Second)
+		b.waitText(".inst-status", "Continued as new")
+		b.waitText(".alerts", "This is an earlier run of mon-ui")
+		b.waitJS(`document.querySelector('.diagram .node.k-continue') && document.querySelector('.diagram .node.k-timer')`, 10*time.Second)
 		wait("trip-retry")
 		b.open("/instances/trip-retry")
 		b.waitJS(`document.querySelector('.diagram .node.o-retried')`, 10*time.Second)
