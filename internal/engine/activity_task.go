@@ -111,11 +111,12 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		} else { // virtual time: the deadline is a timer of the engine's clock
 			fire, stop := s.e.clk.After(deadline.Sub(s.e.clk.Now()))
 			defer stop()
+			attemptCtx := ctx
 			go func() {
 				select {
 				case <-fire:
 					cancel(cause)
-				case <-ctx.Done():
+				case <-attemptCtx.Done():
 				}
 			}()
 		}

@@ -77,8 +77,9 @@ type Engine struct {
 	pending atomic.Int64
 
 	// Idle tracking, for the test kit's time skipping.
-	active atomic.Int64            // workflow tasks and activity attempts running
-	loops  map[*loopState]struct{} // claim loops, under mu
+	active  atomic.Int64            // workflow tasks and activity attempts running
+	serving atomic.Int64            // Serve calls whose loops are registered
+	loops   map[*loopState]struct{} // claim loops, under mu
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -240,6 +241,9 @@ func (e *Engine) setWaiting(ls *loopState, wake <-chan struct{}, until time.Time
 	ls.waiting, ls.until = wake, until
 	e.mu.Unlock()
 }
+
+// Serving is the number of workers serving (their claim loops running).
+func (e *Engine) Serving() int { return int(e.serving.Load()) }
 
 // Idle reports whether nothing runs that could make progress without time
 // passing: every claim loop sleeps and has not been woken since, no commit

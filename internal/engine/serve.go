@@ -97,14 +97,20 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 
 	var wfWG, actWG sync.WaitGroup
 	var loops sync.WaitGroup
+	// Loops are registered here, before they run, so that Idle never sees
+	// a serving worker without them.
 	if len(reg.WorkflowNames()) > 0 {
+		ls := e.addLoop()
 		loops.Add(1)
-		go func() { defer loops.Done(); s.workflowLoop(loopCtx, &wfWG) }()
+		go func() { defer loops.Done(); defer e.removeLoop(ls); s.workflowLoop(loopCtx, &wfWG, ls) }()
 	}
 	if len(reg.ActivityNames()) > 0 {
+		ls := e.addLoop()
 		loops.Add(1)
-		go func() { defer loops.Done(); s.activityLoop(loopCtx, &actWG) }()
+		go func() { defer loops.Done(); defer e.removeLoop(ls); s.activityLoop(loopCtx, &actWG, ls) }()
 	}
+	e.serving.Add(1)
+	defer e.serving.Add(-1)
 	<-loopCtx.Done()
 	loops.Wait()
 	wfWG.Wait()
@@ -130,17 +136,17 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 	return nil
 }
 
-func (s *server) workflowLoop(ctx context.Context, wg *sync.WaitGroup) {
+func (s *server) workflowLoop(ctx context.Context, wg *sync.WaitGroup, ls *loopState) {
 	names := s.reg.WorkflowNames()
-	claimLoop(s, ctx, wg, s.opts.MaxConcurrentWorkflowTasks, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
+	claimLoop(s, ctx, wg, ls, s.opts.MaxConcurrentWorkflowTasks, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
 		return s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
 	}, s.runWorkflowTask)
 }
 
-func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup) {
+func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup, ls *loopState) {
 	names := s.reg.ActivityNames()
-	claimLoop(s, ctx, wg, s.opts.MaxConcurrentActivities, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
+	claimLoop(s, ctx, wg, ls, s.opts.MaxConcurrentActivities, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
 		return s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
 	}, s.runActivity)
@@ -148,11 +154,11 @@ func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup) {
 
 // claimLoop claims up to slots tasks at a time and runs each on its own
 // goroutine, tracked by wg.
-func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, slots int,
+func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, ls *loopState, slots int,
 	claim func(max int, now time.Time) ([]T, error), run func(T)) {
 	sem := make(chan struct{}, slots)
 	freed := make(chan struct{}, 1)
-	s.loop(ctx, sem, freed, func(max int) (int, error) {
+	s.loop(ctx, ls, sem, freed, func(max int) (int, error) {
 		tasks, err := claim(max, s.e.Now())
 		for _, t := range tasks {
 			sem <- struct{}{}
@@ -177,9 +183,7 @@ func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, slots 
 
 // loop claims while there are free slots in sem and sleeps until woken when
 // there is nothing to claim.
-func (s *server) loop(ctx context.Context, sem, freed chan struct{}, claim func(max int) (int, error)) {
-	ls := s.e.addLoop()
-	defer s.e.removeLoop(ls)
+func (s *server) loop(ctx context.Context, ls *loopState, sem, freed chan struct{}, claim func(max int) (int, error)) {
 	for ctx.Err() == nil {
 		wake := s.e.wakeChan()
 		free := cap(sem) - len(sem)
