@@ -12,7 +12,9 @@ import (
 	"github.com/perdure/perdure/workflow"
 )
 
-func Charge(_ context.Context, amount int) (string, error) { return "", errors.New("the real Charge must not run") }
+func Charge(_ context.Context, amount int) (string, error) {
+	return "", errors.New("the real Charge must not run")
+}
 
 func Ship(_ context.Context, ref string) (string, error) { return "shipped " + ref, nil }
 
@@ -170,7 +172,9 @@ func TestAsyncCompletionByTokenInCallback(t *testing.T) {
 	}
 }
 
-func Child(ctx workflow.Context, n int) (int, error) { return 0, errors.New("the real Child must not run") }
+func Child(ctx workflow.Context, n int) (int, error) {
+	return 0, errors.New("the real Child must not run")
+}
 
 func ParentWorkflow(ctx workflow.Context, n int) (int, error) {
 	a, err := workflow.ExecuteChildWorkflow(ctx, Child, n).Get(ctx)
