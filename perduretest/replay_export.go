@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/perdure/perdure"
@@ -68,13 +72,25 @@ func ExportRuns(ctx context.Context, c *perdure.Client, instanceID string) ([]*a
 
 // RecordHistories writes the history of every run of instanceID to dir,
 // for ReplayDir: dir/name.history.json for an instance of one run, else
-// dir/name-run1.history.json, dir/name-run2.history.json… oldest first. It
-// fails the test if it cannot.
+// dir/name-run1.history.json, dir/name-run2.history.json… oldest first. The
+// files it wrote for name before are removed first. It fails the test if
+// it cannot.
 func RecordHistories(t testing.TB, c *perdure.Client, instanceID, dir, name string) {
 	t.Helper()
 	hs, err := ExportRuns(context.Background(), c, instanceID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n == name+HistoryFileSuffix || isRunFile(n, name) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for i, h := range hs {
 		file := name
@@ -85,6 +101,20 @@ func RecordHistories(t testing.TB, c *perdure.Client, instanceID, dir, name stri
 			t.Fatal(err)
 		}
 	}
+}
+
+// isRunFile reports whether file is name-runN.history.json.
+func isRunFile(file, name string) bool {
+	n, ok := strings.CutPrefix(file, name+"-run")
+	if !ok {
+		return false
+	}
+	n, ok = strings.CutSuffix(n, HistoryFileSuffix)
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
 }
 
 // MarshalHistory encodes h the way `perdure workflow history ID --output

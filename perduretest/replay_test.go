@@ -538,6 +538,13 @@ func TestExportRunsAndRecordHistories(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "testdata")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Files of an earlier recording of "loop" are replaced; others stay.
+	writeFile(t, dir, "loop.history.json", marshal(t, rec.done))
+	writeFile(t, dir, "loop-run4.history.json", marshal(t, rec.done))
+	writeFile(t, dir, "loop-runner.history.json", marshal(t, rec.done))
 	perduretest.RecordHistories(t, rec.c, "loop-1", dir, "loop")
 	perduretest.RecordHistories(t, rec.c, "order-1", dir, "order")
 	var names []string
@@ -545,7 +552,7 @@ func TestExportRunsAndRecordHistories(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := "loop-run1.history.json loop-run2.history.json loop-run3.history.json order.history.json"; strings.Join(names, " ") != want {
+	if want := "loop-run1.history.json loop-run2.history.json loop-run3.history.json loop-runner.history.json order.history.json"; strings.Join(names, " ") != want {
 		t.Fatalf("files %q, want %s", names, want)
 	}
 	r := newReplayer(t, Order)
