@@ -264,6 +264,8 @@ func (e *Env) Wait(id string) (*perdure.Instance, error) {
 		if err := e.callbackErrors(); err != nil {
 			return nil, err
 		}
+		settled := e.settled()
+		// Read after settling: what is read then is final until time moves.
 		inst, err := e.client.GetInstance(ctx, id)
 		if err != nil {
 			return nil, err
@@ -275,7 +277,7 @@ func (e *Env) Wait(id string) (*perdure.Instance, error) {
 			return nil, fmt.Errorf("perduretest: instance %q did not finish within %v of real time (%s, waiting on %s)",
 				id, e.timeout, inst.Status, describeWaits(inst))
 		}
-		if !e.settled() {
+		if !settled || !e.settled() {
 			time.Sleep(50 * time.Microsecond)
 			continue
 		}

@@ -88,6 +88,7 @@ func (v *Virtual) AdvanceTo(t time.Time) {
 	keep := v.timers[:0]
 	for _, x := range v.timers {
 		if !x.at.After(v.now) {
+			x.stopped = true
 			due = append(due, x)
 		} else {
 			keep = append(keep, x)
@@ -98,7 +99,6 @@ func (v *Virtual) AdvanceTo(t time.Time) {
 	v.mu.Unlock()
 	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, x := range due {
-		x.stopped = true
 		x.ch <- now
 	}
 }
