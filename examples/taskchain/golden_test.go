@@ -104,6 +104,19 @@ func TestGoldenHistoryCatchesABreakingChange(t *testing.T) {
 	}
 }
 
+// guardedSkip makes the change of skipsStep2 behind workflow.GetVersion:
+// runs recorded before it keep step2, new runs skip it.
+func guardedSkip(ctx workflow.Context, input int) ([]int, error) {
+	if workflow.GetVersion(ctx, "skip-step2", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return taskchain.TaskChainWorkflow(ctx, input)
+	}
+	return skipsStep2(ctx, input)
+}
+
+func TestGoldenHistoriesAcceptAGuardedChange(t *testing.T) {
+	perduretest.ReplayDir(t, replayerWith(t, guardedSkip), "testdata")
+}
+
 // reversed makes the same steps and returns the results in another order.
 func reversed(ctx workflow.Context, input int) ([]int, error) {
 	out, err := taskchain.TaskChainWorkflow(ctx, input)
