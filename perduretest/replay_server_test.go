@@ -72,6 +72,15 @@ func TestReplayHistoryServedByTheServer(t *testing.T) {
 		if !bytes.Equal(append(b, '\n'), served) {
 			t.Fatalf("%s: ExportHistory gives\n%s\nthe server serves\n%s", id, b, served)
 		}
+		// What the CLI prints (the document fetched, printed indented) is
+		// what WriteHistoryFile writes.
+		cli, err := perduretest.MarshalHistory(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file, _ := perduretest.MarshalHistory(exported); !bytes.Equal(cli, file) {
+			t.Fatalf("%s: the CLI prints\n%s\nWriteHistoryFile writes\n%s", id, cli, file)
+		}
 		if err := r.ReplayJSON(served); err != nil {
 			t.Fatalf("%s as served: %v", id, err)
 		}
