@@ -18,7 +18,8 @@
 // Histories are the documents that `perdure workflow history ID --output
 // json` prints and GET /api/v1/instances/{id}/history serves (schema
 // perdure.history/v1). Replaying runs no activity and touches no store.
-// ExportHistory and WriteHistoryFile record such files from a test run.
+// RecordHistories (or ExportHistory and WriteHistoryFile) records such
+// files from a test run.
 //
 // # Testing workflows in memory
 //

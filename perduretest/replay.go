@@ -95,8 +95,8 @@ func NewReplayer(opts ...ReplayerOptions) *Replayer {
 // same as on the real worker. Never start this worker.
 func (r *Replayer) Worker() *worker.Worker { return r.w }
 
-// Registrar is anything workflows can be registered on for tests: a
-// Replayer.
+// Registrar is what the test kit registers workflows and activities on: a
+// Replayer or an Env.
 type Registrar interface {
 	Worker() *worker.Worker
 }
