@@ -98,6 +98,15 @@ func OnActivity[I, R any](e *Env, fn func(context.Context, I) (R, error)) *Activ
 	return m
 }
 
+// OnActivityAs mocks the activity fn under name: workflow code that calls
+// fn reaches the mock (like worker.RegisterActivityAs for a real one).
+func OnActivityAs[I, R any](e *Env, name string, fn func(context.Context, I) (R, error)) *ActivityMock[I, R] {
+	e.t.Helper()
+	m := OnActivityByName[I, R](e, name)
+	names.Remember(fn, name)
+	return m
+}
+
 // OnActivityByName mocks the activity registered as name.
 func OnActivityByName[I, R any](e *Env, name string) *ActivityMock[I, R] {
 	e.t.Helper()
