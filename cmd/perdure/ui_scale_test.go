@@ -115,3 +115,71 @@ func TestWebUIListAt100000Instances(t *testing.T) {
 		}
 	}
 }
+
+// seedFanOut writes, before perdure dev starts, the finished history of a
+// fan-out of items activities (2*items+6 events) straight into the store:
+// the same events FanOutFanInWorkflow records, without running items
+// activities (which takes half a minute under the race detector).
+func seedFanOut(t *testing.T, path, id string, items int) {
+	t.Helper()
+	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	name := "FanOutFanInWorkflow"
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	input := []byte(fmt.Sprintf(`{"items":%d,"work_ms":0,"max_parallel":0}`, items))
+	apply := func(op store.Op) {
+		t.Helper()
+		errs, err := st.Apply(ctx, []store.Op{op})
+		if err == nil {
+			err = errs[0]
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(&store.RunCreateOp{Run: store.Run{InstanceID: id, RunID: "run-" + id, Name: name, Input: input, CreatedAt: now, UpdatedAt: now},
+		Start: history.Message(history.ExecutionStarted, &history.Data{Name: name, Input: input, InstanceID: id, RunID: "run-" + id}, now, false)})
+	tasks, err := st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "seed", Max: 1, Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute)})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claim the seeded run: %v (%d tasks)", err, len(tasks))
+	}
+	var events []*store.Event
+	add := func(typ string, at time.Duration, d history.Data) {
+		e := &history.Event{ID: int64(len(events) + 1), Type: typ, Time: now.Add(at), Data: d}
+		se, err := e.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, se)
+	}
+	attempt := func(at time.Duration) []history.Attempt {
+		return []history.Attempt{{Attempt: 1, StartedAt: now.Add(at - time.Millisecond), EndedAt: now.Add(at)}}
+	}
+	ms := time.Millisecond
+	add(history.ExecutionStarted, 0, history.Data{Name: name, InstanceID: id, RunID: "run-" + id, Input: input})
+	add(history.TaskScheduled, 0, history.Data{Seq: 1, Name: "get_work_batch", Input: []byte(fmt.Sprint(items))})
+	add(history.TaskCompleted, 5*ms, history.Data{Seq: 1, Name: "get_work_batch", Result: []byte("[1]"), Attempts: attempt(5 * ms)})
+	sum := 0
+	for i := 1; i <= items; i++ {
+		add(history.TaskScheduled, 5*ms, history.Data{Seq: int64(i + 1), Name: "process_work_item", Input: []byte(fmt.Sprintf(`{"item":%d,"work_ms":0}`, i))})
+	}
+	for i := 1; i <= items; i++ {
+		at := 5*ms + time.Duration(i)*time.Millisecond/4
+		add(history.TaskCompleted, at, history.Data{Seq: int64(i + 1), Name: "process_work_item", Result: []byte(fmt.Sprint(2 * i)), Attempts: attempt(at)})
+		sum += 2 * i
+	}
+	end := 10*ms + time.Duration(items)*time.Millisecond/4
+	add(history.TaskScheduled, end, history.Data{Seq: int64(items + 2), Name: "process_results", Input: []byte(fmt.Sprint(sum))})
+	add(history.TaskCompleted, end+ms, history.Data{Seq: int64(items + 2), Name: "process_results", Result: []byte("{}"), Attempts: attempt(end + ms)})
+	add(history.ExecutionCompleted, end+ms, history.Data{Status: store.StatusCompleted, Result: []byte(fmt.Sprint(sum))})
+	var consumed []int64
+	for _, m := range tasks[0].Messages {
+		consumed = append(consumed, m.ID)
+	}
+	apply(&store.WorkflowTaskCommitOp{InstanceID: id, RunID: "run-" + id, LeaseOwner: "seed", NewEvents: events, Consumed: consumed,
+		Status: store.StatusCompleted, Output: []byte(fmt.Sprint(sum)), UpdatedAt: now.Add(end + ms)})
+}

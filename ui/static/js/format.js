@@ -122,10 +122,3 @@ export function failureText(f) {
 export function toLocalInput(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
-
-// fromLocalInput converts a datetime-local value to RFC 3339 UTC.
-export function fromLocalInput(v) {
-  if (!v) return '';
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
-}

@@ -296,7 +296,7 @@ export function mountInstance(main, ctx, id, runParam) {
       ...kv('Run ID', h('code', {}, inst.runId)),
       ...kv('Created', time(inst.createdAt)),
       ...kv('Updated', time(inst.updatedAt)),
-      ...kv(done ? 'Finished' : 'Finished', done ? time(inst.completedAt) : 'not yet'),
+      ...kv('Finished', done ? time(inst.completedAt) : 'not yet'),
       ...kv('Duration', done ? fmtDuration(between(inst.createdAt, inst.completedAt)) : `${fmtDuration(between(inst.createdAt))} so far`),
     ];
     if (inst.parentInstanceId) rows.push(...kv('Parent', h('a', {href: instancePath(inst.parentInstanceId)}, inst.parentInstanceId)));

@@ -5,7 +5,7 @@
 
 import {h, clear, field, keepFocus} from './dom.js';
 import {api, ApiError, instancePath} from './api.js';
-import {fmtTime, isoTitle, fmtDuration, between, statusLabel, STATUSES, num, failureText, preview, toLocalInput, isFinished} from './format.js';
+import {fmtTime, isoTitle, fmtDuration, between, statusLabel, STATUSES, num, failureText, preview, toLocalInput, isFinished, isNull} from './format.js';
 import {badge} from './instance.js';
 import {waitingSummary} from './waiting.js';
 import {startDialog} from './dialogs.js';
@@ -54,8 +54,12 @@ function apiFilter(f) {
   const out = {status: f.status, name: f.name, id: f.id};
   if (RANGES[f.range].ms) out.createdAfter = new Date(Date.now() - RANGES[f.range].ms).toISOString();
   if (f.range === 'custom') {
-    out.createdAfter = f.after ? new Date(f.after).toISOString() : '';
-    out.createdBefore = f.before ? new Date(f.before).toISOString() : '';
+    const iso = (v) => {
+      const d = v ? new Date(v) : null;
+      return d && !Number.isNaN(d.getTime()) ? d.toISOString() : '';
+    };
+    out.createdAfter = iso(f.after);
+    out.createdBefore = iso(f.before);
   }
   return out;
 }
@@ -276,8 +280,4 @@ export function mountList(main, ctx) {
     abort.abort();
     clearTimeout(timer);
   };
-}
-
-function isNull(v) {
-  return v === undefined || v === null;
 }
