@@ -257,7 +257,13 @@ func checkHistory(h *api.History) (replay.Info, error) {
 		}
 	}
 	start := h.Events[0]
-	if start.Type != history.ExecutionStarted {
+	switch start.Type {
+	case history.ExecutionStarted:
+	case history.ExecutionTerminated:
+		// A run terminated before it started: no code ran; the document
+		// names the run.
+		start = &history.Event{}
+	default:
 		return invalid("event 1 is %s, want ExecutionStarted: a history starts with the run's start", start.Type)
 	}
 	for _, ev := range h.Events[1:] {

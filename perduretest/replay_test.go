@@ -509,6 +509,20 @@ func TestParseHistoryRejectsWhatIsNotAWholeHistory(t *testing.T) {
 	}
 }
 
+func TestReplayRunTerminatedBeforeItStarted(t *testing.T) {
+	doc := `{"schema":"perdure.history/v1","instanceId":"order-9","runId":"r-9","workflowName":"Order","status":"TERMINATED","events":[
+		{"id":1,"type":"ExecutionTerminated","time":"2026-01-02T10:00:00Z","reason":"not needed"},
+		{"id":2,"type":"ExecutionCompleted","time":"2026-01-02T10:00:00Z","status":"TERMINATED","reason":"not needed",
+		 "failure":{"message":"terminated: not needed","type":"Terminated"}}]}`
+	if err := newReplayer(t, Order).ReplayJSON([]byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := perduretest.ParseHistory([]byte(strings.Replace(doc, `"workflowName":"Order",`, "", 1))); err == nil ||
+		!strings.Contains(err.Error(), "names the workflow") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestParseHistoryFillsABareArrayFromItsStart(t *testing.T) {
 	done, _, _ := histories(t)
 	b, err := json.Marshal(done.Events)
