@@ -167,9 +167,9 @@ export function mountList(main, ctx) {
   function row(inst, i) {
     const link = h('a', {href: instancePath(inst.instanceId), class: 'row-link', tabindex: '-1'}, inst.instanceId);
     const note = inst.failure ? h('span', {class: 'err'}, failureText(inst.failure))
-      : !isNull(inst.customStatus) ? h('span', {}, preview(inst.customStatus, 80))
-      : !isFinished(inst.status) && waitingSummary(inst) ? h('span', {}, `Waiting on ${waitingSummary(inst)}`)
-      : inst.status === 'COMPLETED' ? h('span', {class: 'muted'}, `→ ${preview(inst.output, 60)}`) : '';
+      : inst.status === 'COMPLETED' ? h('span', {class: 'muted'}, `→ ${preview(inst.output, 100)}`)
+      : !isNull(inst.customStatus) ? h('span', {}, preview(inst.customStatus, 100))
+      : !isFinished(inst.status) && waitingSummary(inst) ? h('span', {}, `Waiting on ${waitingSummary(inst)}`) : '';
     const tr = h('tr', {tabindex: i === 0 ? '0' : '-1', 'data-id': inst.instanceId, 'aria-label': `${inst.instanceId}, ${inst.workflowName}, ${statusLabel(inst.status)}`},
       h('td', {class: 'mono'}, link),
       h('td', {}, inst.workflowName),
