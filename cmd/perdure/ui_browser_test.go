@@ -170,13 +170,30 @@ func (b *browser) text(css string) string {
 func (b *browser) clickButton(label string) {
 	b.t.Helper()
 	b.waitJS(fmt.Sprintf(`[...document.querySelectorAll('button')].some(e => e.textContent.trim() === %q && !e.disabled && e.offsetParent)`, label), 10*time.Second)
-	b.do(chromedp.Click(chromedp.Search(fmt.Sprintf(`//button[normalize-space(.)=%q and not(@disabled)]`, label)), chromedp.NodeVisible))
+	b.clickRetry(chromedp.Click(chromedp.Search(fmt.Sprintf(`//button[normalize-space(.)=%q and not(@disabled)]`, label)), chromedp.NodeVisible))
+}
+
+// clickRetry runs a click again when the page replaced the element between
+// finding and clicking it (a live page redraws as the instance moves on).
+func (b *browser) clickRetry(click chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		err := chromedp.Do(ctx, click)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 2 || !strings.Contains(err.Error(), "Could not find node") {
+			b.fatalf("browser: %v", err)
+		}
+	}
 }
 
 // clickCSS clicks the first visible element matching css.
 func (b *browser) clickCSS(css string) {
 	b.t.Helper()
-	b.do(chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+	b.clickRetry(chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
 }
 
 // typeInto focuses the field and types text into it, key by key.

@@ -36,6 +36,7 @@ export function mountInstance(main, ctx, id, runParam) {
   let diagramTimer = 0;
   let lastDiagramAt = 0;
   let tick = 0;
+  let following = false;
 
   ctx.setTitle(id);
   const heading = h('h1', {class: 'inst-id'}, id);
@@ -82,9 +83,8 @@ export function mountInstance(main, ctx, id, runParam) {
   async function load() {
     try {
       if (current()) {
-        const p = await api.progress(id, '', '', abort.signal);
-        apply(p);
-        if (!isFinished(p.instance.status)) follow();
+        apply(await api.progress(id, '', '', abort.signal));
+        follow();
       } else {
         const one = await api.get(id, runParam, abort.signal);
         apply({instance: one, pending: [], bufferedEvents: [], historyLength: null});
@@ -95,30 +95,48 @@ export function mountInstance(main, ctx, id, runParam) {
     }
   }
 
+  // follow long-polls the progress document until the instance finishes;
+  // one loop at a time.
   async function follow() {
-    while (!closed) {
-      try {
-        const p = await api.progress(id, progress && progress.version, WAIT, abort.signal);
-        apply(p);
-        if (isFinished(p.instance.status)) return;
-      } catch (err) {
-        if (err.name === 'AbortError' || closed) return;
-        if (err instanceof ApiError && err.status === 404) {
-          showLoadError(err);
-          return;
+    if (following) return;
+    following = true;
+    try {
+      while (!closed && !isFinished(inst.status)) {
+        try {
+          apply(await api.progress(id, progress && progress.version, WAIT, abort.signal));
+        } catch (err) {
+          if (err.name === 'AbortError' || closed) return;
+          if (err instanceof ApiError && err.status === 404) {
+            showLoadError(err);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 3000));
         }
-        await new Promise((r) => setTimeout(r, 3000));
       }
+    } finally {
+      following = false;
     }
   }
 
+  // refresh reads the progress now (after an action), and follows the
+  // instance again if it runs (a new run after "Run again").
   async function refresh() {
     if (!current()) return;
     try {
       apply(await api.progress(id, '', '', abort.signal));
+      if (!isFinished(inst.status)) follow();
     } catch (err) {
       if (err.name !== 'AbortError') ctx.notify(err, 'error');
     }
+  }
+
+  // stale tells an answer that is older than the one shown (a refresh and
+  // the long poll can answer out of order).
+  function stale(p) {
+    if (!progress || !progress.instance || p.instance.runId !== progress.instance.runId) return false;
+    if (p.historyLength === null || p.historyLength === undefined) return false;
+    return p.historyLength < progress.historyLength ||
+      (isFinished(progress.instance.status) && !isFinished(p.instance.status));
   }
 
   function showLoadError(err) {
@@ -129,6 +147,7 @@ export function mountInstance(main, ctx, id, runParam) {
   }
 
   function apply(p) {
+    if (stale(p)) return;
     const prevRun = inst && inst.runId;
     inst = p.instance;
     progress = p;
@@ -264,6 +283,10 @@ export function mountInstance(main, ctx, id, runParam) {
       list.push(button('Purge…', doPurge, {danger: true, disabled: !done}));
     }
     list.push(button('Run again…', doRunAgain));
+    // Unchanged buttons stay (a click in progress is not lost).
+    const sig = list.map((b) => `${b.textContent}:${b.disabled}`).join('|');
+    if (actions.dataset.sig === sig) return;
+    actions.dataset.sig = sig;
     clear(actions, list);
     if (focused) {
       const b = [...actions.querySelectorAll('button')].find((x) => x.textContent === focused && !x.disabled);
@@ -321,7 +344,10 @@ export function mountInstance(main, ctx, id, runParam) {
 
   function renderWaiting() {
     waitingSection.hidden = isFinished(inst.status);
-    keepFocus(waitingBody, () => clear(waitingBody, waitingPanel(inst, progress, (name) => openRaise(name))));
+    const parts = waitingPanel(inst, progress, (name) => openRaise(name));
+    const box = h('div', {}, parts);
+    if (box.innerHTML === waitingBody.innerHTML) return; // nothing changed: keep the elements
+    keepFocus(waitingBody, () => clear(waitingBody, parts));
   }
 
   function payload(title, v, extra) {
@@ -382,10 +408,8 @@ export function mountInstance(main, ctx, id, runParam) {
     const res = await startDialog({name: inst.workflowName, id: inst.instanceId, input: isNull(inst.input) ? '' : pretty(inst.input)});
     if (res && res.instanceId) {
       ctx.notify(`Started ${res.instanceId}.`, 'success');
-      if (res.instanceId === id && current()) {
-        startHistory();
-        refresh().then(() => !isFinished(inst.status) && follow());
-      } else ctx.navigate(instancePath(res.instanceId));
+      if (res.instanceId === id && current()) refresh();
+      else ctx.navigate(instancePath(res.instanceId));
     }
   }
 
