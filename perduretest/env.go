@@ -39,6 +39,7 @@ type Env struct {
 	w      *worker.Worker
 
 	mu        sync.Mutex
+	closeOnce sync.Once
 	started   bool
 	callbacks []*callback
 	seq       int
@@ -102,10 +103,16 @@ func NewEnv(t testing.TB, opts ...Option) *Env {
 }
 
 func (e *Env) close() {
-	_ = e.w.Stop()
-	_ = e.client.Close()
-	_ = e.st.Close()
+	e.closeOnce.Do(func() {
+		_ = e.w.Stop()
+		_ = e.client.Close()
+		_ = e.st.Close()
+	})
 }
+
+// Close stops the environment. Tests need not call it (it runs when the
+// test ends); examples and benchmarks outside a test do.
+func (e *Env) Close() { e.close() }
 
 // Client is the environment's client, for anything the Env does not wrap
 // (start several workflows, read history, list instances).
