@@ -1,42 +1,20 @@
 package orderprocessing_test
 
 import (
-	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
-	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/examples/internal/testenv"
 	"github.com/perdure/perdure/examples/orderprocessing"
-	"github.com/perdure/perdure/perduretest"
 )
-
-var updateGolden = flag.Bool("update", false, "record testdata/*.history.json again from fresh runs")
 
 // TestGoldenHistories replays the recorded histories of testdata against
 // the current code. With -update (or PERDURE_UPDATE_GOLDEN=1) it records
 // them again first.
 func TestGoldenHistories(t *testing.T) {
-	if *updateGolden || os.Getenv("PERDURE_UPDATE_GOLDEN") == "1" {
+	if testenv.UpdateGolden() {
 		e := testenv.New(t, orderprocessing.Register)
-		recordGolden(t, e, "order-processed", `{"Name":"Paperclips","Quantity":1,"TotalCost":9.95}`)
-		recordGolden(t, e, "order-short-stock", `{"Name":"Cars","Quantity":100,"TotalCost":100000}`)
+		e.Record(orderprocessing.WorkflowName, "order-processed", `{"Name":"Paperclips","Quantity":1,"TotalCost":9.95}`, nil)
+		e.Record(orderprocessing.WorkflowName, "order-short-stock", `{"Name":"Cars","Quantity":100,"TotalCost":100000}`, nil)
 	}
-	r := perduretest.NewReplayer()
-	if err := orderprocessing.Register(r.Worker()); err != nil {
-		t.Fatal(err)
-	}
-	perduretest.ReplayDir(t, r, "testdata")
-}
-
-// recordGolden runs the workflow with input as instance id and writes the
-// histories of its runs to testdata/<id>*.history.json.
-func recordGolden(t *testing.T, e *testenv.Env, id, input string) {
-	t.Helper()
-	if _, _, err := e.Client.StartWorkflowRaw(e.Ctx, orderprocessing.WorkflowName, json.RawMessage(input), perdure.StartOptions{InstanceID: id}); err != nil {
-		t.Fatal(err)
-	}
-	e.Wait(id)
-	perduretest.RecordHistories(t, e.Client, id, "testdata", id)
+	testenv.ReplayGolden(t, orderprocessing.Register)
 }

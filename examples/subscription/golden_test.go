@@ -1,41 +1,19 @@
 package subscription_test
 
 import (
-	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
-	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/examples/internal/testenv"
 	"github.com/perdure/perdure/examples/subscription"
-	"github.com/perdure/perdure/perduretest"
 )
-
-var updateGolden = flag.Bool("update", false, "record testdata/*.history.json again from fresh runs")
 
 // TestGoldenHistories replays the recorded histories of testdata against
 // the current code. With -update (or PERDURE_UPDATE_GOLDEN=1) it records
 // them again first.
 func TestGoldenHistories(t *testing.T) {
-	if *updateGolden || os.Getenv("PERDURE_UPDATE_GOLDEN") == "1" {
+	if testenv.UpdateGolden() {
 		e := testenv.New(t, subscription.Register)
-		recordGolden(t, e, "subscription", `{"user_id":"Sam Beckett","credit_card":"1234-5678-9012-3456","subscriptions":["Netflix","Disney+"],"failure_rate":0}`)
+		e.Record(subscription.WorkflowName, "subscription", `{"user_id":"Sam Beckett","credit_card":"1234-5678-9012-3456","subscriptions":["Netflix","Disney+"],"failure_rate":0}`, nil)
 	}
-	r := perduretest.NewReplayer()
-	if err := subscription.Register(r.Worker()); err != nil {
-		t.Fatal(err)
-	}
-	perduretest.ReplayDir(t, r, "testdata")
-}
-
-// recordGolden runs the workflow with input as instance id and writes the
-// histories of its runs to testdata/<id>*.history.json.
-func recordGolden(t *testing.T, e *testenv.Env, id, input string) {
-	t.Helper()
-	if _, _, err := e.Client.StartWorkflowRaw(e.Ctx, subscription.WorkflowName, json.RawMessage(input), perdure.StartOptions{InstanceID: id}); err != nil {
-		t.Fatal(err)
-	}
-	e.Wait(id)
-	perduretest.RecordHistories(t, e.Client, id, "testdata", id)
+	testenv.ReplayGolden(t, subscription.Register)
 }

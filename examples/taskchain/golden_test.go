@@ -1,14 +1,10 @@
 package taskchain_test
 
 import (
-	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/examples/internal/testenv"
 	"github.com/perdure/perdure/examples/taskchain"
 	"github.com/perdure/perdure/perduretest"
@@ -16,33 +12,16 @@ import (
 	"github.com/perdure/perdure/workflow"
 )
 
-var updateGolden = flag.Bool("update", false, "record testdata/*.history.json again from fresh runs")
-
 // TestGoldenHistories replays the recorded histories of testdata against
 // the current code. With -update (or PERDURE_UPDATE_GOLDEN=1) it records
 // them again first.
 func TestGoldenHistories(t *testing.T) {
-	if *updateGolden || os.Getenv("PERDURE_UPDATE_GOLDEN") == "1" {
+	if testenv.UpdateGolden() {
 		e := testenv.New(t, taskchain.Register)
-		recordGolden(t, e, "chain-ok", `1`)
-		recordGolden(t, e, "chain-failing", `-3`)
+		e.Record(taskchain.WorkflowName, "chain-ok", `1`, nil)
+		e.Record(taskchain.WorkflowName, "chain-failing", `-3`, nil)
 	}
-	r := perduretest.NewReplayer()
-	if err := taskchain.Register(r.Worker()); err != nil {
-		t.Fatal(err)
-	}
-	perduretest.ReplayDir(t, r, "testdata")
-}
-
-// recordGolden runs the workflow with input as instance id and writes the
-// history of its runs to testdata/<id>.history.json.
-func recordGolden(t *testing.T, e *testenv.Env, id, input string) {
-	t.Helper()
-	if _, _, err := e.Client.StartWorkflowRaw(e.Ctx, taskchain.WorkflowName, json.RawMessage(input), perdure.StartOptions{InstanceID: id}); err != nil {
-		t.Fatal(err)
-	}
-	e.Wait(id)
-	perduretest.RecordHistories(t, e.Client, id, "testdata", id)
+	testenv.ReplayGolden(t, taskchain.Register)
 }
 
 // replayerWith registers wf as the task chain workflow, with the real
