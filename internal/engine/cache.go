@@ -62,12 +62,6 @@ func (c *cache) put(runID string, r *replay.Runner) {
 	}
 }
 
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
 func (c *cache) clear() {
 	c.mu.Lock()
 	items := c.items

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +283,3 @@ func (e *Engine) HeartbeatActivity(ctx context.Context, token string, details []
 	}
 	return rejected(e.apply1(op), tok)
 }
-
-// SameInput reports whether two encoded inputs are equal (for idempotent
-// starts by callers that compare themselves).
-func SameInput(a, b []byte) bool { return bytes.Equal(a, b) }
