@@ -38,21 +38,9 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	var out []*store.WorkflowTask
 	err = s.write(ctx, func(w *wtx) error {
 		out = nil
-		rows, err := w.query(claimRunsSQL, now, names, names, max(p.Max, 1))
+		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, max(p.Max, 1))
 		if err != nil {
 			return err
-		}
-		var runs []*runRow
-		for rows.Next() {
-			r, err := scanRun(rows)
-			if err != nil {
-				rows.Close()
-				return w.s.wrapDB("claim", err)
-			}
-			runs = append(runs, r)
-		}
-		if err := rows.Close(); err != nil {
-			return w.s.wrapDB("claim", err)
 		}
 		for _, r := range runs {
 			msgs, err := w.visibleMessages(r, now)
@@ -89,21 +77,9 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 // visibleMessages returns the messages of r visible at now that a claim
 // hands out (only Control ones while SUSPENDED), in id order.
 func (w *wtx) visibleMessages(r *runRow, now int64) ([]*store.Message, error) {
-	rows, err := w.query(`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND visible_at <= ? AND (control = 1 OR ? = 0) ORDER BY id`,
+	return collect(w, "claim messages", scanMsg,
+		`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND visible_at <= ? AND (control = 1 OR ? = 0) ORDER BY id`,
 		r.RunID, now, boolInt(r.Status == store.StatusSuspended))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var msgs []*store.Message
-	for rows.Next() {
-		m, err := scanMsg(rows)
-		if err != nil {
-			return nil, w.s.wrapDB("claim messages", err)
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs, w.s.wrapDB("claim messages", rows.Err())
 }
 
 // ActivityTaskClaim leases up to p.Max due activity tasks, oldest due first.
@@ -116,21 +92,9 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	var out []*store.ClaimedActivity
 	err = s.write(ctx, func(w *wtx) error {
 		out = nil
-		rows, err := w.query(claimTasksSQL, micros(now), names, names, max(p.Max, 1))
+		tasks, err := collect(w, "claim", scanTask, claimTasksSQL, micros(now), names, names, max(p.Max, 1))
 		if err != nil {
 			return err
-		}
-		var tasks []*store.ActivityTask
-		for rows.Next() {
-			t, err := scanTask(rows)
-			if err != nil {
-				rows.Close()
-				return w.s.wrapDB("claim", err)
-			}
-			tasks = append(tasks, t)
-		}
-		if err := rows.Close(); err != nil {
-			return w.s.wrapDB("claim", err)
 		}
 		for _, t := range tasks {
 			c := &store.ClaimedActivity{}

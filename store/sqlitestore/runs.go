@@ -306,21 +306,10 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 // carryOver copies the EventRaised messages of run from into next, in
 // order, with new ids.
 func (w *wtx) carryOver(from string, next *runRow) error {
-	rows, err := w.query(`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND type = ? ORDER BY id`, from, store.MessageTypeEventRaised)
+	msgs, err := collect(w, "carry over", scanMsg,
+		`SELECT `+msgCols+` FROM messages WHERE run_id = ? AND type = ? ORDER BY id`, from, store.MessageTypeEventRaised)
 	if err != nil {
 		return err
-	}
-	var msgs []*store.Message
-	for rows.Next() {
-		m, err := scanMsg(rows)
-		if err != nil {
-			rows.Close()
-			return w.s.wrapDB("carry over", err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Close(); err != nil {
-		return w.s.wrapDB("carry over", err)
 	}
 	for _, m := range msgs {
 		if _, err := w.addMessage(next, m); err != nil {

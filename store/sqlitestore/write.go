@@ -161,3 +161,25 @@ func (w *wtx) applyOp(op store.Op) error {
 		return fmt.Errorf("sqlitestore: unsupported op %T", op)
 	}
 }
+
+// collect reads every row of a query inside the write transaction (and
+// closes it), so that the rows can be written to before the next query.
+func collect[T any](w *wtx, what string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := w.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, w.s.wrapDB(what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, w.s.wrapDB(what, err)
+	}
+	return out, w.s.wrapDB(what, rows.Err())
+}
