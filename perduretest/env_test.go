@@ -240,10 +240,10 @@ func TestSuspendHoldsTheWorkflow(t *testing.T) {
 	env.RegisterDelayedCallback(30*time.Hour, func() { env.Resume("audit done") })
 	start := env.Now()
 	got, err := ExecuteWorkflow[string](env, ApprovalWorkflow, "desk")
-	// The event arrived while suspended and is delivered on resume, but
-	// the 24-hour timeout fired first on resume... or the event: either
-	// way the workflow ran only after the resume.
-	if err != nil || env.Now().Sub(start) < 30*time.Hour {
+	// The event (raised at +2h) and the timeout (+24h) both wait while the
+	// instance is suspended; on resume they apply in the order they became
+	// visible, so the approval wins, and only after the resume at +30h.
+	if err != nil || got != "Approved by 'Sam'" || env.Now().Sub(start) != 30*time.Hour {
 		t.Fatalf("got %q, %v at +%v", got, err, env.Now().Sub(start))
 	}
 }
