@@ -15,18 +15,26 @@ func init() {
 		var output string
 		cmd := &cobra.Command{
 			Use:   "bench [chain3|fanout|sleepers|long-history]",
-			Short: "Measure throughput and latency on a fresh store",
+			Short: "Measure throughput, latency and memory on a fresh store",
 			Long: `Run a benchmark scenario on a fresh store and print a table of the figures,
 then, as the last line, one JSON object with every figure (--output json
-prints the JSON line alone). Progress goes to stderr.
+prints the JSON line alone). Progress goes to stderr. Every result is
+checked; a wrong or missing one fails the run.
 
-Embedded mode (the default and, for now, the only one) runs the client, the
-engine and a worker in one process on a SQLite file with durable commits.
-fsync_ms is the disk's measured fsync latency, so that figures from
-different disks can be compared.
+Embedded mode (the default) runs the client, the engine and a worker in one
+process on a SQLite file with durable commits. --mode http (chain3 and
+fanout) starts the same node behind the HTTP API of perdure server on a
+loopback port and drives it over TCP through the Go HTTP client: start,
+then long-poll for the result. fsync_ms is the disk's measured fsync
+latency, so that figures from different disks can be compared.
 
   perdure bench chain3                3 chained activities: workflows/s, p50/p99 latency
-  perdure bench fanout                one workflow over 1,000 activities`,
+  perdure bench chain3 --mode http    the same through the HTTP API
+  perdure bench fanout                one workflow over 1,000 activities
+  perdure bench sleepers              100,000 waiting workflows: memory, timer lateness,
+                                      event delivery (a few minutes)
+  perdure bench long-history          5 workflows of 10,000 events, evicted, then woken:
+                                      time to resume`,
 			Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if len(args) == 0 {
@@ -34,8 +42,11 @@ different disks can be compared.
 					fmt.Fprintln(tw, "Scenarios (perdure bench SCENARIO):")
 					for _, s := range bench.Scenarios {
 						note := ""
-						if !s.Available {
+						switch {
+						case !s.Available:
 							note = " (not available yet)"
+						case !s.HTTP:
+							note = " (embedded mode)"
 						}
 						fmt.Fprintf(tw, "  %s\t%s%s\n", s.Name, s.Summary, note)
 					}
@@ -44,7 +55,7 @@ different disks can be compared.
 				if output != "table" && output != "json" {
 					return fmt.Errorf("--output %q: use table or json", output)
 				}
-				if err := bench.CheckMode(cfg.Mode); err != nil {
+				if err := bench.CheckScenarioMode(args[0], cfg.Mode); err != nil {
 					return err
 				}
 				cfg.Progress = cmd.ErrOrStderr()
@@ -59,9 +70,13 @@ different disks can be compared.
 		fl.IntVarP(&cfg.Workflows, "workflows", "n", bench.DefaultWorkflows, "chain3: workflows started at once for throughput")
 		fl.IntVarP(&cfg.LatencyRuns, "latency-runs", "l", bench.DefaultLatencyRuns, "chain3: workflows run one at a time for latency")
 		fl.IntVar(&cfg.Activities, "activities", bench.DefaultActivities, "fanout: activities in the workflow")
+		fl.IntVar(&cfg.Sleepers, "sleepers", bench.DefaultSleepers, "sleepers: workflows waiting at once, half on a timer, half on an event")
+		fl.IntVar(&cfg.TimerRate, "timer-rate", bench.DefaultTimerRate, "sleepers: timers due per second")
+		fl.IntVar(&cfg.HistoryEvents, "history-events", bench.DefaultHistoryEvents, "long-history: history events of each workflow before it is evicted")
+		fl.IntVar(&cfg.Resumes, "resumes", bench.DefaultResumes, "long-history: workflows built and resumed, one sample each")
 		fl.StringVar(&cfg.StorePath, "store", "", "SQLite file to use (default: a fresh file in a temporary directory, removed afterwards)")
 		fl.BoolVar(&cfg.Force, "force", false, "use --store even when it exists and is not empty")
-		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process); http is planned")
+		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) or http (client → perdure server over TCP; chain3 and fanout)")
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")

@@ -54,18 +54,50 @@ func TestBenchListsAndRefuses(t *testing.T) {
 	if err != nil || !strings.Contains(out, "chain3") || !strings.Contains(out, "sleepers") || !strings.Contains(out, "long-history") {
 		t.Errorf("bench with no scenario: %v\n%s", err, out)
 	}
+	if strings.Contains(out, "not available yet") {
+		t.Errorf("a scenario is listed as not available:\n%s", out)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"sleepers"}, "not available yet"},
-		{[]string{"long-history"}, "not available yet"},
-		{[]string{"chain3", "--mode", "http"}, "not available yet"},
+		{[]string{"sleepers", "--mode", "http"}, "not available yet"},
+		{[]string{"long-history", "--mode", "http"}, "not available yet"},
+		{[]string{"chain3", "--mode", "grpc"}, "use embedded or http"},
 		{[]string{"chain3", "--output", "yaml"}, "--output"},
 		{[]string{"nope"}, "unknown scenario"},
 	} {
 		if _, _, err := runBench(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("bench %s: %v, want an error containing %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+// TestBenchNewScenariosFlags runs the new scenarios and the HTTP mode at
+// small sizes through the command's flags.
+func TestBenchNewScenariosFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want map[string]any
+	}{
+		{[]string{"chain3", "--mode", "http", "-n", "10", "-l", "2"}, map[string]any{"scenario": "chain3", "mode": "http", "workflows": 10.0}},
+		{[]string{"long-history", "--history-events", "200", "--resumes", "1"}, map[string]any{"scenario": "long-history", "instances": 1.0, "replayed": 1.0}},
+		{[]string{"sleepers", "--sleepers", "20", "--timer-rate", "500"}, map[string]any{"scenario": "sleepers", "sleepers": 20.0, "completed": 20.0, "timer_rate": 500.0}},
+	} {
+		out, progress, err := runBench(t, append(c.args, "--output", "json")...)
+		if err != nil {
+			t.Errorf("bench %s: %v\n%s", strings.Join(c.args, " "), err, progress)
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Errorf("bench %s: %v\n%s", strings.Join(c.args, " "), err, out)
+			continue
+		}
+		for k, v := range c.want {
+			if m[k] != v {
+				t.Errorf("bench %s: %s = %v, want %v", strings.Join(c.args, " "), k, m[k], v)
+			}
 		}
 	}
 }

@@ -6,18 +6,22 @@
 //
 // Embedded mode runs the client, the engine and a worker in one process on
 // a SQLite file with durable commits (synchronous=FULL), as `perdure dev`
-// and `perdure server` do.
+// and `perdure server` do. HTTP mode runs the same node behind a real
+// `perdure server` HTTP API (package server) on a loopback TCP port, and
+// drives it through package httpclient.
 package bench
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,7 +29,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/httpclient"
+	"github.com/perdure/perdure/internal/names"
+	"github.com/perdure/perdure/server/api"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
 	"github.com/perdure/perdure/workflow"
@@ -44,11 +53,13 @@ const (
 var Scenarios = []struct {
 	Name, Summary string
 	Available     bool
+	// HTTP tells whether the scenario runs in --mode http too.
+	HTTP bool
 }{
-	{Chain3, "workflows of 3 chained activities: throughput (workflows/s) and start-to-result latency (p50/p99)", true},
-	{Fanout, "one workflow fanning out to N activities (default 1000) and collecting them: time and activities/s", true},
-	{Sleepers, "100,000 workflows waiting on timers or events: memory while they wait, timer lateness, event delivery", false},
-	{LongHistory, "a workflow with 10,000 events evicted from the cache, then woken: time to resume", false},
+	{Chain3, "workflows of 3 chained activities: throughput (workflows/s) and start-to-result latency (p50/p99)", true, true},
+	{Fanout, "one workflow fanning out to N activities (default 1000) and collecting them: time and activities/s", true, true},
+	{Sleepers, "100,000 workflows waiting on timers or events: memory while they wait, timer lateness, event delivery", true, false},
+	{LongHistory, "workflows with 10,000 events evicted from the cache, then woken by an event: time to resume", true, false},
 }
 
 // Modes.
@@ -64,16 +75,20 @@ const (
 	DefaultActivities    = 1000
 	DefaultWorkflowTasks = 64
 	DefaultConcurrentAct = 256
+	DefaultSleepers      = 100000
+	DefaultTimerRate     = 1000
+	DefaultHistoryEvents = 10000
+	DefaultResumes       = 5
 	fsyncSamples         = 20
 )
 
-// ErrNotAvailable is returned for scenarios and modes that are planned but
-// not implemented yet.
+// ErrNotAvailable is returned for combinations of scenario and mode that
+// do not run (yet).
 var ErrNotAvailable = errors.New("not available yet")
 
 // Config selects what to run and where.
 type Config struct {
-	// Mode: "embedded" (default); "http" is planned.
+	// Mode: "embedded" (default) or "http" (chain3 and fanout).
 	Mode string
 	// StorePath is the SQLite file; "" uses a fresh file in a temporary
 	// directory that is removed afterwards.
@@ -86,6 +101,17 @@ type Config struct {
 	LatencyRuns int
 	// Activities: the fanout size.
 	Activities int
+	// Sleepers: workflows waiting at once in the sleepers scenario, half
+	// on a timer, half on an event.
+	Sleepers int
+	// TimerRate: timers of the sleepers scenario due per second.
+	TimerRate int
+	// HistoryEvents: history length of each long-history workflow before
+	// it waits for its event.
+	HistoryEvents int
+	// Resumes: long-history workflows built, evicted and resumed (one
+	// sample each).
+	Resumes int
 	// WorkflowTasks and ConcurrentActivities configure the worker.
 	WorkflowTasks        int
 	ConcurrentActivities int
@@ -93,6 +119,10 @@ type Config struct {
 	Progress io.Writer
 	// Logger for the engine; nil logs warnings and errors to Progress.
 	Logger *slog.Logger
+
+	// observe registers the engine's metrics on a private registry, for
+	// the scenarios that read them (Env.taskCounts).
+	observe bool
 }
 
 func (c *Config) defaults() {
@@ -108,6 +138,18 @@ func (c *Config) defaults() {
 	if c.Activities <= 0 {
 		c.Activities = DefaultActivities
 	}
+	if c.Sleepers <= 0 {
+		c.Sleepers = DefaultSleepers
+	}
+	if c.TimerRate <= 0 {
+		c.TimerRate = DefaultTimerRate
+	}
+	if c.HistoryEvents <= 0 {
+		c.HistoryEvents = DefaultHistoryEvents
+	}
+	if c.Resumes <= 0 {
+		c.Resumes = DefaultResumes
+	}
 	if c.WorkflowTasks <= 0 {
 		c.WorkflowTasks = DefaultWorkflowTasks
 	}
@@ -122,15 +164,31 @@ func (c *Config) defaults() {
 	}
 }
 
-// CheckMode fails for modes that do not run yet.
+// CheckMode fails for unknown modes.
 func CheckMode(mode string) error {
 	switch mode {
-	case "", ModeEmbedded:
+	case "", ModeEmbedded, ModeHTTP:
 		return nil
-	case ModeHTTP:
-		return fmt.Errorf("--mode http is %w: the client → `perdure server` over HTTP mode is the next step of the benchmark plan (then PostgreSQL once the scale-out work lands); use --mode embedded", ErrNotAvailable)
 	}
-	return fmt.Errorf("--mode %q: use embedded (http is planned)", mode)
+	return fmt.Errorf("--mode %q: use embedded or http", mode)
+}
+
+// CheckScenarioMode fails for unknown scenarios and for a mode the
+// scenario does not run in.
+func CheckScenarioMode(scenario, mode string) error {
+	if err := CheckMode(mode); err != nil {
+		return err
+	}
+	for _, s := range Scenarios {
+		if s.Name != scenario {
+			continue
+		}
+		if mode == ModeHTTP && !s.HTTP {
+			return fmt.Errorf("%s in --mode http is %w: it measures the engine's memory, timers and cache, which HTTP does not change; use --mode embedded (http runs chain3 and fanout)", scenario, ErrNotAvailable)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown scenario %q: use chain3, fanout, sleepers or long-history", scenario)
 }
 
 // AddOne is the activity of the scenarios: it returns its input plus one.
@@ -168,26 +226,41 @@ func FanoutWorkflow(ctx workflow.Context, n int) (int, error) {
 	return sum, nil
 }
 
-// Env is a running embedded node: a SQLite store, a client (engine) and a
-// worker with the scenarios' workflows and activities.
+// Env is a running node: a SQLite store, a client (engine) and a worker
+// with the scenarios' workflows and activities; in HTTP mode, also a
+// `perdure server` HTTP API on a loopback port and an HTTP client of it.
 type Env struct {
 	Client  *perdure.Client
 	Path    string
 	FsyncMs float64
+	// URL is the HTTP API's address in HTTP mode, "" otherwise.
+	URL string
+	// HTTP is the client of the HTTP API in HTTP mode, nil otherwise.
+	HTTP *httpclient.Client
 
-	cfg    Config
-	st     *sqlitestore.Store
-	worker *worker.Worker
-	tmpDir string
-	prefix string
-	seq    int
-	mu     sync.Mutex
+	cfg     Config
+	st      *sqlitestore.Store
+	worker  *worker.Worker
+	metrics *prometheus.Registry
+	srv     *http.Server
+	srvDone chan error
+	tmpDir  string
+	prefix  string
+	seq     int
+	mu      sync.Mutex
 }
 
-// NewEmbedded opens the store (refusing an existing non-empty one unless
-// cfg.Force), measures the disk's fsync latency next to it, and starts a
-// client and a worker.
+// NewEmbedded starts a node in embedded mode: see New.
 func NewEmbedded(cfg Config) (*Env, error) {
+	cfg.Mode = ModeEmbedded
+	return New(cfg)
+}
+
+// New opens the store (refusing an existing non-empty one unless
+// cfg.Force), measures the disk's fsync latency next to it, and starts a
+// client and a worker; in HTTP mode, also the HTTP API on 127.0.0.1 and a
+// client of it.
+func New(cfg Config) (*Env, error) {
 	cfg.defaults()
 	if err := CheckMode(cfg.Mode); err != nil {
 		return nil, err
@@ -216,23 +289,38 @@ func NewEmbedded(cfg Config) (*Env, error) {
 	if e.st, err = sqlitestore.Open(e.Path, sqlitestore.Options{}); err != nil {
 		return nil, err
 	}
-	if e.Client, err = perdure.NewClient(perdure.Options{Store: e.st, Logger: cfg.Logger}); err != nil {
+	opts := perdure.Options{Store: e.st, Logger: cfg.Logger}
+	if cfg.observe {
+		// The engine's observer, read back through a private registry:
+		// the scenarios that must know whether a task replayed history.
+		e.metrics = prometheus.NewRegistry()
+		opts.Metrics = e.metrics
+	}
+	if e.Client, err = perdure.NewClient(opts); err != nil {
 		return nil, err
 	}
 	e.worker = worker.New(e.Client, worker.Options{MaxConcurrentWorkflowTasks: cfg.WorkflowTasks,
 		MaxConcurrentActivities: cfg.ConcurrentActivities, Logger: cfg.Logger})
-	if err := worker.RegisterWorkflow(e.worker, Chain3Workflow); err != nil {
-		return nil, err
-	}
-	if err := worker.RegisterWorkflow(e.worker, FanoutWorkflow); err != nil {
-		return nil, err
-	}
-	if err := worker.RegisterActivity(e.worker, AddOne); err != nil {
-		return nil, err
+	for _, reg := range []func(*worker.Worker) error{
+		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, Chain3Workflow) },
+		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, FanoutWorkflow) },
+		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperTimerWorkflow) },
+		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperEventWorkflow) },
+		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, LongHistoryWorkflow) },
+		func(w *worker.Worker) error { return worker.RegisterActivity(w, AddOne) },
+	} {
+		if err := reg(e.worker); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.worker.Start(); err != nil {
 		e.worker = nil
 		return nil, err
+	}
+	if cfg.Mode == ModeHTTP {
+		if err := e.serveHTTP(); err != nil {
+			return nil, err
+		}
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -241,10 +329,21 @@ func NewEmbedded(cfg Config) (*Env, error) {
 	return e, nil
 }
 
-// Close stops the worker and the engine, closes the store and removes the
-// temporary directory, if any.
+// Close stops the HTTP server, the worker and the engine, closes the store
+// and removes the temporary directory, if any.
 func (e *Env) Close() error {
 	var errs []error
+	if e.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := e.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, e.srv.Close())
+		}
+		cancel()
+		if err := <-e.srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		e.srv = nil
+	}
 	if e.worker != nil {
 		errs = append(errs, e.worker.Stop())
 		e.worker = nil
@@ -271,15 +370,65 @@ func (e *Env) id() string {
 	return fmt.Sprintf("%s%d", e.prefix, e.seq)
 }
 
+// start starts workflow fn with input under a fresh instance id, through
+// the client in embedded mode or POST /api/v1/instances in HTTP mode, and
+// returns the id when the start is durable.
+func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
+	id := e.id()
+	if e.HTTP == nil {
+		return e.Client.StartWorkflow(ctx, fn, input, perdure.StartOptions{InstanceID: id})
+	}
+	name, err := names.Bare(fn)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(input)
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.HTTP.Start(ctx, api.StartRequest{WorkflowName: name, InstanceID: id, Input: b}, httpclient.StartOptions{}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// result waits for instance id to finish, through the client in embedded
+// mode or the API's long-poll in HTTP mode, and decodes its output into
+// out; a run that did not complete is an error.
+func (e *Env) result(ctx context.Context, id string, out any) error {
+	if e.HTTP == nil {
+		inst, err := e.Client.WaitForCompletion(ctx, id)
+		if err != nil {
+			return err
+		}
+		if inst.Status != perdure.StatusCompleted {
+			return &perdure.WorkflowError{InstanceID: id, Status: inst.Status, Failure: inst.Failure}
+		}
+		return inst.DecodeOutput(out)
+	}
+	inst, err := e.HTTP.WaitForCompletion(ctx, id)
+	if err != nil {
+		return err
+	}
+	if inst.Status != perdure.StatusCompleted {
+		msg := "no details"
+		if inst.Failure != nil {
+			msg = inst.Failure.Message
+		}
+		return fmt.Errorf("instance %s ended %s: %s", id, inst.Status, msg)
+	}
+	return json.Unmarshal(inst.Output, out)
+}
+
 // RunChain3 starts one chain3 workflow with input n, waits for its result
 // and checks that it is n+3.
 func (e *Env) RunChain3(ctx context.Context, n int) error {
-	id, err := e.Client.StartWorkflow(ctx, Chain3Workflow, n, perdure.StartOptions{InstanceID: e.id()})
+	id, err := e.start(ctx, Chain3Workflow, n)
 	if err != nil {
 		return fmt.Errorf("chain3: start: %w", err)
 	}
-	out, err := perdure.GetResult[int](ctx, e.Client, id)
-	if err != nil {
+	var out int
+	if err := e.result(ctx, id, &out); err != nil {
 		return fmt.Errorf("chain3: %s: %w", id, err)
 	}
 	if out != n+3 {
@@ -331,11 +480,12 @@ func (e *Env) Chain3Latency(ctx context.Context, n int) ([]time.Duration, error)
 // and returns the start-to-result time.
 func (e *Env) RunFanout(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
-	id, err := e.Client.StartWorkflow(ctx, FanoutWorkflow, n, perdure.StartOptions{InstanceID: e.id()})
+	id, err := e.start(ctx, FanoutWorkflow, n)
 	if err != nil {
 		return 0, fmt.Errorf("fanout: start: %w", err)
 	}
-	sum, err := perdure.GetResult[int](ctx, e.Client, id)
+	var sum int
+	err = e.result(ctx, id, &sum)
 	took := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("fanout: %s: %w", id, err)

@@ -96,17 +96,196 @@ func TestFanoutContract(t *testing.T) {
 	}
 }
 
-func TestNotAvailable(t *testing.T) {
+func TestModes(t *testing.T) {
 	for _, s := range []string{Sleepers, LongHistory} {
-		if _, err := Run(ctx(t), s, Config{}); !errors.Is(err, ErrNotAvailable) {
-			t.Errorf("%s: %v, want ErrNotAvailable", s, err)
+		if _, err := Run(ctx(t), s, Config{Mode: ModeHTTP}); !errors.Is(err, ErrNotAvailable) || !strings.Contains(err.Error(), "--mode embedded") {
+			t.Errorf("%s in http mode: %v, want ErrNotAvailable", s, err)
 		}
 	}
-	if _, err := Run(ctx(t), Chain3, Config{Mode: ModeHTTP}); !errors.Is(err, ErrNotAvailable) || !strings.Contains(err.Error(), "perdure server") {
-		t.Errorf("http mode: %v", err)
+	if _, err := Run(ctx(t), Chain3, Config{Mode: "grpc"}); err == nil || !strings.Contains(err.Error(), "use embedded or http") {
+		t.Errorf("unknown mode: %v", err)
 	}
 	if _, err := Run(ctx(t), "nope", Config{}); err == nil || !strings.Contains(err.Error(), "unknown scenario") {
 		t.Errorf("unknown scenario: %v", err)
+	}
+	for _, s := range Scenarios {
+		if !s.Available {
+			t.Errorf("%s is not available", s.Name)
+		}
+	}
+}
+
+func TestChain3HTTPContract(t *testing.T) {
+	var progress bytes.Buffer
+	r, err := Run(ctx(t), Chain3, Config{Mode: ModeHTTP, Workflows: 20, LatencyRuns: 5, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, false); err != nil {
+		t.Fatal(err)
+	}
+	m := lastJSON(t, out.String(), "scenario", "mode", "store", "workflows", "seconds", "workflows_per_second",
+		"latency_runs", "p50_ms", "p99_ms", "max_ms", "fsync_ms", "go_version", "cpus")
+	if m["scenario"] != "chain3" || m["mode"] != "http" || m["workflows"] != 20.0 || m["latency_runs"] != 5.0 {
+		t.Errorf("figures %v", m)
+	}
+	if !strings.Contains(progress.String(), "perdure server on http://127.0.0.1:") {
+		t.Errorf("the progress does not name the server:\n%s", progress.String())
+	}
+}
+
+func TestFanoutHTTPContract(t *testing.T) {
+	r, err := Run(ctx(t), Fanout, Config{Mode: ModeHTTP, Activities: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, true); err != nil {
+		t.Fatal(err)
+	}
+	m := lastJSON(t, out.String(), "scenario", "mode", "store", "activities", "seconds", "activities_per_second", "fsync_ms", "go_version", "cpus")
+	if m["scenario"] != "fanout" || m["mode"] != "http" || m["activities"] != 50.0 {
+		t.Errorf("figures %v", m)
+	}
+}
+
+// TestHTTPGoesOverTCP checks that HTTP mode drives the node through the
+// server: a workflow started over HTTP is seen by the engine, and a wrong
+// result is reported.
+func TestHTTPGoesOverTCP(t *testing.T) {
+	e, err := New(Config{Mode: ModeHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.HTTP == nil || !strings.HasPrefix(e.URL, "http://127.0.0.1:") {
+		t.Fatalf("no HTTP server: %q", e.URL)
+	}
+	id, err := e.start(ctx(t), Chain3Workflow, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.Client.WaitForCompletion(ctx(t), id)
+	if err != nil || inst.Status != "COMPLETED" {
+		t.Fatalf("%v %v", inst, err)
+	}
+	var out string
+	if err := e.result(ctx(t), id, &out); err == nil {
+		t.Errorf("an int output decoded into a string: %q", out)
+	}
+}
+
+func TestSleepersContract(t *testing.T) {
+	var progress bytes.Buffer
+	r, err := Run(ctx(t), Sleepers, Config{Sleepers: 200, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "RSS while all wait") || !strings.Contains(out.String(), "timer fired late") {
+		t.Errorf("no table before the JSON line:\n%s", out.String())
+	}
+	m := lastJSON(t, out.String(), "scenario", "mode", "store", "sleepers", "timer_workflows", "event_workflows",
+		"start_seconds", "starts_per_second", "rss_mb", "heap_mb", "go_sys_mb", "goroutines", "base_rss_mb", "base_heap_mb",
+		"events_waiting_rss_mb", "events_waiting_heap_mb", "peak_rss_mb", "timer_rate", "timer_seconds", "timers_per_second",
+		"timer_late_p50_ms", "timer_late_p99_ms", "timer_late_max_ms", "timer_done_late_p50_ms", "timer_done_late_p99_ms",
+		"timer_done_late_max_ms", "event_concurrency", "event_seconds", "events_per_second", "event_p50_ms", "event_p99_ms",
+		"event_max_ms", "completed", "fsync_ms", "workflow_tasks", "concurrent_activities", "go_version", "cpus")
+	if m["scenario"] != "sleepers" || m["mode"] != "embedded" || m["sleepers"] != 200.0 || m["completed"] != 200.0 ||
+		m["timer_workflows"] != 100.0 || m["event_workflows"] != 100.0 || m["timer_rate"] != 1000.0 {
+		t.Errorf("figures %v", m)
+	}
+	// Every timer and event reached its workflow in one workflow task,
+	// from the cache or by replay.
+	if n := m["timer_tasks_cached"].(float64) + m["timer_tasks_replayed"].(float64); n != 100 {
+		t.Errorf("%v timer tasks, want 100", n)
+	}
+	if n := m["event_tasks_cached"].(float64) + m["event_tasks_replayed"].(float64); n != 100 {
+		t.Errorf("%v event tasks, want 100", n)
+	}
+	// A run that waits on an event only is dropped from the cache.
+	if m["event_tasks_replayed"] != 100.0 {
+		t.Errorf("event tasks replayed %v, want all 100", m["event_tasks_replayed"])
+	}
+	sr := r.(*SleepersResult)
+	if sr.TimerLateP50Ms > sr.TimerLateP99Ms || sr.TimerLateP99Ms > sr.TimerLateMaxMs || sr.EventP50Ms > sr.EventP99Ms {
+		t.Errorf("percentiles out of order: %+v", sr)
+	}
+	for _, phase := range []string{"before:", "event sleepers waiting", "while 200 wait", "timers: fired late", "events: 100 delivered"} {
+		if !strings.Contains(progress.String(), phase) {
+			t.Errorf("no %q line in the progress:\n%s", phase, progress.String())
+		}
+	}
+}
+
+func TestLongHistoryContract(t *testing.T) {
+	var progress bytes.Buffer
+	r, err := Run(ctx(t), LongHistory, Config{HistoryEvents: 1000, Resumes: 2, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "resume (raise → result) median") {
+		t.Errorf("no table before the JSON line:\n%s", out.String())
+	}
+	m := lastJSON(t, out.String(), "scenario", "mode", "store", "instances", "history_events", "build_seconds",
+		"resume_p50_ms", "resume_max_ms", "resume_min_ms", "resume_task_p50_ms", "resume_task_max_ms", "replayed",
+		"fsync_ms", "workflow_tasks", "concurrent_activities", "go_version", "cpus")
+	if m["scenario"] != "long-history" || m["instances"] != 2.0 || m["replayed"] != 2.0 || m["history_events"].(float64) < 1000 {
+		t.Errorf("figures %v", m)
+	}
+	if s, ok := m["resume_ms"].([]any); !ok || len(s) != 2 {
+		t.Errorf("resume_ms = %#v, want 2 samples", m["resume_ms"])
+	}
+	lr := r.(*LongHistoryResult)
+	if lr.ResumeMinMs > lr.ResumeP50Ms || lr.ResumeP50Ms > lr.ResumeMaxMs || lr.TaskP50Ms > lr.ResumeMaxMs {
+		t.Errorf("figures out of order: %+v", lr)
+	}
+}
+
+// TestLongHistoryWorkflowResult checks the workflow's own contract: the
+// sum of its activities plus the event's value.
+func TestLongHistoryWorkflowResult(t *testing.T) {
+	e, err := New(Config{observe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.start(ctx(t), LongHistoryWorkflow, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.waitForEvent(ctx(t), id, ResumeEvent)
+	if err != nil || n != 21 {
+		t.Fatalf("history of %d events (%v), want 21", n, err)
+	}
+	if err := e.Client.RaiseEvent(ctx(t), id, ResumeEvent, 100); err != nil {
+		t.Fatal(err)
+	}
+	var out int
+	if err := e.result(ctx(t), id, &out); err != nil || out != 155 {
+		t.Errorf("result %d (%v), want 55+100", out, err)
+	}
+	c, err := e.taskCounts()
+	if err != nil || c.get("LongHistoryWorkflow", "replayed") != 1 {
+		t.Errorf("task counts %v (%v), want one replay", c.tasks, err)
+	}
+}
+
+func TestReadMem(t *testing.T) {
+	m := ReadMem()
+	if m.HeapBytes == 0 || m.SysBytes == 0 || m.Goroutines == 0 {
+		t.Errorf("%+v", m)
+	}
+	if _, err := os.Stat("/proc/self/status"); err == nil && (m.RSSBytes == 0 || m.PeakRSSBytes < m.RSSBytes) {
+		t.Errorf("RSS %d, peak %d", m.RSSBytes, m.PeakRSSBytes)
 	}
 }
 
@@ -148,8 +327,8 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func newBenchEnv(b *testing.B) *Env {
-	e, err := NewEmbedded(Config{})
+func newBenchEnv(b *testing.B, mode string) *Env {
+	e, err := New(Config{Mode: mode})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -165,7 +344,7 @@ func newBenchEnv(b *testing.B) *Env {
 // BenchmarkChain3Embedded starts b.N chain3 workflows at once on a fresh
 // SQLite file and waits for all of them: one op is one whole workflow.
 func BenchmarkChain3Embedded(b *testing.B) {
-	e := newBenchEnv(b)
+	e := newBenchEnv(b, ModeEmbedded)
 	b.ResetTimer()
 	took, err := e.Chain3Throughput(context.Background(), b.N)
 	if err != nil {
@@ -178,7 +357,7 @@ func BenchmarkChain3Embedded(b *testing.B) {
 // BenchmarkFanout1000Embedded runs one workflow over 1,000 activities per
 // op.
 func BenchmarkFanout1000Embedded(b *testing.B) {
-	e := newBenchEnv(b)
+	e := newBenchEnv(b, ModeEmbedded)
 	var total time.Duration
 	for b.Loop() {
 		took, err := e.RunFanout(context.Background(), 1000)
@@ -189,5 +368,84 @@ func BenchmarkFanout1000Embedded(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/total.Seconds(), "workflows/s")
 	b.ReportMetric(1000*float64(b.N)/total.Seconds(), "activities/s")
+	b.ReportMetric(e.FsyncMs, "fsync-ms")
+}
+
+// BenchmarkChain3HTTP is BenchmarkChain3Embedded through the HTTP API of
+// a server on a loopback port: each workflow is a start and a long-poll.
+func BenchmarkChain3HTTP(b *testing.B) {
+	e := newBenchEnv(b, ModeHTTP)
+	b.ResetTimer()
+	took, err := e.Chain3Throughput(context.Background(), b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/took.Seconds(), "workflows/s")
+	b.ReportMetric(e.FsyncMs, "fsync-ms")
+}
+
+// BenchmarkSleepers2000Embedded runs the whole sleepers scenario with
+// 2,000 sleepers per op (1,000 timers due at 1,000/s, 1,000 events) and
+// reports the last run's figures.
+func BenchmarkSleepers2000Embedded(b *testing.B) {
+	var r *SleepersResult
+	for b.Loop() {
+		res, err := Run(context.Background(), Sleepers, Config{Sleepers: 2000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r = res.(*SleepersResult)
+	}
+	b.ReportMetric(r.RSSMB, "rss-MB")
+	b.ReportMetric(r.BytesPerSleeper, "heap-B/sleeper")
+	b.ReportMetric(r.TimerLateP99Ms, "timer-late-p99-ms")
+	b.ReportMetric(r.EventP99Ms, "event-p99-ms")
+	b.ReportMetric(r.EventsPerSecond, "events/s")
+	b.ReportMetric(r.FsyncMs, "fsync-ms")
+}
+
+// BenchmarkLongHistory10000Embedded builds, outside the timer, a workflow
+// of 10,000 history events that waits for an event and is evicted; one op
+// is its resume: raise → result, the history loaded and replayed.
+func BenchmarkLongHistory10000Embedded(b *testing.B) {
+	e, err := New(Config{observe: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	ctx := context.Background()
+	const activities = 5000
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		id, err := e.start(ctx, LongHistoryWorkflow, activities)
+		if err == nil {
+			_, err = e.waitForEvent(ctx, id, ResumeEvent)
+		}
+		before, err2 := e.taskCounts()
+		if err = errors.Join(err, err2); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		began := time.Now()
+		var out int
+		err = e.Client.RaiseEvent(ctx, id, ResumeEvent, 1)
+		if err == nil {
+			err = e.result(ctx, id, &out)
+		}
+		total += time.Since(began)
+		b.StopTimer()
+		after, err2 := e.taskCounts()
+		if err = errors.Join(err, err2); err != nil {
+			b.Fatal(err)
+		}
+		if out != activities*(activities+1)/2+1 {
+			b.Fatalf("result %d", out)
+		}
+		if after.get("LongHistoryWorkflow", "replayed")-before.get("LongHistoryWorkflow", "replayed") != 1 {
+			b.Fatal("the resume did not replay the history: the run was not evicted")
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/resume")
 	b.ReportMetric(e.FsyncMs, "fsync-ms")
 }

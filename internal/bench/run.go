@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -77,6 +78,53 @@ func (r *FanoutResult) WriteTable(w io.Writer) error {
 	})
 }
 
+// WriteTable implements Result.
+func (r *SleepersResult) WriteTable(w io.Writer) error {
+	return table(w, fmt.Sprintf("sleepers (%s, %s)", r.Mode, r.Store), [][2]string{
+		{"sleepers", fmt.Sprintf("%d (%d on a timer, %d on an event)", r.Sleepers, r.Timers, r.Events)},
+		{"started and waiting in", fmt.Sprintf("%.3f s (%.1f workflows/s)", r.StartSeconds, r.StartsPerSecond)},
+		{"RSS while all wait", fmt.Sprintf("%.1f MB (before: %.1f MB; %.0f bytes per sleeper)", r.RSSMB, r.BaseRSSMB, r.RSSPerSleeper)},
+		{"Go heap while all wait", fmt.Sprintf("%.1f MB live (before: %.1f MB; %.0f bytes per sleeper)", r.HeapMB, r.BaseHeapMB, r.BytesPerSleeper)},
+		{"while the events only wait", fmt.Sprintf("RSS %.1f MB, Go heap %.1f MB, %d goroutines", r.HalfRSSMB, r.HalfHeapMB, r.HalfGoroutines)},
+		{"goroutine stacks while all wait", fmt.Sprintf("%.1f MB", r.StackMB)},
+		{"Go runtime from the OS", fmt.Sprintf("%.1f MB", r.GoSysMB)},
+		{"goroutines while all wait", fmt.Sprintf("%d (before: %d)", r.Goroutines, r.BaseGoroutines)},
+		{"peak RSS of the run", fmt.Sprintf("%.1f MB", r.PeakRSSMB)},
+		{"timers", fmt.Sprintf("%d due at %d/s, all woken in %.3f s (%.1f/s)", r.Timers, r.TimerRate, r.TimerSeconds, r.TimersPerSecond)},
+		{"timer fired late p50 / p99 / max", fmt.Sprintf("%.3f / %.3f / %.3f ms", r.TimerLateP50Ms, r.TimerLateP99Ms, r.TimerLateMaxMs)},
+		{"timer result late p50 / p99 / max", fmt.Sprintf("%.3f / %.3f / %.3f ms", r.TimerDoneP50Ms, r.TimerDoneP99Ms, r.TimerDoneMaxMs)},
+		{"timer tasks cached / replayed", fmt.Sprintf("%d / %d", r.TimerTasksCached, r.TimerTasksReplayed)},
+		{"events", fmt.Sprintf("%d, %d raised at a time, delivered in %.3f s (%.1f events/s)", r.Events, r.EventConcurrency, r.EventSeconds, r.EventsPerSecond)},
+		{"raise → result p50 / p99 / max", fmt.Sprintf("%.3f / %.3f / %.3f ms", r.EventP50Ms, r.EventP99Ms, r.EventMaxMs)},
+		{"event tasks cached / replayed", fmt.Sprintf("%d / %d", r.EventTasksCached, r.EventTasksReplay)},
+		{"completed with the right result", fmt.Sprintf("%d of %d", r.Completed, r.Sleepers)},
+		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
+		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
+	})
+}
+
+// WriteTable implements Result.
+func (r *LongHistoryResult) WriteTable(w io.Writer) error {
+	samples := make([]string, len(r.ResumeMs))
+	for i, v := range r.ResumeMs {
+		samples[i] = fmt.Sprintf("%.3f", v)
+	}
+	return table(w, fmt.Sprintf("long-history (%s, %s)", r.Mode, r.Store), [][2]string{
+		{"instances (one resume each)", fmt.Sprint(r.Instances)},
+		{"history events when evicted", fmt.Sprintf("≥ %d", r.HistoryEvents)},
+		{"histories built in", fmt.Sprintf("%.3f s", r.BuildSeconds)},
+		{"resume (raise → result) median", fmt.Sprintf("%.3f ms", r.ResumeP50Ms)},
+		{"resume min / max", fmt.Sprintf("%.3f / %.3f ms", r.ResumeMinMs, r.ResumeMaxMs)},
+		{"resume samples", strings.Join(samples, ", ") + " ms"},
+		{"resume workflow task median / max", fmt.Sprintf("%.3f / %.3f ms", r.TaskP50Ms, r.TaskMaxMs)},
+		{"resumes that replayed the history", fmt.Sprintf("%d of %d", r.Replayed, r.Instances)},
+		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
+		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
+	})
+}
+
 func table(w io.Writer, title string, rows [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", title)
@@ -102,28 +150,27 @@ func Write(w io.Writer, r Result, jsonOnly bool) error {
 	return err
 }
 
-// Run runs scenario on a fresh embedded store and returns its figures.
+// Run runs scenario on a fresh store, in the mode of cfg, and returns its
+// figures.
 func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
-	switch scenario {
-	case Chain3, Fanout:
-	case Sleepers, LongHistory:
-		return nil, fmt.Errorf("scenario %s is %w: it is planned in the benchmark work; chain3 and fanout run today", scenario, ErrNotAvailable)
-	default:
-		return nil, fmt.Errorf("unknown scenario %q: use chain3, fanout, sleepers or long-history", scenario)
-	}
 	cfg.defaults()
-	if err := CheckMode(cfg.Mode); err != nil {
+	if err := CheckScenarioMode(scenario, cfg.Mode); err != nil {
 		return nil, err
 	}
+	cfg.observe = scenario == Sleepers || scenario == LongHistory
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Progress, scenario+": "+format+"\n", args...)
 	}
-	e, err := NewEmbedded(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer e.Close()
-	progress("store %s (sqlite, embedded), disk fsync %.3f ms", e.Path, e.FsyncMs)
+	if e.URL != "" {
+		progress("store %s (sqlite), perdure server on %s, disk fsync %.3f ms", e.Path, e.URL, e.FsyncMs)
+	} else {
+		progress("store %s (sqlite, embedded), disk fsync %.3f ms", e.Path, e.FsyncMs)
+	}
 	// A few workflows first, so that statements are prepared and
 	// connections open before anything is timed.
 	progress("warm-up")
@@ -135,8 +182,12 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 	switch scenario {
 	case Chain3:
 		return runChain3(ctx, e, cfg, progress)
-	default:
+	case Fanout:
 		return runFanout(ctx, e, cfg, progress)
+	case Sleepers:
+		return runSleepers(ctx, e, cfg, progress)
+	default:
+		return runLongHistory(ctx, e, cfg, progress)
 	}
 }
 

@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// procStatus returns VmRSS and VmHWM of /proc/self/status in bytes, or
+// zeros where there is no such file.
+func procStatus() (rss, peak uint64) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
+// taskCounts is a reading of the engine's workflow task counter
+// (perdure_workflow_tasks_total) by workflow name and outcome: "cached"
+// (the run's live runner came from the cache), "replayed" (its history was
+// loaded and replayed) or "failed"; and of its task time histogram
+// (perdure_workflow_task_seconds) sum by workflow name.
+type taskCounts struct {
+	tasks   map[[2]string]int
+	seconds map[string]float64
+}
+
+func (c taskCounts) get(workflow, outcome string) int { return c.tasks[[2]string{workflow, outcome}] }
+
+// taskCounts reads the engine's observer; the Env must have been created
+// with Config.observe.
+func (e *Env) taskCounts() (taskCounts, error) {
+	c := taskCounts{tasks: map[[2]string]int{}, seconds: map[string]float64{}}
+	if e.metrics == nil {
+		return c, fmt.Errorf("bench: the engine's metrics are not registered")
+	}
+	fams, err := e.metrics.Gather()
+	if err != nil {
+		return c, err
+	}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "perdure_workflow_tasks_total":
+			for _, m := range f.GetMetric() {
+				var wf, outcome string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "workflow":
+						wf = l.GetValue()
+					case "outcome":
+						outcome = l.GetValue()
+					}
+				}
+				c.tasks[[2]string{wf, outcome}] += int(m.GetCounter().GetValue())
+			}
+		case "perdure_workflow_task_seconds":
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "workflow" {
+						c.seconds[l.GetValue()] += m.GetHistogram().GetSampleSum()
+					}
+				}
+			}
+		}
+	}
+	return c, nil
+}
