@@ -34,30 +34,7 @@ func Chain3(ctx workflow.Context, n int) (int, error) {
 func BenchmarkChain3(b *testing.B) {
 	for _, kind := range []string{"sqlite", "memory"} {
 		b.Run(kind, func(b *testing.B) {
-			var st store.Store = memstore.New()
-			if kind == "sqlite" {
-				var err error
-				if st, err = sqlitestore.Open(filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Options{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			defer st.Close()
-			c, err := perdure.NewClient(perdure.Options{Store: st, Logger: testLogger()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			w := worker.New(c, worker.Options{MaxConcurrentWorkflowTasks: 64, MaxConcurrentActivities: 256})
-			if err := worker.RegisterWorkflow(w, Chain3); err != nil {
-				b.Fatal(err)
-			}
-			if err := worker.RegisterActivity(w, addOne); err != nil {
-				b.Fatal(err)
-			}
-			if err := w.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer w.Stop()
+			c := chain3Node(b, kind)
 			ctx := context.Background()
 			b.ResetTimer()
 			var wg sync.WaitGroup
@@ -85,6 +62,58 @@ func BenchmarkChain3(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "workflows/s")
+		})
+	}
+}
+
+// chain3Node starts a client and a worker serving Chain3 on a store of the
+// given kind ("sqlite": a file with durable commits, or "memory").
+func chain3Node(b *testing.B, kind string) *perdure.Client {
+	var st store.Store = memstore.New()
+	if kind == "sqlite" {
+		var err error
+		if st, err = sqlitestore.Open(filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() { st.Close() })
+	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	w := worker.New(c, worker.Options{MaxConcurrentWorkflowTasks: 64, MaxConcurrentActivities: 256})
+	if err := worker.RegisterWorkflow(w, Chain3); err != nil {
+		b.Fatal(err)
+	}
+	if err := worker.RegisterActivity(w, addOne); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Stop() })
+	return c
+}
+
+// BenchmarkChain3Sequential runs one chain3 workflow at a time: one op is
+// start → result of one workflow, so ns/op is its latency.
+func BenchmarkChain3Sequential(b *testing.B) {
+	for _, kind := range []string{"sqlite", "memory"} {
+		b.Run(kind, func(b *testing.B) {
+			c := chain3Node(b, kind)
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				i++
+				id, err := c.StartWorkflow(ctx, Chain3, i, perdure.StartOptions{InstanceID: fmt.Sprintf("s-%d", i)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if out, err := perdure.GetResult[int](ctx, c, id); err != nil || out != i+3 {
+					b.Fatalf("chain3(%d) = %d, %v", i, out, err)
+				}
+			}
 		})
 	}
 }

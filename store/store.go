@@ -38,6 +38,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -328,6 +329,20 @@ type PurgeParams struct {
 // this package.
 type Op interface{ isOp() }
 
+// Eager asks an op to lease, in its own transaction, the workflow task it
+// makes ready (eager dispatch): the caller runs it at once instead of
+// waiting for WorkflowTaskClaim. The store leases the run only when a claim
+// at Now by Owner would hand it out: the run is not finished, has no live
+// lease and no retry delay, has messages visible at Now (only Control ones
+// while SUSPENDED), and its name is in Names (nil: any). The lease and the
+// task are exactly those of a claim.
+type Eager struct {
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+	Names      []string
+}
+
 // RunCreateOp starts a run (a client's start, or a parent's child start).
 //
 // Semantics by the state of InstanceID's current run:
@@ -349,6 +364,10 @@ type RunCreateOp struct {
 
 	Result  *Run // out: the created or existing run
 	Created bool // out
+	// Eager (optional) leases the new run when its start is visible at
+	// Eager.Now; Claimed (out) is then its first workflow task.
+	Eager   *Eager
+	Claimed *WorkflowTask
 	// OnConflict, for a RunCreateOp inside WorkflowTaskCommitOp.NewRuns:
 	// when the create fails with ErrConflict, this message goes to the
 	// committing run in the same transaction (the child's failure, so that
@@ -402,7 +421,11 @@ type WorkflowTaskCommitOp struct {
 	Waiting   []byte
 	UpdatedAt time.Time
 
-	NewActivities []*ActivityTask // State READY
+	// NewActivities are READY, or RUNNING with Attempt 1, StartedAt,
+	// LeaseOwner and LeaseUntil set: claimed by the committing worker in the
+	// same transaction (eager dispatch). None is created when the commit
+	// finishes the run.
+	NewActivities []*ActivityTask
 	// CancelActivities deletes unfinished activity tasks by seq.
 	CancelActivities []int64
 	Messages         []*MessageSendOp // to this run (timers) or other runs; IgnoreFinished is honoured
@@ -413,6 +436,12 @@ type WorkflowTaskCommitOp struct {
 	// CarryOverEvents names the new run (in NewRuns) that receives this
 	// run's unconsumed EventRaised messages; only with StatusContinuedAsNew.
 	CarryOverEvents string
+
+	// Eager (optional): when the run, after the commit, still has messages
+	// visible at Eager.Now (they arrived during the task), it is leased
+	// again and Claimed (out) is its next workflow task.
+	Eager   *Eager
+	Claimed *WorkflowTask
 }
 
 // WorkflowTaskAbandonOp releases a run's lease after a failed workflow task
@@ -436,6 +465,10 @@ type ActivityTaskFinishOp struct {
 	// passed at Now (completion by task token).
 	RequireUnexpired bool
 	Now              time.Time
+	// Eager (optional) leases the run the message wakes; Claimed (out) is
+	// then its workflow task.
+	Eager   *Eager
+	Claimed *WorkflowTask
 }
 
 // ActivityTaskRetryOp records a failed attempt and makes the task READY
@@ -479,3 +512,24 @@ func (*ActivityTaskFinishOp) isOp()    {}
 func (*ActivityTaskRetryOp) isOp()     {}
 func (*ActivityTaskPendOp) isOp()      {}
 func (*ActivityTaskHeartbeatOp) isOp() {}
+
+// NewActivityTask is what a store keeps of a task in
+// WorkflowTaskCommitOp.NewActivities: READY before its first attempt, or
+// RUNNING in attempt 1, leased by the committing worker (eager dispatch).
+// For store implementations.
+func NewActivityTask(instanceID, runID string, a *ActivityTask) (*ActivityTask, error) {
+	t := *a
+	t.InstanceID, t.RunID = instanceID, runID
+	t.ScheduledAt, t.VisibleAt = a.ScheduledAt.UTC(), a.VisibleAt.UTC()
+	t.Deadline = time.Time{}
+	if a.State == ActivityRunning {
+		if a.Attempt != 1 || a.LeaseOwner == "" || a.LeaseUntil.IsZero() {
+			return nil, fmt.Errorf("run %s: activity task %d: a new RUNNING task needs attempt 1 and a lease", runID, a.Seq)
+		}
+		t.StartedAt, t.LeaseUntil = a.StartedAt.UTC(), a.LeaseUntil.UTC()
+		return &t, nil
+	}
+	t.State, t.Attempt = ActivityReady, 0
+	t.StartedAt, t.LeaseOwner, t.LeaseUntil = a.StartedAt.UTC(), "", time.Time{}
+	return &t, nil
+}

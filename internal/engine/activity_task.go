@@ -208,10 +208,24 @@ func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, 
 	return fn(ctx, in)
 }
 
+// finish commits op and, when a worker of this engine has a free workflow
+// task slot, runs the workflow task the result wakes at once.
+func (e *Engine) finish(op *store.ActivityTaskFinishOp) error {
+	es := e.eagerWorkflow("")
+	if es != nil {
+		op.Eager = es.eager(op.Now, es.wfNames)
+	}
+	err := e.apply1(op)
+	if es != nil {
+		es.runEager(op.Claimed, err)
+	}
+	return err
+}
+
 func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Time) {
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
 	msg := history.Message(history.TaskCompleted, &history.Data{Seq: t.Seq, Name: t.Name, Result: out, Attempts: trim(attempts)}, now, false)
-	err := e.apply1(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now})
+	err := e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now})
 	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}
@@ -271,7 +285,12 @@ func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions,
 		msg := history.Message(history.TaskFailed, &history.Data{Seq: t.Seq, Name: t.Name, Failure: &final, Attempts: trim(attempts)}, now, false)
 		op = &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, RequireUnexpired: byToken, Now: now}
 	}
-	err := e.apply1(op)
+	var err error
+	if f, ok := op.(*store.ActivityTaskFinishOp); ok {
+		err = e.finish(f)
+	} else {
+		err = e.apply1(op)
+	}
 	if err != nil && !byToken && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity failure", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}

@@ -42,7 +42,17 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 		Start: history.Message(history.ExecutionStarted, &history.Data{Name: req.Name, Input: req.Input,
 			InstanceID: req.InstanceID, RunID: runID}, visible, false),
 	}
-	if err := e.apply1(op); err != nil {
+	var es *server
+	if visible.Equal(now) {
+		if es = e.eagerWorkflow(req.Name); es != nil {
+			op.Eager = es.eager(now, nil)
+		}
+	}
+	err = e.apply1(op)
+	if es != nil {
+		es.runEager(op.Claimed, err)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, false, fmt.Errorf("instance %q is already running with a different workflow or input: "+
 				"wait for it to finish, terminate it, or use another instance id: %w", req.InstanceID, err)
@@ -251,7 +261,7 @@ func (e *Engine) CompleteActivity(ctx context.Context, token string, result []by
 	now := e.Now()
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
 	msg := history.Message(history.TaskCompleted, &history.Data{Seq: t.Seq, Name: t.Name, Result: result, Attempts: trim(attempts)}, now, false)
-	err = e.apply1(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now})
+	err = e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now})
 	return rejected(err, tok)
 }
 

@@ -66,9 +66,12 @@ type Engine struct {
 	cache  *cache
 	commit chan *commitReq
 
-	mu      sync.Mutex
-	wake    chan struct{}
-	waiters map[string]*waiter // WaitForCompletion callers by instance id
+	mu   sync.Mutex
+	wake chan struct{} // closed after every commit
+	// loopWake, by loop kind, is closed when work of that kind may have
+	// appeared that no worker of this engine took at once.
+	loopWake [2]chan struct{}
+	waiters  map[string]*waiter // WaitForCompletion callers by instance id
 
 	commitMu     sync.RWMutex
 	commitClosed bool
@@ -80,6 +83,7 @@ type Engine struct {
 	active  atomic.Int64            // workflow tasks and activity attempts running
 	serving atomic.Int64            // Serve calls whose loops are registered
 	loops   map[*loopState]struct{} // claim loops, under mu
+	servers []*server               // serving workers, for eager dispatch; under mu, replaced on change
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -131,17 +135,18 @@ func New(cfg Config) (*Engine, error) {
 		cfg.CompletionPoll = time.Second
 	}
 	e := &Engine{
-		cfg:     cfg,
-		st:      cfg.Store,
-		clk:     cfg.Clock,
-		log:     cfg.Logger,
-		cache:   newCache(cfg.CacheSize),
-		commit:  make(chan *commitReq, 256),
-		wake:    make(chan struct{}),
-		waiters: map[string]*waiter{},
-		loops:   map[*loopState]struct{}{},
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		st:       cfg.Store,
+		clk:      cfg.Clock,
+		log:      cfg.Logger,
+		cache:    newCache(cfg.CacheSize),
+		commit:   make(chan *commitReq, 256),
+		wake:     make(chan struct{}),
+		loopWake: [2]chan struct{}{make(chan struct{}), make(chan struct{})},
+		waiters:  map[string]*waiter{},
+		loops:    map[*loopState]struct{}{},
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	if cfg.Store.Exclusive() {
 		if err := cfg.Store.LeasesRelease(context.Background(), ""); err != nil {
@@ -181,18 +186,42 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// Loop kinds.
+const (
+	workflowLoop = iota
+	activityLoop
+)
+
 // notify wakes every loop waiting for work.
-func (e *Engine) notify() {
+func (e *Engine) notify() { e.notifyLoops(true, true) }
+
+// notifyLoops wakes the waiters of any commit, and the workflow and the
+// activity loops as asked.
+func (e *Engine) notifyLoops(wf, act bool) {
 	e.mu.Lock()
 	close(e.wake)
 	e.wake = make(chan struct{})
+	for kind, ok := range [2]bool{wf, act} {
+		if ok {
+			close(e.loopWake[kind])
+			e.loopWake[kind] = make(chan struct{})
+		}
+	}
 	e.mu.Unlock()
 }
 
+// wakeChan is closed after the next commit.
 func (e *Engine) wakeChan() <-chan struct{} {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.wake
+}
+
+// loopWakeChan is closed when work for loops of kind may appear.
+func (e *Engine) loopWakeChan(kind int) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.loopWake[kind]
 }
 
 // waitUntilWork blocks until notified, until the store's next wake-up time,
@@ -218,12 +247,13 @@ func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}, ls *lo
 // --- idle tracking ---
 
 type loopState struct {
+	kind    int
 	waiting <-chan struct{} // the wake channel it sleeps on; nil while busy
 	until   time.Time       // when its sleep ends by itself
 }
 
-func (e *Engine) addLoop() *loopState {
-	ls := &loopState{}
+func (e *Engine) addLoop(kind int) *loopState {
+	ls := &loopState{kind: kind}
 	e.mu.Lock()
 	e.loops[ls] = struct{}{}
 	e.mu.Unlock()
@@ -258,7 +288,7 @@ func (e *Engine) Idle(parked int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for ls := range e.loops {
-		if ls.waiting == nil || ls.waiting != (<-chan struct{})(e.wake) || !now.Before(ls.until) {
+		if ls.waiting == nil || ls.waiting != (<-chan struct{})(e.loopWake[ls.kind]) || !now.Before(ls.until) {
 			return false
 		}
 	}
@@ -342,16 +372,39 @@ func (e *Engine) committer() {
 	}
 }
 
+// afterCommit wakes the loops that have new work to claim (work leased
+// eagerly is running already) and the callers waiting for runs that
+// finished.
 func (e *Engine) afterCommit(ops []store.Op, errs []error) {
-	e.notify()
+	wf, act := false, false
 	for i, op := range ops {
 		if errs[i] != nil {
 			continue
 		}
-		if c, ok := op.(*store.WorkflowTaskCommitOp); ok && c.Status.Finished() {
-			e.signalInstance(c.InstanceID)
+		switch op := op.(type) {
+		case *store.RunCreateOp:
+			wf = wf || op.Claimed == nil
+		case *store.ActivityTaskFinishOp:
+			wf = wf || op.Claimed == nil
+		case *store.WorkflowTaskCommitOp:
+			// Messages include the run's own timers, which change when a
+			// loop must look again.
+			wf = wf || len(op.Messages) > 0 || len(op.NewRuns) > 0 || (op.Eager == nil && !op.Status.Finished())
+			for _, a := range op.NewActivities {
+				act = act || a.State != store.ActivityRunning
+			}
+			if op.Status.Finished() {
+				e.signalInstance(op.InstanceID)
+			}
+		case *store.ActivityTaskRetryOp, *store.ActivityTaskPendOp:
+			act = true
+		case *store.ActivityTaskHeartbeatOp:
+			// A renewed lease or a later deadline makes no work.
+		default:
+			wf, act = true, true
 		}
 	}
+	e.notifyLoops(wf, act)
 }
 
 // waiter is the channel closed when an instance's run finishes, shared by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,67 @@ type server struct {
 	// actCtx is cancelled after the shutdown grace, to stop running activities.
 	actCtx    context.Context
 	actCancel context.CancelFunc
+
+	wfNames []string
+	wf, act *slots
+	// mu guards stopping: once set, no slot is taken for eager dispatch.
+	mu       sync.Mutex
+	stopping bool
+}
+
+// slots bounds the tasks of one kind that a worker runs at once. A slot is
+// taken before a task is claimed, or before an op may lease one eagerly,
+// and is given back when the task ends or nothing was leased.
+type slots struct {
+	e     *Engine
+	sem   chan struct{}
+	freed chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newSlots(e *Engine, n int) *slots {
+	return &slots{e: e, sem: make(chan struct{}, n), freed: make(chan struct{}, 1)}
+}
+
+func (sl *slots) free() int { return cap(sl.sem) - len(sl.sem) }
+
+// acquire takes a slot, waiting for one; the slot counts as running work
+// (for Idle and for the shutdown wait) until release.
+func (sl *slots) acquire() {
+	sl.wg.Add(1)
+	sl.e.active.Add(1)
+	sl.sem <- struct{}{}
+}
+
+// tryAcquire takes a slot if one is free.
+func (sl *slots) tryAcquire() bool {
+	select {
+	case sl.sem <- struct{}{}:
+		sl.wg.Add(1)
+		sl.e.active.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+func (sl *slots) release() {
+	sl.e.active.Add(-1)
+	<-sl.sem
+	sl.wg.Done()
+	select {
+	case sl.freed <- struct{}{}:
+	default:
+	}
+}
+
+// run runs fn on its own goroutine in a slot already taken, and gives the
+// slot back when fn returns.
+func (sl *slots) run(fn func()) {
+	go func() {
+		defer sl.release()
+		fn()
+	}()
 }
 
 // Serve runs the workflows and activities of reg until ctx is cancelled,
@@ -81,9 +143,11 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 	if opts.Logger == nil {
 		opts.Logger = e.log
 	}
-	s := &server{e: e, reg: reg, opts: opts, owner: owner, log: opts.Logger, codec: opts.Codec}
+	s := &server{e: e, reg: reg, opts: opts, owner: owner, log: opts.Logger, codec: opts.Codec,
+		wfNames: reg.WorkflowNames(), wf: newSlots(e, opts.MaxConcurrentWorkflowTasks), act: newSlots(e, opts.MaxConcurrentActivities)}
 	s.actCtx, s.actCancel = context.WithCancel(context.Background())
 	defer s.actCancel()
+	e.addServer(s)
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -95,27 +159,31 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 		}
 	}()
 
-	var wfWG, actWG sync.WaitGroup
 	var loops sync.WaitGroup
 	// Loops are registered here, before they run, so that Idle never sees
 	// a serving worker without them.
 	if len(reg.WorkflowNames()) > 0 {
-		ls := e.addLoop()
+		ls := e.addLoop(workflowLoop)
 		loops.Add(1)
-		go func() { defer loops.Done(); defer e.removeLoop(ls); s.workflowLoop(loopCtx, &wfWG, ls) }()
+		go func() { defer loops.Done(); defer e.removeLoop(ls); s.workflowLoop(loopCtx, ls) }()
 	}
 	if len(reg.ActivityNames()) > 0 {
-		ls := e.addLoop()
+		ls := e.addLoop(activityLoop)
 		loops.Add(1)
-		go func() { defer loops.Done(); defer e.removeLoop(ls); s.activityLoop(loopCtx, &actWG, ls) }()
+		go func() { defer loops.Done(); defer e.removeLoop(ls); s.activityLoop(loopCtx, ls) }()
 	}
 	e.serving.Add(1)
 	defer e.serving.Add(-1)
 	<-loopCtx.Done()
 	loops.Wait()
-	wfWG.Wait()
+	// No slot is taken after this: the waits below see every task.
+	e.removeServer(s)
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	s.wf.wg.Wait()
 	finished := make(chan struct{})
-	go func() { actWG.Wait(); close(finished) }()
+	go func() { s.act.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-time.After(opts.ShutdownGrace):
@@ -136,46 +204,31 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 	return nil
 }
 
-func (s *server) workflowLoop(ctx context.Context, wg *sync.WaitGroup, ls *loopState) {
+func (s *server) workflowLoop(ctx context.Context, ls *loopState) {
 	names := s.reg.WorkflowNames()
-	claimLoop(s, ctx, wg, ls, s.opts.MaxConcurrentWorkflowTasks, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
+	claimLoop(s, ctx, ls, s.wf, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
 		return s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
 	}, s.runWorkflowTask)
 }
 
-func (s *server) activityLoop(ctx context.Context, wg *sync.WaitGroup, ls *loopState) {
+func (s *server) activityLoop(ctx context.Context, ls *loopState) {
 	names := s.reg.ActivityNames()
-	claimLoop(s, ctx, wg, ls, s.opts.MaxConcurrentActivities, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
+	claimLoop(s, ctx, ls, s.act, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
 		return s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
 	}, s.runActivity)
 }
 
-// claimLoop claims up to slots tasks at a time and runs each on its own
-// goroutine, tracked by wg.
-func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, ls *loopState, slots int,
+// claimLoop claims up to the free slots' worth of tasks at a time and runs
+// each on its own goroutine in a slot.
+func claimLoop[T any](s *server, ctx context.Context, ls *loopState, sl *slots,
 	claim func(max int, now time.Time) ([]T, error), run func(T)) {
-	sem := make(chan struct{}, slots)
-	freed := make(chan struct{}, 1)
-	s.loop(ctx, ls, sem, freed, func(max int) (int, error) {
+	s.loop(ctx, ls, sl, func(max int) (int, error) {
 		tasks, err := claim(max, s.e.Now())
 		for _, t := range tasks {
-			sem <- struct{}{}
-			wg.Add(1)
-			s.e.active.Add(1)
-			go func() {
-				defer func() {
-					s.e.active.Add(-1)
-					<-sem
-					wg.Done()
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-				run(t)
-			}()
+			sl.acquire()
+			sl.run(func() { run(t) })
 		}
 		return len(tasks), err
 	})
@@ -183,13 +236,13 @@ func claimLoop[T any](s *server, ctx context.Context, wg *sync.WaitGroup, ls *lo
 
 // loop claims while there are free slots in sem and sleeps until woken when
 // there is nothing to claim.
-func (s *server) loop(ctx context.Context, ls *loopState, sem, freed chan struct{}, claim func(max int) (int, error)) {
+func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(max int) (int, error)) {
 	for ctx.Err() == nil {
-		wake := s.e.wakeChan()
-		free := cap(sem) - len(sem)
+		wake := s.e.loopWakeChan(ls.kind)
+		free := sl.free()
 		if free == 0 {
 			select {
-			case <-freed:
+			case <-sl.freed:
 			case <-ctx.Done():
 			}
 			continue
@@ -210,4 +263,77 @@ func (s *server) loop(ctx context.Context, ls *loopState, sem, freed chan struct
 			s.e.waitUntilWork(ctx, wake, ls)
 		}
 	}
+}
+
+// --- eager dispatch ---
+
+// eager is the store.Eager of this worker at now: what an op may lease to
+// it in the op's own transaction.
+func (s *server) eager(now time.Time, names []string) *store.Eager {
+	return &store.Eager{Owner: s.owner, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names}
+}
+
+// take takes a free slot of sl unless the worker is stopping.
+func (s *server) take(sl *slots) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.stopping && sl.tryAcquire()
+}
+
+func (e *Engine) addServer(s *server) {
+	e.mu.Lock()
+	e.servers = append(e.servers, s)
+	e.mu.Unlock()
+}
+
+func (e *Engine) removeServer(s *server) {
+	e.mu.Lock()
+	e.servers = slices.DeleteFunc(slices.Clone(e.servers), func(x *server) bool { return x == s })
+	e.mu.Unlock()
+}
+
+// eagerWorkflow returns a worker of this engine that serves the workflow
+// name ("": any of its workflows) with a workflow task slot taken for it,
+// or nil when none has one free.
+func (e *Engine) eagerWorkflow(name string) *server {
+	e.mu.Lock()
+	servers := e.servers
+	e.mu.Unlock()
+	for _, s := range servers {
+		if len(s.wfNames) == 0 {
+			continue
+		}
+		if name != "" {
+			if _, ok := s.reg.Workflow(name); !ok {
+				continue
+			}
+		}
+		if s.take(s.wf) {
+			return s
+		}
+	}
+	return nil
+}
+
+// eagerActivity is eagerWorkflow for an activity name.
+func (e *Engine) eagerActivity(name string) *server {
+	e.mu.Lock()
+	servers := e.servers
+	e.mu.Unlock()
+	for _, s := range servers {
+		if _, ok := s.reg.Activity(name); ok && s.take(s.act) {
+			return s
+		}
+	}
+	return nil
+}
+
+// runEager runs the workflow task an op leased to s in the slot taken for
+// it, or gives the slot back when the op leased nothing.
+func (s *server) runEager(t *store.WorkflowTask, err error) {
+	if err != nil || t == nil {
+		s.wf.release()
+		return
+	}
+	s.wf.run(func() { s.runWorkflowTask(t) })
 }

@@ -14,10 +14,22 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
-// runWorkflowTask advances one run: it takes the run's live runner from the
+// runWorkflowTask runs a leased workflow task, then the run's next one
+// for as long as each commit leases the run again (messages arrived while
+// it ran).
+func (s *server) runWorkflowTask(t *store.WorkflowTask) {
+	for t != nil {
+		t = s.workflowTask(t)
+	}
+}
+
+// workflowTask advances one run: it takes the run's live runner from the
 // cache (or rebuilds it by replaying history), applies the new messages,
 // and commits the resulting events, tasks and messages in one operation.
-func (s *server) runWorkflowTask(t *store.WorkflowTask) {
+// The activities it schedules are leased in that operation to workers of
+// this engine with free slots and started right after it (eager dispatch).
+// It returns the run's next task when the commit leased the run again.
+func (s *server) workflowTask(t *store.WorkflowTask) *store.WorkflowTask {
 	run := t.Run
 	began := time.Now()
 	replayed, failed := false, true
@@ -25,7 +37,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 	fn, ok := s.reg.Workflow(run.Name)
 	if !ok {
 		s.abandon(t, fmt.Errorf("workflow %q is not registered on this worker", run.Name))
-		return
+		return nil
 	}
 	r := s.e.cache.take(run.RunID)
 	if r != nil && r.HistoryLen() != run.HistoryLen {
@@ -37,7 +49,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		var err error
 		if r, err = s.rebuild(run, fn); err != nil {
 			s.abandon(t, err)
-			return
+			return nil
 		}
 	}
 	now := s.e.Now()
@@ -48,7 +60,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		if err != nil {
 			r.Close()
 			s.abandon(t, err)
-			return
+			return nil
 		}
 		ev.Time = now
 		events = append(events, ev)
@@ -57,7 +69,7 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 	if err != nil {
 		r.Close()
 		s.abandon(t, err)
-		return
+		return nil
 	}
 	if res.Consumed == 0 && res.Status == store.StatusPending {
 		// Only messages that must wait for the run's start, which is not
@@ -66,33 +78,85 @@ func (s *server) runWorkflowTask(t *store.WorkflowTask) {
 		r.Close()
 		failed = false
 		s.park(t, s.e.startTime(run.RunID, now.Add(s.e.cfg.WorkflowTaskRetry)))
-		return
+		return nil
 	}
 	op, err := s.buildCommit(t, r, events, res, now)
 	if err != nil {
 		r.Close()
 		s.abandon(t, err)
-		return
+		return nil
+	}
+	eager := s.eagerActivities(op, now)
+	if !op.Status.Finished() {
+		op.Eager = s.eager(now, nil)
 	}
 	if err := s.e.apply1(op); err != nil {
 		r.Close()
+		eager.release()
 		if !errors.Is(err, store.ErrLeaseLost) {
 			s.log.Error("commit workflow task", "instance_id", run.InstanceID, "run_id", run.RunID, "error", err)
 		}
-		return
+		return nil
 	}
 	failed = false
 	r.SetHistoryLen(run.HistoryLen + int64(len(op.NewEvents)))
 	if op.Status.Finished() {
+		eager.release() // a finishing commit creates no activity task
 		s.e.cfg.Observer.WorkflowFinished(run.Name, op.Status, now.Sub(run.CreatedAt))
 		r.Close()
-		return
+		return nil
 	}
-	if h := s.e.cfg.IdleHorizon; h > 0 && r.OnlyWaitsLong(now, h) {
+	if h := s.e.cfg.IdleHorizon; h > 0 && op.Claimed == nil && r.OnlyWaitsLong(now, h) {
 		r.Close() // only waiting: no memory until it wakes
-		return
+	} else {
+		// Cached before the activities start, so that their results find
+		// the runner.
+		s.e.cache.put(run.RunID, r)
 	}
-	s.e.cache.put(run.RunID, r)
+	eager.start()
+	return op.Claimed
+}
+
+// eagerTasks are the activity tasks of one commit leased to workers of
+// this engine, each with a slot taken.
+type eagerTasks []eagerTask
+
+type eagerTask struct {
+	s *server
+	t *store.ActivityTask
+}
+
+// eagerActivities leases, in op, each new activity that a worker of this
+// engine serves and has a free slot for: the task is created RUNNING in its
+// first attempt.
+func (s *server) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time) eagerTasks {
+	var out eagerTasks
+	for _, a := range op.NewActivities {
+		if a.VisibleAt.After(now) {
+			continue
+		}
+		es := s.e.eagerActivity(a.Name)
+		if es == nil {
+			continue
+		}
+		a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
+		a.LeaseOwner, a.LeaseUntil = es.owner, now.Add(s.e.cfg.LeaseDuration)
+		out = append(out, eagerTask{es, a})
+	}
+	return out
+}
+
+func (ts eagerTasks) release() {
+	for _, et := range ts {
+		et.s.act.release()
+	}
+}
+
+func (ts eagerTasks) start() {
+	for _, et := range ts {
+		c := &store.ClaimedActivity{Task: et.t}
+		et.s.act.run(func() { et.s.runActivity(c) })
+	}
 }
 
 // park releases a run that had nothing to do, so that it is not claimed

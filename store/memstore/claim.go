@@ -27,16 +27,8 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 		}
 		r := e.run
 		r.qe = nil
-		suspended := r.st.run.Status == store.StatusSuspended
-		var msgs []*store.Message
-		for _, m := range r.st.msgs {
-			if !m.VisibleAt.After(now) && (!suspended || m.Control) {
-				msgs = append(msgs, copyMsg(m))
-			}
-		}
-		r.st.leaseOwner, r.st.leaseUntil = p.Owner, until
 		claimed = append(claimed, r)
-		out = append(out, &store.WorkflowTask{Run: copyRun(r), Messages: msgs, LeaseOwner: p.Owner, LeaseUntil: until})
+		out = append(out, s.lease(r, p.Owner, now, until))
 	}
 	for _, r := range claimed {
 		s.requeueRun(r)
@@ -122,11 +114,11 @@ func (s *Store) insertTask(tx *tx, r *runRec, a *store.ActivityTask) error {
 	if s.tasks[key] != nil {
 		return fmt.Errorf("run %s: activity task %d already exists", key.runID, key.seq)
 	}
-	c := copyTask(a)
-	c.InstanceID, c.RunID = r.st.run.InstanceID, r.st.run.RunID
-	c.State, c.Attempt = store.ActivityReady, 0
-	c.ScheduledAt, c.VisibleAt, c.StartedAt = utc(a.ScheduledAt), utc(a.VisibleAt), utc(a.StartedAt)
-	c.LeaseOwner, c.LeaseUntil, c.Deadline = "", time.Time{}, time.Time{}
+	c, err := store.NewActivityTask(r.st.run.InstanceID, r.st.run.RunID, copyTask(a))
+	if err != nil {
+		return err
+	}
+	c.ScheduledAt, c.VisibleAt, c.StartedAt, c.LeaseUntil = utc(c.ScheduledAt), utc(c.VisibleAt), utc(c.StartedAt), utc(c.LeaseUntil)
 	t := &taskRec{t: *c, ord: s.nextOrd()}
 	s.tasks[key] = t
 	r.tasks[a.Seq] = t
@@ -182,6 +174,7 @@ func (s *Store) activityFinish(tx *tx, op *store.ActivityTaskFinishOp) error {
 	s.deleteTask(tx, r, t)
 	if !r.st.run.Status.Finished() {
 		s.addMessage(tx, r, &op.Message)
+		op.Claimed = s.eager(tx, r, op.Eager)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/perdure/perdure/store"
@@ -61,7 +62,38 @@ func (s *Store) createRun(tx *tx, op *store.RunCreateOp) error {
 	s.addMessage(tx, r, &op.Start)
 	op.Start.RunID = run.RunID
 	op.Result, op.Created = copyRun(r), true
+	op.Claimed = s.eager(tx, r, op.Eager)
 	return nil
+}
+
+// eager leases r for e when a claim at e.Now would: see store.Eager.
+func (s *Store) eager(tx *tx, r *runRec, e *store.Eager) *store.WorkflowTask {
+	if e == nil || r.st.run.Status.Finished() {
+		return nil
+	}
+	now := utc(e.Now)
+	if at, ok := r.readyAt(); !ok || at.After(now) {
+		return nil
+	}
+	if e.Names != nil && !slices.Contains(e.Names, r.st.run.Name) {
+		return nil
+	}
+	tx.saveRun(r)
+	return s.lease(r, e.Owner, now, utc(e.LeaseUntil))
+}
+
+// lease leases the claimable run r and returns its workflow task: the
+// messages visible at now (only Control ones while SUSPENDED).
+func (s *Store) lease(r *runRec, owner string, now, until time.Time) *store.WorkflowTask {
+	suspended := r.st.run.Status == store.StatusSuspended
+	var msgs []*store.Message
+	for _, m := range r.st.msgs {
+		if !m.VisibleAt.After(now) && (!suspended || m.Control) {
+			msgs = append(msgs, copyMsg(m))
+		}
+	}
+	r.st.leaseOwner, r.st.leaseUntil = owner, until
+	return &store.WorkflowTask{Run: copyRun(r), Messages: msgs, LeaseOwner: owner, LeaseUntil: until}
 }
 
 // addMessage appends a copy of m to r's inbox with a new id.
@@ -233,6 +265,7 @@ func (s *Store) commit(tx *tx, op *store.WorkflowTaskCommitOp) error {
 		}
 	}
 	if !finished {
+		op.Claimed = s.eager(tx, r, op.Eager)
 		return nil
 	}
 	if op.CarryOverEvents != "" {

@@ -2,8 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/perdure/perdure/store"
@@ -43,28 +45,13 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 			return err
 		}
 		for _, r := range runs {
-			msgs, err := w.visibleMessages(r, now)
+			t, err := w.lease(r, p.Owner, now, until)
 			if err != nil {
 				return err
 			}
-			if len(msgs) == 0 { // ready_at was stale: repair it and skip the run
-				if err := w.refreshReady(r); err != nil {
-					return err
-				}
-				continue
+			if t != nil {
+				out = append(out, t)
 			}
-			// ready_at = max(earliest wake-up message, new lease); the
-			// earliest one is visible, so it is among msgs.
-			first := micros(msgs[0].VisibleAt)
-			for _, m := range msgs[1:] {
-				first = min(first, micros(m.VisibleAt))
-			}
-			ready := max(first, micros(until))
-			if _, err := w.exec(`UPDATE runs SET lease_owner = ?, lease_until = ?, ready_at = ? WHERE run_id = ?`,
-				p.Owner, micros(until), ready, r.RunID); err != nil {
-				return err
-			}
-			out = append(out, &store.WorkflowTask{Run: r.public(), Messages: msgs, LeaseOwner: p.Owner, LeaseUntil: until})
 		}
 		return nil
 	})
@@ -72,6 +59,45 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 		return nil, err
 	}
 	return out, nil
+}
+
+// lease leases the claimable run r to owner until until and returns its
+// workflow task: the messages visible at now. A run without such messages
+// had a stale ready_at, which is repaired; lease then returns nil.
+func (w *wtx) lease(r *runRow, owner string, now int64, until time.Time) (*store.WorkflowTask, error) {
+	msgs, err := w.visibleMessages(r, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, w.refreshReady(r)
+	}
+	// ready_at = max(earliest wake-up message, new lease); the earliest
+	// one is visible, so it is among msgs.
+	first := micros(msgs[0].VisibleAt)
+	for _, m := range msgs[1:] {
+		first = min(first, micros(m.VisibleAt))
+	}
+	ready := max(first, micros(until))
+	if _, err := w.exec(`UPDATE runs SET lease_owner = ?, lease_until = ?, ready_at = ? WHERE run_id = ?`,
+		owner, micros(until), ready, r.RunID); err != nil {
+		return nil, err
+	}
+	task := &store.WorkflowTask{Run: r.public(), Messages: msgs, LeaseOwner: owner, LeaseUntil: until}
+	r.leaseOwner, r.leaseUntil = owner, until
+	r.readyAt = sql.NullInt64{Int64: ready, Valid: true}
+	return task, nil
+}
+
+// eager leases r for e when a claim at e.Now would: see store.Eager.
+func (w *wtx) eager(r *runRow, e *store.Eager) (*store.WorkflowTask, error) {
+	if e == nil || r == nil || r.Status.Finished() || !r.readyAt.Valid || r.readyAt.Int64 > micros(e.Now) {
+		return nil, nil
+	}
+	if e.Names != nil && !slices.Contains(e.Names, r.Name) {
+		return nil, nil
+	}
+	return w.lease(r, e.Owner, micros(e.Now), e.LeaseUntil.UTC())
 }
 
 // visibleMessages returns the messages of r visible at now that a claim
@@ -135,14 +161,14 @@ func (s *Store) LeasesRelease(ctx context.Context, owner string) error {
 		if _, err := w.exec(`UPDATE runs SET lease_owner = '', lease_until = ?,
 			ready_at = (SELECT MIN(m.visible_at) FROM messages m
 				WHERE m.run_id = runs.run_id AND (m.control = 1 OR runs.status <> 'SUSPENDED'))
-			WHERE lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
+			WHERE ready_at IS NOT NULL AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
 			micros(time.Time{}), owner, owner); err != nil {
 			return err
 		}
 		// A RUNNING task without a lease is due at once (expired).
 		zero := micros(time.Time{})
 		if _, err := w.exec(`UPDATE activity_tasks SET lease_owner = '', lease_until = ?, due_at = ?
-			WHERE state = 'RUNNING' AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
+			WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`,
 			zero, zero, owner, owner); err != nil {
 			return err
 		}
@@ -159,10 +185,18 @@ func (w *wtx) fenced(runID string, seq int64, attempt int) (*store.ActivityTask,
 	if t == nil {
 		return nil, fmt.Errorf("activity task %s/%d (finished or cancelled): %w: %w", runID, seq, store.ErrStaleTask, store.ErrNotFound)
 	}
-	if t.State == store.ActivityReady || t.Attempt != attempt {
-		return nil, fmt.Errorf("activity task %s/%d attempt %d: the current attempt is %d (%s): %w", runID, seq, attempt, t.Attempt, t.State, store.ErrStaleTask)
+	if err := fence(t, attempt); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// fence checks that attempt is t's current attempt.
+func fence(t *store.ActivityTask, attempt int) error {
+	if t.State == store.ActivityReady || t.Attempt != attempt {
+		return fmt.Errorf("activity task %s/%d attempt %d: the current attempt is %d (%s): %w", t.RunID, t.Seq, attempt, t.Attempt, t.State, store.ErrStaleTask)
+	}
+	return nil
 }
 
 func expired(t *store.ActivityTask, now time.Time) error {
@@ -173,24 +207,58 @@ func expired(t *store.ActivityTask, now time.Time) error {
 }
 
 func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
-	t, err := w.fenced(op.RunID, op.Seq, op.Attempt)
+	// Deleted first and checked after: a fenced-out finish fails the op,
+	// whose savepoint undoes the delete.
+	var t store.ActivityTask
+	var state string
+	var deadline int64
+	found, err := w.one(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? RETURNING state, attempt, deadline`,
+		[]any{op.RunID, op.Seq}, func(sc scanner) error { return sc.Scan(&state, &t.Attempt, &deadline) })
 	if err != nil {
 		return err
 	}
+	if !found {
+		return fmt.Errorf("activity task %s/%d (finished or cancelled): %w: %w", op.RunID, op.Seq, store.ErrStaleTask, store.ErrNotFound)
+	}
+	t.RunID, t.Seq, t.State, t.Deadline = op.RunID, op.Seq, store.ActivityState(state), fromMicros(deadline)
+	if err := fence(&t, op.Attempt); err != nil {
+		return err
+	}
 	if op.RequireUnexpired {
-		if err := expired(t, op.Now); err != nil {
+		if err := expired(&t, op.Now); err != nil {
 			return err
 		}
-	}
-	if _, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?`, t.RunID, t.Seq); err != nil {
-		return err
 	}
 	r, err := w.loadRun(t.RunID)
 	if err != nil || r == nil || r.Status.Finished() {
 		return err
 	}
+	if w.leasable(r, op.Eager, &op.Message) {
+		// The message and the lease in one update of the run.
+		if _, err := w.insertMessage(r.RunID, &op.Message); err != nil {
+			return err
+		}
+		op.Claimed, err = w.lease(r, op.Eager.Owner, micros(op.Eager.Now), op.Eager.LeaseUntil.UTC())
+		return err
+	}
 	_, err = w.addMessage(r, &op.Message)
 	return err
+}
+
+// leasable reports whether e may lease r (see store.Eager) once m is
+// added to its inbox.
+func (w *wtx) leasable(r *runRow, e *store.Eager, m *store.Message) bool {
+	if e == nil || r.Status.Finished() || (e.Names != nil && !slices.Contains(e.Names, r.Name)) {
+		return false
+	}
+	now := micros(e.Now)
+	if micros(r.leaseUntil) > now { // a live lease, or a retry delay
+		return false
+	}
+	if r.readyAt.Valid && r.readyAt.Int64 <= now {
+		return true
+	}
+	return micros(m.VisibleAt) <= now && (r.Status != store.StatusSuspended || m.Control)
 }
 
 func (w *wtx) activityRetry(op *store.ActivityTaskRetryOp) error {

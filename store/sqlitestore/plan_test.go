@@ -23,6 +23,9 @@ func TestQueryPlans(t *testing.T) {
 		{claimTasksSQL, []any{1, "", "", 10}, "activity_tasks_due"},
 		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, 10}, "activity_tasks_due"},
 		{nextTaskSQL, []any{1}, "activity_tasks_due"},
+		// LeasesRelease, without indexes of their own.
+		{`UPDATE runs SET lease_owner = '' WHERE ready_at IS NOT NULL AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`, []any{"", ""}, "runs_ready"},
+		{`UPDATE activity_tasks SET lease_owner = '' WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`, []any{"o", "o"}, "activity_tasks_due"},
 		{`SELECT ` + msgCols + ` FROM messages WHERE run_id = ? ORDER BY id`, []any{"r"}, "messages_run"},
 		{`SELECT ` + runCols + ` FROM runs WHERE instance_id = ? AND is_current = 1`, []any{"i"}, "runs_current"},
 		{`SELECT instance_id FROM runs INDEXED BY runs_finished WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},

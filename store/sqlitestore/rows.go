@@ -110,13 +110,14 @@ func (w *wtx) loadTask(runID string, seq int64) (*store.ActivityTask, error) {
 	return t, err
 }
 
-func (w *wtx) insertTask(t *store.ActivityTask) error {
-	_, err := w.exec(`INSERT INTO activity_tasks (`+taskCols+`, due_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.RunID, t.Seq, t.InstanceID, t.Name, t.TaskQueue, blob(t.Input), blob(t.Options), string(t.State), t.Attempt,
+const insertTaskSQL = `INSERT INTO activity_tasks (` + taskCols + `, due_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// taskArgs are the values of insertTaskSQL.
+func taskArgs(t *store.ActivityTask) []any {
+	return []any{t.RunID, t.Seq, t.InstanceID, t.Name, t.TaskQueue, blob(t.Input), blob(t.Options), string(t.State), t.Attempt,
 		micros(t.ScheduledAt), micros(t.VisibleAt), micros(t.StartedAt), t.LeaseOwner, micros(t.LeaseUntil), micros(t.Deadline),
-		blob(t.HeartbeatDetails), blob(t.LastFailure), blob(t.Attempts), dueAt(t))
-	return err
+		blob(t.HeartbeatDetails), blob(t.LastFailure), blob(t.Attempts), dueAt(t)}
 }
 
 // saveTask writes the mutable columns of t.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/perdure/perdure/store"
@@ -26,14 +28,6 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 		}
 		return fmt.Errorf("start instance %q: run %s is %s: %w", in.InstanceID, cur.RunID, cur.Status, store.ErrConflict)
 	}
-	var one int
-	found, err := w.one(`SELECT 1 FROM runs WHERE run_id = ?`, []any{in.RunID}, func(sc scanner) error { return sc.Scan(&one) })
-	if err != nil {
-		return err
-	}
-	if found {
-		return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
-	}
 	if cur != nil {
 		if _, err := w.exec(`UPDATE runs SET is_current = 0 WHERE run_id = ?`, cur.RunID); err != nil {
 			return err
@@ -44,32 +38,64 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
 	r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	_, err = w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?, NULL, NULL)`,
+	// The start message is the run's only one: ready_at is its time, or
+	// the eager lease's end when the run is leased at once.
+	visible := micros(op.Start.VisibleAt)
+	r.readyAt = sql.NullInt64{Int64: visible, Valid: true}
+	e := op.Eager
+	eager := e != nil && visible <= micros(e.Now) && (e.Names == nil || slices.Contains(e.Names, r.Name))
+	if eager {
+		r.leaseOwner, r.leaseUntil = e.Owner, e.LeaseUntil.UTC()
+		r.readyAt.Int64 = max(visible, micros(r.leaseUntil))
+	}
+	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?, NULL)
+		ON CONFLICT (run_id) DO NOTHING`,
 		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
 		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), micros(time.Time{}))
+		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
 	if err != nil {
 		return err
 	}
-	if _, err := w.addMessage(r, &op.Start); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return w.s.wrapDB("insert run", err)
+	} else if n == 0 {
+		return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
+	}
+	id, err := w.insertMessage(r.RunID, &op.Start)
+	if err != nil {
 		return err
 	}
 	op.Start.RunID = r.RunID
 	op.Result, op.Created = r.public(), true
+	if eager {
+		m := op.Start
+		m.ID, m.VisibleAt = id, fromMicros(visible)
+		op.Claimed = &store.WorkflowTask{Run: r.public(), Messages: []*store.Message{&m}, LeaseOwner: r.leaseOwner, LeaseUntil: r.leaseUntil}
+	}
 	return nil
 }
 
-// addMessage inserts a copy of m into r's inbox and keeps r.readyAt (in
-// the row and in r) up to date. It returns the new message id.
-func (w *wtx) addMessage(r *runRow, m *store.Message) (int64, error) {
+// insertMessage inserts a copy of m into the inbox of run runID and
+// returns its id; the caller keeps ready_at up to date.
+func (w *wtx) insertMessage(runID string, m *store.Message) (int64, error) {
 	res, err := w.exec(`INSERT INTO messages (run_id, type, visible_at, control, data) VALUES (?, ?, ?, ?, ?)`,
-		r.RunID, m.Type, micros(m.VisibleAt), boolInt(m.Control), blob(m.Data))
+		runID, m.Type, micros(m.VisibleAt), boolInt(m.Control), blob(m.Data))
 	if err != nil {
 		return 0, err
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, w.s.wrapDB("message id", err)
+	}
+	return id, nil
+}
+
+// addMessage inserts a copy of m into r's inbox and keeps r.readyAt (in
+// the row and in r) up to date. It returns the new message id.
+func (w *wtx) addMessage(r *runRow, m *store.Message) (int64, error) {
+	id, err := w.insertMessage(r.RunID, m)
+	if err != nil {
+		return 0, err
 	}
 	if r.Status == store.StatusSuspended && !m.Control {
 		return id, nil // it cannot wake the run
@@ -92,19 +118,42 @@ func (w *wtx) addMessage(r *runRow, m *store.Message) (int64, error) {
 
 // refreshReady recomputes ready_at of r from its inbox, status and lease.
 func (w *wtx) refreshReady(r *runRow) error {
-	var min sql.NullInt64
-	_, err := w.one(`SELECT MIN(visible_at) FROM messages WHERE run_id = ? AND (control = 1 OR ? = 0)`,
-		[]any{r.RunID, boolInt(r.Status == store.StatusSuspended)}, func(sc scanner) error { return sc.Scan(&min) })
-	if err != nil {
-		return err
-	}
-	if min.Valid {
-		min.Int64 = max(min.Int64, micros(r.leaseUntil))
-	}
-	r.readyAt = min
-	_, err = w.exec(`UPDATE runs SET ready_at = ? WHERE run_id = ?`, min, r.RunID)
+	_, err := w.one(`UPDATE runs SET ready_at = max(?3, (SELECT MIN(visible_at) FROM messages
+			WHERE run_id = ?1 AND (control = 1 OR ?2 = 0)))
+		WHERE run_id = ?1 RETURNING ready_at`,
+		[]any{r.RunID, boolInt(r.Status == store.StatusSuspended), micros(r.leaseUntil)},
+		func(sc scanner) error { return sc.Scan(&r.readyAt) })
 	return err
 }
+
+// insertEvents appends events to the history of run runID, up to
+// maxRowsPerInsert rows per statement.
+func (w *wtx) insertEvents(runID string, events []*store.Event) error {
+	for len(events) > 0 {
+		n := min(len(events), maxRowsPerInsert)
+		args := make([]any, 0, 5*n)
+		for _, e := range events[:n] {
+			args = append(args, runID, e.ID, e.Type, micros(e.Time), blob(e.Data))
+		}
+		if _, err := w.exec(insertEventsSQL[n], args...); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+const maxRowsPerInsert = 32
+
+// insertEventsSQL[n] inserts n history rows.
+var insertEventsSQL = func() []string {
+	out := make([]string, maxRowsPerInsert+1)
+	for n := 1; n <= maxRowsPerInsert; n++ {
+		out[n] = `INSERT INTO history (run_id, id, type, time, data) VALUES (?, ?, ?, ?, ?)` +
+			strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1)
+	}
+	return out
+}()
 
 // target finds the run a message is sent to; nil when there is none.
 func (w *wtx) target(instanceID, runID string) (*runRow, error) {
@@ -186,11 +235,8 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 		return fmt.Errorf("run %s: CarryOverEvents needs status %s", op.RunID, store.StatusContinuedAsNew)
 	}
 
-	for _, e := range op.NewEvents {
-		if _, err := w.exec(`INSERT INTO history (run_id, id, type, time, data) VALUES (?, ?, ?, ?, ?)`,
-			r.RunID, e.ID, e.Type, micros(e.Time), blob(e.Data)); err != nil {
-			return err
-		}
+	if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
+		return err
 	}
 	for _, id := range op.Consumed {
 		if _, err := w.exec(`DELETE FROM messages WHERE id = ? AND run_id = ?`, id, r.RunID); err != nil {
@@ -278,7 +324,11 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 		}
 	}
 	if !finished {
-		return w.refreshReady(r)
+		if err := w.refreshReady(r); err != nil {
+			return err
+		}
+		op.Claimed, err = w.eager(r, op.Eager)
+		return err
 	}
 	if op.CarryOverEvents != "" {
 		next, err := w.loadRun(op.CarryOverEvents)
@@ -323,19 +373,20 @@ func (w *wtx) newActivity(r *runRow, a *store.ActivityTask) error {
 	if a == nil {
 		return fmt.Errorf("run %s: nil activity task", r.RunID)
 	}
-	var one int
-	found, err := w.one(`SELECT 1 FROM activity_tasks WHERE run_id = ? AND seq = ?`, []any{r.RunID, a.Seq}, func(sc scanner) error { return sc.Scan(&one) })
+	t, err := store.NewActivityTask(r.InstanceID, r.RunID, a)
 	if err != nil {
 		return err
 	}
-	if found {
+	res, err := w.exec(insertTaskSQL+` ON CONFLICT (run_id, seq) DO NOTHING`, taskArgs(t)...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return w.s.wrapDB("insert activity task", err)
+	} else if n == 0 {
 		return fmt.Errorf("run %s: activity task %d already exists", r.RunID, a.Seq)
 	}
-	t := *a
-	t.InstanceID, t.RunID = r.InstanceID, r.RunID
-	t.State, t.Attempt = store.ActivityReady, 0
-	t.LeaseOwner, t.LeaseUntil, t.Deadline = "", time.Time{}, time.Time{}
-	return w.insertTask(&t)
+	return nil
 }
 
 func (w *wtx) abandon(op *store.WorkflowTaskAbandonOp) error {

@@ -109,6 +109,24 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		}
 		return errs, ctx.Err()
 	}
+	if len(ops) == 1 {
+		// One op needs no savepoint: when it fails, the transaction is
+		// rolled back.
+		var opErr error
+		err := s.write(ctx, func(w *wtx) error {
+			opErr = w.applyOp(ops[0])
+			return opErr
+		})
+		var de *dbErr
+		if opErr != nil && err == opErr && !errors.As(opErr, &de) {
+			errs[0] = opErr
+			return errs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return errs, nil
+	}
 	err := s.write(ctx, func(w *wtx) error {
 		for i, op := range ops {
 			if _, err := w.exec("SAVEPOINT op"); err != nil {

@@ -77,6 +77,7 @@ func groups() []group {
 		{"ContinueAsNew", continueCases},
 		{"WorkflowTaskAbandon", abandonCases},
 		{"ActivityTask", activityCases},
+		{"Eager", eagerCases},
 		{"LeasesRelease", releaseCases},
 		{"Query", queryCases},
 		{"RunList", listCases},
