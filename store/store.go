@@ -368,6 +368,14 @@ type RunCreateOp struct {
 	// Eager.Now; Claimed (out) is then its first workflow task.
 	Eager   *Eager
 	Claimed *WorkflowTask
+	// Then (optional) is the new run's first workflow task, computed by the
+	// caller from Start (fused dispatch). When the run is created and Start
+	// is visible at Then.UpdatedAt, Then is committed in the same
+	// transaction, with Start going straight to history instead of the
+	// inbox, and ThenApplied (out) is set; otherwise Then is ignored. Then
+	// needs no lease; its LeaseOwner and Consumed are ignored.
+	Then        *WorkflowTaskCommitOp
+	ThenApplied bool
 	// OnConflict, for a RunCreateOp inside WorkflowTaskCommitOp.NewRuns:
 	// when the create fails with ErrConflict, this message goes to the
 	// committing run in the same transaction (the child's failure, so that
@@ -469,6 +477,17 @@ type ActivityTaskFinishOp struct {
 	// then its workflow task.
 	Eager   *Eager
 	Claimed *WorkflowTask
+	// Then (optional) is the run's workflow task that applies Message,
+	// computed by the caller from a live copy of the run (fused dispatch).
+	// It is committed in the same transaction, with Message going straight
+	// to history instead of the inbox, when a claim at Now would have handed
+	// out exactly that task: the run is not finished or SUSPENDED, has no
+	// live lease or retry delay, has no other message visible at Now, and
+	// has Then.HistoryLen events. ThenApplied (out) is then set (and Eager
+	// is ignored); otherwise Message is delivered as without Then. Then's
+	// LeaseOwner and Consumed are ignored.
+	Then        *WorkflowTaskCommitOp
+	ThenApplied bool
 }
 
 // ActivityTaskRetryOp records a failed attempt and makes the task READY

@@ -208,9 +208,18 @@ func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, 
 	return fn(ctx, in)
 }
 
-// finish commits op and, when a worker of this engine has a free workflow
-// task slot, runs the workflow task the result wakes at once.
+// finish commits op and runs the workflow task the result wakes at once:
+// computed beforehand from the run's cached runner and committed in the
+// same transaction (fused), or else leased in it (eager), when a worker of
+// this engine has a free workflow task slot.
 func (e *Engine) finish(op *store.ActivityTaskFinishOp) error {
+	if f := e.fuseResult(op.RunID, &op.Message, op.Now); f != nil {
+		op.Then = f.op
+		op.Eager = f.s.eager(op.Now, f.s.wfNames)
+		err := e.apply1(op)
+		f.done(op.ThenApplied, op.Claimed, err)
+		return err
+	}
 	es := e.eagerWorkflow("")
 	if es != nil {
 		op.Eager = es.eager(op.Now, es.wfNames)

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/perdure/perdure/internal/replay"
+	"github.com/perdure/perdure/store"
 )
 
 // cache keeps live runners (parked workflow code) by run id, bounded, least
@@ -19,25 +20,29 @@ type cache struct {
 type cacheEntry struct {
 	runID string
 	r     *replay.Runner
+	run   *store.Run // the run as stored after the runner's last commit
 }
 
 func newCache(max int) *cache {
 	return &cache{max: max, lru: list.New(), items: map[string]*list.Element{}}
 }
 
-func (c *cache) take(runID string) *replay.Runner {
+// take takes the runner of runID out of the cache, with the run as stored
+// after its last commit; nil when it is not cached.
+func (c *cache) take(runID string) (*replay.Runner, *store.Run) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[runID]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	c.lru.Remove(el)
 	delete(c.items, runID)
-	return el.Value.(*cacheEntry).r
+	ent := el.Value.(*cacheEntry)
+	return ent.r, ent.run
 }
 
-func (c *cache) put(runID string, r *replay.Runner) {
+func (c *cache) put(runID string, r *replay.Runner, run *store.Run) {
 	if c.max < 0 {
 		r.Close()
 		return
@@ -48,7 +53,7 @@ func (c *cache) put(runID string, r *replay.Runner) {
 		c.lru.Remove(el)
 		evicted = append(evicted, el.Value.(*cacheEntry).r)
 	}
-	c.items[runID] = c.lru.PushFront(&cacheEntry{runID, r})
+	c.items[runID] = c.lru.PushFront(&cacheEntry{runID, r, run})
 	for c.lru.Len() > c.max {
 		el := c.lru.Back()
 		c.lru.Remove(el)

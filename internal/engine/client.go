@@ -43,13 +43,20 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 			InstanceID: req.InstanceID, RunID: runID}, visible, false),
 	}
 	var es *server
+	var f *fused
 	if visible.Equal(now) {
+		// The first workflow task runs before the start's commit and is
+		// committed with it (fused), or is leased in it (eager).
 		if es = e.eagerWorkflow(req.Name); es != nil {
+			f = es.fuseStart(op, now)
 			op.Eager = es.eager(now, nil)
 		}
 	}
 	err = e.apply1(op)
-	if es != nil {
+	switch {
+	case f != nil:
+		f.done(op.ThenApplied, op.Claimed, err)
+	case es != nil:
 		es.runEager(op.Claimed, err)
 	}
 	if err != nil {

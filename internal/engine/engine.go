@@ -377,25 +377,37 @@ func (e *Engine) committer() {
 // finished.
 func (e *Engine) afterCommit(ops []store.Op, errs []error) {
 	wf, act := false, false
+	// committed notes a workflow task's commit.
+	committed := func(op *store.WorkflowTaskCommitOp) {
+		// Messages include the run's own timers, which change when a loop
+		// must look again.
+		wf = wf || len(op.Messages) > 0 || len(op.NewRuns) > 0 || (op.Eager == nil && !op.Status.Finished())
+		for _, a := range op.NewActivities {
+			act = act || a.State != store.ActivityRunning
+		}
+		if op.Status.Finished() {
+			e.signalInstance(op.InstanceID)
+		}
+	}
 	for i, op := range ops {
 		if errs[i] != nil {
 			continue
 		}
 		switch op := op.(type) {
 		case *store.RunCreateOp:
-			wf = wf || op.Claimed == nil
+			if op.ThenApplied {
+				committed(op.Then)
+			} else {
+				wf = wf || op.Claimed == nil
+			}
 		case *store.ActivityTaskFinishOp:
-			wf = wf || op.Claimed == nil
+			if op.ThenApplied {
+				committed(op.Then)
+			} else {
+				wf = wf || op.Claimed == nil
+			}
 		case *store.WorkflowTaskCommitOp:
-			// Messages include the run's own timers, which change when a
-			// loop must look again.
-			wf = wf || len(op.Messages) > 0 || len(op.NewRuns) > 0 || (op.Eager == nil && !op.Status.Finished())
-			for _, a := range op.NewActivities {
-				act = act || a.State != store.ActivityRunning
-			}
-			if op.Status.Finished() {
-				e.signalInstance(op.InstanceID)
-			}
+			committed(op)
 		case *store.ActivityTaskRetryOp, *store.ActivityTaskPendOp:
 			act = true
 		case *store.ActivityTaskHeartbeatOp:

@@ -39,7 +39,7 @@ func (s *server) workflowTask(t *store.WorkflowTask) *store.WorkflowTask {
 		s.abandon(t, fmt.Errorf("workflow %q is not registered on this worker", run.Name))
 		return nil
 	}
-	r := s.e.cache.take(run.RunID)
+	r, _ := s.e.cache.take(run.RunID)
 	if r != nil && r.HistoryLen() != run.HistoryLen {
 		r.Close()
 		r = nil
@@ -99,6 +99,14 @@ func (s *server) workflowTask(t *store.WorkflowTask) *store.WorkflowTask {
 		return nil
 	}
 	failed = false
+	return s.committed(op, r, run, now, eager)
+}
+
+// committed follows a workflow task's commit: the runner goes back to the
+// cache (unless the run finished or only waits long), the activities leased
+// in the commit start, and the run's next task, if the commit leased one,
+// is returned.
+func (s *server) committed(op *store.WorkflowTaskCommitOp, r *replay.Runner, run *store.Run, now time.Time, eager eagerTasks) *store.WorkflowTask {
 	r.SetHistoryLen(run.HistoryLen + int64(len(op.NewEvents)))
 	if op.Status.Finished() {
 		eager.release() // a finishing commit creates no activity task
@@ -111,10 +119,120 @@ func (s *server) workflowTask(t *store.WorkflowTask) *store.WorkflowTask {
 	} else {
 		// Cached before the activities start, so that their results find
 		// the runner.
-		s.e.cache.put(run.RunID, r)
+		stored := *run
+		stored.HistoryLen = r.HistoryLen()
+		if op.Status != "" {
+			stored.Status = op.Status
+		}
+		s.e.cache.put(run.RunID, r, &stored)
 	}
 	eager.start()
 	return op.Claimed
+}
+
+// fused is a workflow task computed from a live runner before the commit
+// that makes it (an activity result, or a start), to be committed with it.
+type fused struct {
+	s     *server
+	r     *replay.Runner
+	run   *store.Run
+	op    *store.WorkflowTaskCommitOp
+	eager eagerTasks
+	now   time.Time
+	began time.Time
+}
+
+// fuseResult computes, when the run's runner is cached and a worker of
+// this engine has a free workflow task slot for it, the workflow task that
+// applies message m at now; nil otherwise.
+func (e *Engine) fuseResult(runID string, m *store.Message, now time.Time) *fused {
+	r, run := e.cache.take(runID)
+	if r == nil {
+		return nil
+	}
+	s := e.eagerWorkflow(run.Name)
+	if s == nil {
+		e.cache.put(runID, r, run)
+		return nil
+	}
+	if f := s.fuse(r, run, m, now); f != nil {
+		return f
+	}
+	s.wf.release()
+	return nil
+}
+
+// fuse steps runner r of run with message m; nil (r closed) when the step
+// does not apply m alone.
+func (s *server) fuse(r *replay.Runner, run *store.Run, m *store.Message, now time.Time) *fused {
+	began := time.Now()
+	ev, err := history.DecodeMessage(m)
+	if err != nil {
+		r.Close()
+		return nil
+	}
+	ev.Time = now
+	events := []*history.Event{ev}
+	res, err := r.Step(events)
+	if err != nil || res.Consumed != 1 {
+		r.Close() // the regular task will report what went wrong
+		return nil
+	}
+	t := &store.WorkflowTask{Run: run, Messages: []*store.Message{m}, LeaseOwner: s.owner}
+	op, err := s.buildCommit(t, r, events, res, now)
+	if err != nil {
+		r.Close()
+		return nil
+	}
+	op.Consumed = nil
+	f := &fused{s: s, r: r, run: run, op: op, now: now, began: began}
+	f.eager = s.eagerActivities(op, now)
+	if !op.Status.Finished() {
+		op.Eager = s.eager(now, nil)
+	}
+	return f
+}
+
+// fuseStart computes the first workflow task of the run op creates and
+// sets it as op.Then; nil when the workflow cannot run here.
+func (s *server) fuseStart(op *store.RunCreateOp, now time.Time) *fused {
+	fn, ok := s.reg.Workflow(op.Run.Name)
+	if !ok {
+		return nil
+	}
+	run := op.Run
+	run.Status, run.Current, run.HistoryLen = store.StatusPending, true, 0
+	r := replay.NewRunner(replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name, ParentInstanceID: run.ParentInstanceID,
+		PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}, fn, s.codec, s.log)
+	f := s.fuse(r, &run, &op.Start, now)
+	if f != nil {
+		op.Then = f.op
+	}
+	return f
+}
+
+// done follows the commit of the op that carried f: when the store
+// committed f with it, as committed; otherwise the runner, now ahead of the
+// run, is dropped. The slot taken for f runs claimed (the op's eager
+// lease, when f was not committed) or the fused commit's next task, or is
+// given back.
+func (f *fused) done(applied bool, claimed *store.WorkflowTask, err error) {
+	s := f.s
+	if err != nil || !applied {
+		f.r.Close()
+		f.eager.release()
+		if err != nil {
+			claimed = nil
+		}
+	} else {
+		claimed = s.committed(f.op, f.r, f.run, f.now, f.eager)
+		s.e.cfg.Observer.WorkflowTask(f.run.Name, false, false, time.Since(f.began))
+	}
+	if claimed == nil {
+		s.wf.release()
+		return
+	}
+	s.wf.run(func() { s.runWorkflowTask(claimed) })
 }
 
 // eagerTasks are the activity tasks of one commit leased to workers of

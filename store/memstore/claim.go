@@ -172,10 +172,19 @@ func (s *Store) activityFinish(tx *tx, op *store.ActivityTaskFinishOp) error {
 	}
 	r := s.runs[op.RunID]
 	s.deleteTask(tx, r, t)
-	if !r.st.run.Status.Finished() {
-		s.addMessage(tx, r, &op.Message)
-		op.Claimed = s.eager(tx, r, op.Eager)
+	if r.st.run.Status.Finished() {
+		return nil
 	}
+	if op.Then != nil && fusable(r, op.Then, op.Message.VisibleAt) {
+		op.Then.Consumed = nil
+		if err := s.commitRun(tx, r, op.Then); err != nil {
+			return err
+		}
+		op.ThenApplied = true
+		return nil
+	}
+	s.addMessage(tx, r, &op.Message)
+	op.Claimed = s.eager(tx, r, op.Eager)
 	return nil
 }
 

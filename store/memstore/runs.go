@@ -59,9 +59,17 @@ func (s *Store) createRun(tx *tx, op *store.RunCreateOp) error {
 		s.removeCreated(r)
 	})
 	tx.touchRuns = append(tx.touchRuns, r)
-	s.addMessage(tx, r, &op.Start)
 	op.Start.RunID = run.RunID
 	op.Result, op.Created = copyRun(r), true
+	if t := op.Then; t != nil && t.RunID == run.RunID && t.HistoryLen == 0 && !op.Start.VisibleAt.After(t.UpdatedAt) {
+		t.Consumed = nil
+		if err := s.commitRun(tx, r, t); err != nil {
+			return err
+		}
+		op.ThenApplied = true
+		return nil
+	}
+	s.addMessage(tx, r, &op.Start)
 	op.Claimed = s.eager(tx, r, op.Eager)
 	return nil
 }
@@ -168,6 +176,25 @@ func (s *Store) commit(tx *tx, op *store.WorkflowTaskCommitOp) error {
 	if err != nil {
 		return err
 	}
+	return s.commitRun(tx, r, op)
+}
+
+// fusable reports whether the workflow task then may be committed on r
+// with a message visible at visible that is not in r's inbox: a claim at
+// then.UpdatedAt would have handed out exactly that task.
+func fusable(r *runRec, then *store.WorkflowTaskCommitOp, visible time.Time) bool {
+	now := utc(then.UpdatedAt)
+	if then.RunID != r.st.run.RunID || then.HistoryLen != r.st.run.HistoryLen || r.st.run.Status.Finished() ||
+		r.st.run.Status == store.StatusSuspended || r.st.leaseUntil.After(now) || utc(visible).After(now) {
+		return false
+	}
+	at, ok := r.readyAt()
+	return !ok || at.After(now)
+}
+
+// commitRun applies a workflow task's outcome to r, whose lease the caller
+// checked.
+func (s *Store) commitRun(tx *tx, r *runRec, op *store.WorkflowTaskCommitOp) error {
 	if op.InstanceID != "" && r.st.run.InstanceID != op.InstanceID {
 		return fmt.Errorf("run %s of instance %q: %w", op.RunID, op.InstanceID, store.ErrNotFound)
 	}

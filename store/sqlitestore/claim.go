@@ -233,6 +233,14 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 	if err != nil || r == nil || r.Status.Finished() {
 		return err
 	}
+	if op.Then != nil && fusable(r, op.Then, op.Message.VisibleAt) {
+		op.Then.Consumed = nil
+		if err := w.commitRun(r, op.Then); err != nil {
+			return err
+		}
+		op.ThenApplied = true
+		return nil
+	}
 	if w.leasable(r, op.Eager, &op.Message) {
 		// The message and the lease in one update of the run.
 		if _, err := w.insertMessage(r.RunID, &op.Message); err != nil {

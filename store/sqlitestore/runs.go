@@ -39,11 +39,13 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	// The start message is the run's only one: ready_at is its time, or
-	// the eager lease's end when the run is leased at once.
+	// the eager lease's end when the run is leased at once. A fused first
+	// task takes the start straight to history.
 	visible := micros(op.Start.VisibleAt)
-	r.readyAt = sql.NullInt64{Int64: visible, Valid: true}
+	fused := op.Then != nil && op.Then.RunID == r.RunID && op.Then.HistoryLen == 0 && visible <= micros(op.Then.UpdatedAt)
+	r.readyAt = sql.NullInt64{Int64: visible, Valid: !fused}
 	e := op.Eager
-	eager := e != nil && visible <= micros(e.Now) && (e.Names == nil || slices.Contains(e.Names, r.Name))
+	eager := !fused && e != nil && visible <= micros(e.Now) && (e.Names == nil || slices.Contains(e.Names, r.Name))
 	if eager {
 		r.leaseOwner, r.leaseUntil = e.Owner, e.LeaseUntil.UTC()
 		r.readyAt.Int64 = max(visible, micros(r.leaseUntil))
@@ -61,12 +63,20 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	} else if n == 0 {
 		return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
 	}
+	op.Start.RunID = r.RunID
+	op.Result, op.Created = r.public(), true
+	if fused {
+		op.Then.Consumed = nil
+		if err := w.commitRun(r, op.Then); err != nil {
+			return err
+		}
+		op.ThenApplied = true
+		return nil
+	}
 	id, err := w.insertMessage(r.RunID, &op.Start)
 	if err != nil {
 		return err
 	}
-	op.Start.RunID = r.RunID
-	op.Result, op.Created = r.public(), true
 	if eager {
 		m := op.Start
 		m.ID, m.VisibleAt = id, fromMicros(visible)
@@ -217,6 +227,22 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 	if err != nil {
 		return err
 	}
+	return w.commitRun(r, op)
+}
+
+// fusable reports whether the workflow task then may be committed on r
+// with a message visible at visible that is not in r's inbox: a claim at
+// then.UpdatedAt would have handed out exactly that task.
+func fusable(r *runRow, then *store.WorkflowTaskCommitOp, visible time.Time) bool {
+	now := micros(then.UpdatedAt)
+	return then.RunID == r.RunID && then.HistoryLen == r.HistoryLen && !r.Status.Finished() &&
+		r.Status != store.StatusSuspended && micros(r.leaseUntil) <= now &&
+		(!r.readyAt.Valid || r.readyAt.Int64 > now) && micros(visible) <= now
+}
+
+// commitRun applies a workflow task's outcome to r, whose lease the caller
+// checked.
+func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 	if op.InstanceID != "" && r.InstanceID != op.InstanceID {
 		return fmt.Errorf("run %s of instance %q: %w", op.RunID, op.InstanceID, store.ErrNotFound)
 	}
@@ -243,34 +269,56 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 			return err
 		}
 	}
-	if op.Status != "" {
-		r.Status = op.Status
-	}
-	if op.Output != nil {
-		r.Output = op.Output
-	}
-	if op.Failure != nil {
-		r.Failure = op.Failure
-	}
-	if op.CustomStatus != nil || op.SetCustom {
-		r.CustomStatus = op.CustomStatus
+	// Only the columns that change are set, so that the indexes on the
+	// others (status, completed_at) are not rewritten by every task.
+	// Parameters are numbered: ?1 is the run id.
+	var sets []string
+	args := []any{r.RunID}
+	set := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = ?%d", col, len(args)))
 	}
 	r.UpdatedAt = op.UpdatedAt.UTC()
 	r.HistoryLen += int64(len(op.NewEvents))
 	r.TaskError = ""
 	r.leaseOwner, r.leaseUntil = "", time.Time{}
+	set("updated_at", micros(r.UpdatedAt))
+	set("history_len", r.HistoryLen)
+	set("task_error", "")
+	set("lease_owner", "")
+	set("lease_until", micros(r.leaseUntil))
+	if op.Status != "" && op.Status != r.Status {
+		r.Status = op.Status
+		set("status", string(r.Status))
+	}
+	if op.Output != nil {
+		r.Output = op.Output
+		set("output", blob(r.Output))
+	}
+	if op.Failure != nil {
+		r.Failure = op.Failure
+		set("failure", blob(r.Failure))
+	}
+	if op.CustomStatus != nil || op.SetCustom {
+		r.CustomStatus = op.CustomStatus
+		set("custom_status", blob(r.CustomStatus))
+	}
 	finished := r.Status.Finished()
 	r.Waiting = op.Waiting
 	if finished {
 		r.CompletedAt = r.UpdatedAt
 		r.Waiting = nil
+		set("completed_at", micros(r.CompletedAt))
 	}
+	set("waiting", blob(r.Waiting))
+	// ready_at from what is left in the inbox; the messages sent below
+	// keep it up to date.
+	args = append(args, boolInt(r.Status == store.StatusSuspended))
+	sets = append(sets, fmt.Sprintf(`ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = ?1 AND (control = 1 OR ?%d = 0))`, len(args)))
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
-	if _, err := w.exec(`UPDATE runs SET status = ?, output = ?, failure = ?, custom_status = ?, updated_at = ?,
-		completed_at = ?, history_len = ?, task_error = '', lease_owner = '', lease_until = ?, waiting = ? WHERE run_id = ?`,
-		string(r.Status), blob(r.Output), blob(r.Failure), blob(r.CustomStatus), micros(r.UpdatedAt),
-		micros(r.CompletedAt), r.HistoryLen, micros(r.leaseUntil), blob(r.Waiting), r.RunID); err != nil {
+	if _, err := w.one(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1 RETURNING ready_at`, args,
+		func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
 		return err
 	}
 
@@ -324,9 +372,6 @@ func (w *wtx) commit(op *store.WorkflowTaskCommitOp) error {
 		}
 	}
 	if !finished {
-		if err := w.refreshReady(r); err != nil {
-			return err
-		}
 		op.Claimed, err = w.eager(r, op.Eager)
 		return err
 	}

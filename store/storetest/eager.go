@@ -181,3 +181,134 @@ var eagerCases = []testCase{
 		}
 	}},
 }
+
+// thenOp is a fused workflow task on run r (history length n) at now: one
+// event for the message it applies, and the status.
+func thenOp(r *store.Run, n int64, status store.Status, now time.Time) *store.WorkflowTaskCommitOp {
+	return &store.WorkflowTaskCommitOp{InstanceID: r.InstanceID, RunID: r.RunID, HistoryLen: n, Status: status, UpdatedAt: now,
+		NewEvents: []*store.Event{{ID: n + 1, Type: "Applied", Time: now}}}
+}
+
+var fusedCases = []testCase{
+	{"StartWithFirstTask", func(h *harness) {
+		op := h.createOp("i1", "wf", `1`)
+		op.Then = thenOp(&op.Run, 0, store.StatusRunning, base)
+		op.Then.NewActivities = []*store.ActivityTask{act(1, "a", base)}
+		h.ok(op)
+		if !op.ThenApplied || !op.Created {
+			h.Fatalf("ThenApplied=%v Created=%v, want both", op.ThenApplied, op.Created)
+		}
+		r := h.get("i1", "")
+		eq(h, "Status", r.Status, store.StatusRunning)
+		eq(h, "HistoryLen", r.HistoryLen, int64(1))
+		eq(h, "inbox", len(h.messages(r.RunID)), 0)
+		if got := h.claim("w", at(time.Hour), 10); len(got) != 0 {
+			h.Fatalf("a run without messages is claimable")
+		}
+		eq(h, "activity claimed", h.aclaimOne("w", base).Task.Seq, int64(1))
+	}},
+	{"DelayedStartIgnoresThen", func(h *harness) {
+		op := h.createOp("i1", "wf", "")
+		op.Start.VisibleAt = at(time.Hour)
+		op.Then = thenOp(&op.Run, 0, store.StatusRunning, base)
+		h.ok(op)
+		if op.ThenApplied {
+			h.Fatalf("a start visible in an hour ran its first task now")
+		}
+		eq(h, "HistoryLen", h.get("i1", "").HistoryLen, int64(0))
+		h.claimOne("w", at(time.Hour), op.Run.RunID)
+	}},
+	{"ExistingRunIgnoresThen", func(h *harness) {
+		h.start("i1", "wf", "")
+		op := h.createOp("i1", "wf", "")
+		op.Then = thenOp(&op.Run, 0, store.StatusRunning, base)
+		h.ok(op)
+		if op.ThenApplied || op.Created {
+			h.Fatalf("an idempotent start ran a task: ThenApplied=%v Created=%v", op.ThenApplied, op.Created)
+		}
+	}},
+	{"FinishWithNextTask", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen, store.StatusCompleted, at(time.Second))
+		op.Then.Output = []byte(`"done"`)
+		h.ok(op)
+		if !op.ThenApplied {
+			h.Fatalf("the next task was not committed with the result")
+		}
+		got := h.get("i1", "")
+		eq(h, "Status", got.Status, store.StatusCompleted)
+		eq(h, "HistoryLen", got.HistoryLen, r.HistoryLen+1)
+		eqBytes(h, "Output", got.Output, []byte(`"done"`))
+		if _, err := h.S.ActivityTaskGet(h.Ctx, r.RunID, 1); err == nil {
+			h.Errorf("the finished activity task is still there")
+		}
+	}},
+	{"FinishWithNextTaskWhenOtherMessagesWait", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		h.send("i1", "", "EventRaised", base, false)
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen, store.StatusRunning, at(time.Second))
+		h.ok(op)
+		if op.ThenApplied {
+			h.Fatalf("the task skipped an event that was waiting")
+		}
+		eq(h, "HistoryLen", h.get("i1", "").HistoryLen, r.HistoryLen)
+		task := h.claimOne("w", at(time.Second), r.RunID)
+		eqStrings(h, "messages", msgTypes(task.Messages), []string{"EventRaised", "TaskCompleted"})
+	}},
+	{"FinishWithNextTaskOfLeasedRun", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		h.send("i1", "", "EventRaised", base, false)
+		held := h.claimOne("w2", base, r.RunID)
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen, store.StatusRunning, at(time.Second))
+		h.ok(op)
+		if op.ThenApplied {
+			h.Fatalf("a leased run got a task from another owner")
+		}
+		h.ok(commitOp(held, store.StatusRunning, at(2*time.Second)))
+		task := h.claimOne("w", at(2*time.Second), r.RunID)
+		eqStrings(h, "messages", msgTypes(task.Messages), []string{"TaskCompleted"})
+	}},
+	{"FinishWithStaleHistory", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen-1, store.StatusRunning, at(time.Second))
+		h.ok(op)
+		if op.ThenApplied {
+			h.Fatalf("a task built on a stale history was committed")
+		}
+		h.claimOne("w", at(time.Second), r.RunID)
+	}},
+	{"FinishWithNextTaskOfSuspendedRun", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		h.send("i1", "", "ExecutionSuspended", base, false)
+		h.drive(r.RunID, base, store.StatusSuspended, nil)
+		r = h.get("i1", "")
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen, store.StatusRunning, at(time.Second))
+		h.ok(op)
+		if op.ThenApplied {
+			h.Fatalf("a suspended run ran a task")
+		}
+		eqStrings(h, "inbox", msgTypes(h.messages(r.RunID)), []string{"TaskCompleted"})
+	}},
+	{"FinishWithBadTaskFailsWhole", func(h *harness) {
+		r := h.startActs("i1", act(1, "a", base))
+		c := h.aclaimOne("w", base)
+		op := finishOp(c, "TaskCompleted", at(time.Second))
+		op.Then = thenOp(r, r.HistoryLen, store.StatusRunning, at(time.Second))
+		op.Then.NewEvents[0].ID = r.HistoryLen + 5 // not contiguous
+		if errs := h.apply(op); errs[0] == nil {
+			h.Fatalf("a task with misnumbered events was committed")
+		}
+		eq(h, "task still running", h.task(r.RunID, 1).State, store.ActivityRunning)
+		eq(h, "inbox", len(h.messages(r.RunID)), 0)
+	}},
+}

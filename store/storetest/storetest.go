@@ -78,6 +78,7 @@ func groups() []group {
 		{"WorkflowTaskAbandon", abandonCases},
 		{"ActivityTask", activityCases},
 		{"Eager", eagerCases},
+		{"Fused", fusedCases},
 		{"LeasesRelease", releaseCases},
 		{"Query", queryCases},
 		{"RunList", listCases},
