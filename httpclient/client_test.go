@@ -160,6 +160,18 @@ func TestFollowAndActivities(t *testing.T) {
 	must(t, c.HeartbeatActivity(ctx, first, json.RawMessage(`{"n":1}`)))
 	must(t, c.FailActivity(ctx, first, api.ActivityError{Message: "lost", Type: "Lost"}))
 	second := <-servertest.TaskTokens("pkt-hc")
+	// The activity hands out its token before its attempt is recorded as
+	// waiting for it (PENDING): wait for that record.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, err := c.Progress(ctx, "as-1", "", 0)
+		must(t, err)
+		if len(p.Pending) == 1 && p.Pending[0].State == "PENDING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("attempt 2 is not recorded as pending: %+v", p.Pending)
+		}
+	}
 
 	var seen []*api.Progress
 	done := make(chan error, 1)
