@@ -150,6 +150,12 @@ func (e *Engine) fuseResult(runID string, m *store.Message, now time.Time) *fuse
 	if r == nil {
 		return nil
 	}
+	if r.Outstanding() != 1 {
+		// Other results may arrive at the same time (a fan-out): one task
+		// that takes them all beats a task per result.
+		e.cache.put(runID, r, run)
+		return nil
+	}
 	s := e.eagerWorkflow(run.Name)
 	if s == nil {
 		e.cache.put(runID, r, run)

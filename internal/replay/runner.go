@@ -505,6 +505,10 @@ func (r *Runner) Waiting() []history.Wait {
 	return out
 }
 
+// Outstanding is the number of activities and child workflows the run
+// has started and not yet seen finish.
+func (r *Runner) Outstanding() int { return len(r.activities) + len(r.children) }
+
 // OnlyWaitsLong reports whether the run waits only on external events or
 // on timers firing after now+horizon: no activity or child is pending. Such
 // a run is not worth keeping in memory.
