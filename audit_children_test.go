@@ -37,7 +37,8 @@ func TestChildWithTakenInstanceID(t *testing.T) {
 		if got != "InstanceAlreadyExists" {
 			t.Fatalf("got %q", got)
 		}
-		other, err := e.c.GetInstance(e.ctx, "taken")
+		// Its own first task may still be on its way: wait for it.
+		other, err := e.c.WaitForStart(e.ctx, "taken")
 		must(t, err)
 		if other.Status != perdure.StatusRunning || other.ParentInstanceID != "" {
 			t.Fatalf("the instance with the taken id was touched: %+v", other)
