@@ -50,7 +50,8 @@ type Config struct {
 	Observer Observer
 	// CompletionPoll is how often WaitForCompletion re-reads the store when
 	// no in-process notification arrives (runs finished by another node).
-	// Default 1s.
+	// Default 1s; 30s on an exclusive store, where every run finishes in
+	// this process and notifies its waiters.
 	CompletionPoll time.Duration
 }
 
@@ -133,6 +134,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.CompletionPoll <= 0 {
 		cfg.CompletionPoll = time.Second
+		if cfg.Store.Exclusive() {
+			cfg.CompletionPoll = 30 * time.Second
+		}
 	}
 	e := &Engine{
 		cfg:      cfg,
