@@ -66,6 +66,12 @@ type Store struct {
 
 	version int
 	now     func() time.Time
+
+	// The background WAL checkpointer (checkpoint.go).
+	commits        atomic.Int64 // write transactions committed
+	cpdb           *sql.DB
+	cpconn         *sql.Conn
+	cpstop, cpdone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -128,7 +134,7 @@ func (s *Store) open(opts Options) error {
 		return "file:" + uriPath(s.path) + "?" + q.Encode()
 	}
 	var err error
-	if s.wdb, err = sql.Open("sqlite", pragmas()); err != nil {
+	if s.wdb, err = sql.Open("sqlite", pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)
@@ -151,6 +157,9 @@ func (s *Store) open(opts Options) error {
 	s.rdb.SetConnMaxIdleTime(0)
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: open %s for reading: %w", s.path, err)
+	}
+	if err := s.startCheckpointer(pragmas()); err != nil {
+		return fmt.Errorf("sqlitestore: open %s for checkpoints: %w", s.path, err)
 	}
 	return nil
 }
@@ -182,7 +191,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) shutdown() error {
-	var errs []error
+	errs := s.stopCheckpointer()
 	for _, st := range s.wstmt {
 		errs = append(errs, st.Close())
 	}

@@ -41,6 +41,7 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 		_, _ = w.exec("ROLLBACK")
 		return err
 	}
+	s.commits.Add(1)
 	return nil
 }
 

@@ -1,0 +1,51 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/perdure/perdure/store"
+)
+
+// TestCheckpointsInBackground: commits leave their pages in the WAL (the
+// writer's own automatic checkpoint is far away) and the background
+// checkpointer moves them into the database file.
+func TestCheckpointsInBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.db")
+	s := open(t, path)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	payload := make([]byte, 2000)
+	for i := range 300 {
+		id := fmt.Sprint("i", i)
+		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
+			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
+			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
+		if err != nil || errs[0] != nil {
+			t.Fatal(err, errs)
+		}
+	}
+	var mode string
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&mode); err != nil || mode != fmt.Sprint(writerAutoCheckpoint) {
+		t.Fatalf("writer wal_autocheckpoint = %q, %v; want %d", mode, err, writerAutoCheckpoint)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() < before+300*2000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes (from %d): nothing was checkpointed", size(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
