@@ -99,6 +99,10 @@ type Event struct {
 	Type string    `json:"type"`
 	Time time.Time `json:"time"`
 	Data
+	// raw is the encoded Data this event was decoded from (an inbox
+	// message becoming a history event), which Encode reuses. Decoded
+	// events are not changed but for ID and Time.
+	raw []byte
 }
 
 // MarshalJSON flattens Data next to id, type and time.
@@ -114,6 +118,9 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 
 // Encode converts e to the store's form.
 func (e *Event) Encode() (*store.Event, error) {
+	if e.raw != nil {
+		return &store.Event{ID: e.ID, Type: e.Type, Time: e.Time, Data: e.raw}, nil
+	}
 	b, err := json.Marshal(&e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
@@ -139,6 +146,7 @@ func DecodeMessage(m *store.Message) (*Event, error) {
 		if err := json.Unmarshal(m.Data, &e.Data); err != nil {
 			return nil, fmt.Errorf("decode %s message %d: %w", m.Type, m.ID, err)
 		}
+		e.raw = m.Data
 	}
 	return e, nil
 }
