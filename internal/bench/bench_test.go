@@ -273,7 +273,7 @@ func TestLongHistoryWorkflowResult(t *testing.T) {
 	if err := e.result(ctx(t), id, &out); err != nil || out != 155 {
 		t.Errorf("result %d (%v), want 55+100", out, err)
 	}
-	c, err := e.taskCounts()
+	c, err := e.waitTasks("LongHistoryWorkflow", taskCounts{}, 1)
 	if err != nil || c.get("LongHistoryWorkflow", "replayed") != 1 {
 		t.Errorf("task counts %v (%v), want one replay", c.tasks, err)
 	}
@@ -435,7 +435,7 @@ func BenchmarkLongHistory10000Embedded(b *testing.B) {
 		}
 		total += time.Since(began)
 		b.StopTimer()
-		after, err2 := e.taskCounts()
+		after, err2 := e.waitTasks("LongHistoryWorkflow", before, 1)
 		if err = errors.Join(err, err2); err != nil {
 			b.Fatal(err)
 		}

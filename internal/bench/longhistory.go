@@ -16,15 +16,32 @@ import (
 // ResumeEvent is the event a long-history workflow waits for.
 const ResumeEvent = "resume"
 
-// LongHistoryWorkflow runs AddOne on 0..activities-1 all at once (each
-// activity adds a TaskScheduled and a TaskCompleted event: a history of
-// 2×activities+1 events), then waits for the event ResumeEvent, and returns
-// the sum of the activities' results, activities(activities+1)/2, plus the
-// event's value.
+// LongHistoryBatch is how many activities a long-history workflow runs at
+// once.
+const LongHistoryBatch = 100
+
+// LongHistoryWorkflow runs AddOne on 0..activities-1 in a loop, in rounds
+// of LongHistoryBatch activities at once (each activity adds a
+// TaskScheduled and a TaskCompleted event: a history of 2×activities+1
+// events), then waits for the event ResumeEvent, and returns the sum of
+// the activities' results, activities(activities+1)/2, plus the event's
+// value.
 func LongHistoryWorkflow(ctx workflow.Context, activities int) (int, error) {
-	sum, err := FanoutWorkflow(ctx, activities)
-	if err != nil {
-		return 0, err
+	sum := 0
+	for first := 0; first < activities; first += LongHistoryBatch {
+		items := make([]int, min(LongHistoryBatch, activities-first))
+		for i := range items {
+			items[i] = first + i
+		}
+		out, err := workflow.FanOut(ctx, items, 0, func(ctx workflow.Context, i int) (int, error) {
+			return workflow.ExecuteActivity(ctx, AddOne, i).Get(ctx)
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, v := range out {
+			sum += v
+		}
 	}
 	v, err := workflow.WaitEvent[int](ctx, ResumeEvent).Get(ctx)
 	if err != nil {
@@ -74,7 +91,7 @@ func runLongHistory(ctx context.Context, e *Env, cfg Config, progress func(strin
 		FsyncMs: e.FsyncMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus()}
 
-	progress("building %d workflows of %d activities each (≥ %d history events), at once", cfg.Resumes, activities, cfg.HistoryEvents)
+	progress("building %d workflows of %d activities each, %d at a time (≥ %d history events), at once", cfg.Resumes, activities, LongHistoryBatch, cfg.HistoryEvents)
 	began := time.Now()
 	ids := make([]string, cfg.Resumes)
 	lens := make([]int64, cfg.Resumes)
@@ -123,7 +140,7 @@ func runLongHistory(ctx context.Context, e *Env, cfg Config, progress func(strin
 		if out != want+i+1 {
 			return nil, fmt.Errorf("long-history: %s returned %d, want %d", id, out, want+i+1)
 		}
-		after, err := e.taskCounts()
+		after, err := e.waitTasks(name, before, 1)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procStatus returns VmRSS and VmHWM of /proc/self/status in bytes, or
@@ -84,4 +85,25 @@ func (e *Env) taskCounts() (taskCounts, error) {
 		}
 	}
 	return c, nil
+}
+
+// waitTasks reads the engine's observer until it has counted want more
+// tasks (cached or replayed) of workflow than before, for at most 5 s, and
+// returns the last reading. The engine tells its observer about a task
+// after the task's commit, which is also when a client waiting for the
+// workflow learns the result: a reading right after the result may miss
+// the task.
+func (e *Env) waitTasks(workflow string, before taskCounts, want int) (taskCounts, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := e.taskCounts()
+		if err != nil {
+			return c, err
+		}
+		n := c.get(workflow, "cached") + c.get(workflow, "replayed") - before.get(workflow, "cached") - before.get(workflow, "replayed")
+		if n >= want || time.Now().After(deadline) {
+			return c, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

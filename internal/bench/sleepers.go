@@ -322,7 +322,7 @@ func runSleepers(ctx context.Context, e *Env, cfg Config, progress func(string, 
 	if err != nil {
 		return nil, err
 	}
-	after, err := e.taskCounts()
+	after, err := e.waitTasks(timerName, before, nTimers)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func runSleepers(ctx context.Context, e *Env, cfg Config, progress func(string, 
 		return nil, err
 	}
 	took := time.Since(began)
-	final, err := e.taskCounts()
+	final, err := e.waitTasks(eventName, after, nEvents)
 	if err != nil {
 		return nil, err
 	}
