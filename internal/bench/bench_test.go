@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -448,4 +450,60 @@ func BenchmarkLongHistory10000Embedded(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/resume")
 	b.ReportMetric(e.FsyncMs, "fsync-ms")
+}
+
+// TestResumeProfile writes a CPU profile of long-history resumes alone
+// when PERDURE_BENCH_RESUME_PROFILE names a file (the Go benchmark's
+// profile also holds the builds): 20 workflows of 10,001 events are built,
+// then the profile covers their resumes only. See docs/performance.md.
+func TestResumeProfile(t *testing.T) {
+	path := os.Getenv("PERDURE_BENCH_RESUME_PROFILE")
+	if path == "" {
+		t.Skip("set PERDURE_BENCH_RESUME_PROFILE=FILE to profile long-history resumes")
+	}
+	e, err := New(Config{observe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := context.Background()
+	const n, activities = 20, 5000
+	ids := make([]string, n)
+	for i := range ids {
+		if ids[i], err = e.start(c, LongHistoryWorkflow, activities); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := e.waitForEvent(c, id, ResumeEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for i, id := range ids {
+		began := time.Now()
+		var out int
+		err := e.Client.RaiseEvent(c, id, ResumeEvent, i)
+		if err == nil {
+			err = e.result(c, id, &out)
+		}
+		total += time.Since(began)
+		if err == nil && out != activities*(activities+1)/2+i {
+			err = fmt.Errorf("%s returned %d", id, out)
+		}
+		if err != nil {
+			pprof.StopCPUProfile()
+			t.Fatal(err)
+		}
+	}
+	pprof.StopCPUProfile()
+	t.Logf("%d resumes, %v each on average; profile in %s", n, total/n, path)
 }
