@@ -85,10 +85,16 @@ func ExecuteActivityByName[R any](ctx Context, name string, input any) Future[R]
 	if name == "" {
 		return errFuture[R](ctx, fmt.Errorf("activity name is empty"))
 	}
-	in, err := payload.Encode(s.r.Codec(), input)
-	if err != nil {
-		return errFuture[R](ctx, fmt.Errorf("activity %q: %w", name, err))
+	// A step replayed from history needs its name only: the recorded event
+	// holds the input and options.
+	var in, opts []byte
+	if !s.r.NextIsRecorded() {
+		var err error
+		if in, err = payload.Encode(s.r.Codec(), input); err != nil {
+			return errFuture[R](ctx, fmt.Errorf("activity %q: %w", name, err))
+		}
+		opts = s.activity.encode(s.compensating)
 	}
-	f := s.r.ScheduleActivity(name, in, s.activity.encode(s.compensating), s.activity.TaskQueue)
+	f := s.r.ScheduleActivity(name, in, opts, s.activity.TaskQueue)
 	return newFuture[R](f, activityError(name, f.Seq()))
 }

@@ -379,14 +379,18 @@ func (r *Runner) command(ev *history.Event) *history.Event {
 	}
 	r.seq++
 	ev.Seq = r.seq
-	ev.Source = callerSource()
+	// The code's source position is looked up only where it is kept (a new
+	// step) or shown (a mismatch): replaying a long history would
+	// otherwise spend a good part of its time walking stacks.
 	if rec, ok := r.recorded[ev.Seq]; ok {
 		delete(r.recorded, ev.Seq)
 		if rec.Type != ev.Type || !strings.EqualFold(rec.Name, ev.Name) {
+			ev.Source = callerSource()
 			r.failTask(&NondeterminismError{Step: ev.Seq, Recorded: describe(rec), RecordedAt: rec.Source, Got: describe(ev), GotAt: ev.Source})
 		}
 		return rec
 	}
+	ev.Source = callerSource()
 	if r.replaying {
 		r.failTask(&NondeterminismError{Step: ev.Seq, Recorded: "nothing (the history has no such step)", Got: describe(ev), GotAt: ev.Source})
 	}
@@ -428,6 +432,14 @@ func (r *Runner) Go(name string, fn func()) {
 		panic(errKilled)
 	}
 	r.spawn(name, fn)
+}
+
+// NextIsRecorded reports whether the next command the code issues
+// replays a step of the history (whose recorded event then stands for it):
+// its arguments need not be encoded.
+func (r *Runner) NextIsRecorded() bool {
+	_, ok := r.recorded[r.seq+1]
+	return ok
 }
 
 // ScheduleActivity issues a TaskScheduled command.
