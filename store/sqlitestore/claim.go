@@ -38,7 +38,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	}
 	now, until := micros(p.Now), p.LeaseUntil.UTC()
 	var out []*store.WorkflowTask
-	err = s.write(ctx, func(w *wtx) error {
+	err = s.writeSync(ctx, false, func(w *wtx) error {
 		out = nil
 		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, max(p.Max, 1))
 		if err != nil {

@@ -55,10 +55,13 @@ type Store struct {
 	lock   *os.File
 	closed atomic.Bool
 
-	wmu   sync.Mutex // serialises writers; guards wconn and wstmts
-	wdb   *sql.DB
-	wconn *sql.Conn
-	wstmt map[string]*sql.Stmt
+	wmu sync.Mutex // serialises writers; guards wconn, wstmts and unsynced
+	// unsynced, once set, fails every write: the writer connection could
+	// not be set back to synchronous=FULL.
+	unsynced error
+	wdb      *sql.DB
+	wconn    *sql.Conn
+	wstmt    map[string]*sql.Stmt
 
 	rdb   *sql.DB
 	rstmu sync.Mutex

@@ -48,17 +48,34 @@ func TestDurabilityPragmas(t *testing.T) {
 			t.Fatalf("%s: journal_mode=%q synchronous=%d, want wal and 2 (FULL)", what, *mode, *sync)
 		}
 	}
-	// The writer connection.
+	// The writer connection, also after a workflow task claim (whose
+	// transaction alone is not fsynced) and after a commit.
 	var mode string
 	var sync int
-	s.wmu.Lock()
-	check("writer", func(q string) error {
-		if q == "PRAGMA journal_mode" {
-			return s.wconn.QueryRowContext(ctx, q).Scan(&mode)
-		}
-		return s.wconn.QueryRowContext(ctx, q).Scan(&sync)
-	}, &mode, &sync)
-	s.wmu.Unlock()
+	checkWriter := func(what string) {
+		t.Helper()
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		check(what, func(q string) error {
+			if q == "PRAGMA journal_mode" {
+				return s.wconn.QueryRowContext(ctx, q).Scan(&mode)
+			}
+			return s.wconn.QueryRowContext(ctx, q).Scan(&sync)
+		}, &mode, &sync)
+	}
+	checkWriter("writer")
+	now := time.Now()
+	errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
+		Run:   store.Run{InstanceID: "i", RunID: "r", Name: "wf", CreatedAt: now, UpdatedAt: now},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}})
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	checkWriter("writer after a commit")
+	if tasks, err := s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: now, LeaseUntil: now.Add(time.Minute)}); err != nil || len(tasks) != 1 {
+		t.Fatal(err, len(tasks))
+	}
+	checkWriter("writer after a claim")
 	// Every connection of the read pool: hold them all at once.
 	for i := 0; i < 4; i++ {
 		c, err := s.rdb.Conn(ctx)

@@ -19,6 +19,15 @@ type wtx struct {
 // and commits it when fn returns nil. The transaction runs to its end even
 // if ctx is cancelled once it has begun: a commit is never cut in half.
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	return s.writeSync(ctx, true, fn)
+}
+
+// writeSync is write; with durable false the commit is not fsynced
+// (synchronous=NORMAL for that one transaction): it survives a crash of the
+// process, not of the machine, and the next durable commit makes it
+// durable too. Only workflow task claims use it: a lease is no promise to
+// anyone, and the leases of an exclusive store are released at startup.
+func (s *Store) writeSync(ctx context.Context, durable bool, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -27,7 +36,21 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if s.closed.Load() {
 		return s.errClosed()
 	}
+	if err := s.unsynced; err != nil {
+		return err
+	}
 	w := &wtx{s: s, ctx: context.WithoutCancel(ctx)}
+	if !durable {
+		if _, err := w.exec("PRAGMA synchronous = NORMAL"); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := w.exec("PRAGMA synchronous = FULL"); err != nil {
+				// Never commit again without fsync.
+				s.unsynced = fmt.Errorf("sqlitestore %s: durable commits could not be restored after a claim: %w", s.path, err)
+			}
+		}()
+	}
 	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
