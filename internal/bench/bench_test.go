@@ -345,8 +345,10 @@ func newBenchEnv(b *testing.B, mode string) *Env {
 
 // BenchmarkChain3Embedded starts b.N chain3 workflows at once on a fresh
 // SQLite file and waits for all of them: one op is one whole workflow.
-func BenchmarkChain3Embedded(b *testing.B) {
-	e := newBenchEnv(b, ModeEmbedded)
+func BenchmarkChain3Embedded(b *testing.B) { benchChain3(b, ModeEmbedded) }
+
+func benchChain3(b *testing.B, mode string) {
+	e := newBenchEnv(b, mode)
 	b.ResetTimer()
 	took, err := e.Chain3Throughput(context.Background(), b.N)
 	if err != nil {
@@ -375,16 +377,7 @@ func BenchmarkFanout1000Embedded(b *testing.B) {
 
 // BenchmarkChain3HTTP is BenchmarkChain3Embedded through the HTTP API of
 // a server on a loopback port: each workflow is a start and a long-poll.
-func BenchmarkChain3HTTP(b *testing.B) {
-	e := newBenchEnv(b, ModeHTTP)
-	b.ResetTimer()
-	took, err := e.Chain3Throughput(context.Background(), b.N)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/took.Seconds(), "workflows/s")
-	b.ReportMetric(e.FsyncMs, "fsync-ms")
-}
+func BenchmarkChain3HTTP(b *testing.B) { benchChain3(b, ModeHTTP) }
 
 // BenchmarkSleepers2000Embedded runs the whole sleepers scenario with
 // 2,000 sleepers per op (1,000 timers due at 1,000/s, 1,000 events) and

@@ -335,25 +335,46 @@ func (s *server) rebuild(run *store.Run, fn replay.Func) (*replay.Runner, error)
 }
 
 func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Event, error) {
-	var out []*history.Event
-	var after int64
-	for {
-		page, err := e.st.HistoryGet(ctx, &store.HistoryGetParams{RunID: runID, AfterID: after, Limit: 1000})
-		if err != nil {
-			return nil, fmt.Errorf("load history of run %s: %w", runID, err)
+	// Pages are read on another goroutine while the previous one is
+	// decoded: a long history costs about the larger of the two, not both.
+	const pageSize = 1000
+	type page struct {
+		events []*store.Event
+		err    error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		var after int64
+		for {
+			p, err := e.st.HistoryGet(ctx, &store.HistoryGetParams{RunID: runID, AfterID: after, Limit: pageSize})
+			select {
+			case pages <- page{p, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(p) < pageSize {
+				return
+			}
+			after = p[len(p)-1].ID
 		}
-		for _, se := range page {
+	}()
+	var out []*history.Event
+	for pg := range pages {
+		if pg.err != nil {
+			return nil, fmt.Errorf("load history of run %s: %w", runID, pg.err)
+		}
+		for _, se := range pg.events {
 			ev, err := history.Decode(se)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, ev)
-			after = se.ID
-		}
-		if len(page) < 1000 {
-			return out, nil
 		}
 	}
+	return out, nil
 }
 
 // abandon releases a run after a failed workflow task; it is retried later.
