@@ -243,6 +243,7 @@ func fusable(r *runRow, then *store.WorkflowTaskCommitOp, visible time.Time) boo
 // commitRun applies a workflow task's outcome to r, whose lease the caller
 // checked.
 func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
+	leased := micros(r.leaseUntil) > micros(time.Time{})
 	if op.InstanceID != "" && r.InstanceID != op.InstanceID {
 		return fmt.Errorf("run %s of instance %q: %w", op.RunID, op.InstanceID, store.ErrNotFound)
 	}
@@ -311,14 +312,21 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 		set("completed_at", micros(r.CompletedAt))
 	}
 	set("waiting", blob(r.Waiting))
-	// ready_at from what is left in the inbox; the messages sent below
-	// keep it up to date.
-	args = append(args, boolInt(r.Status == store.StatusSuspended))
-	sets = append(sets, fmt.Sprintf(`ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = ?1 AND (control = 1 OR ?%d = 0))`, len(args)))
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
-	if _, err := w.one(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1 RETURNING ready_at`, args,
-		func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
+	if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
+		// ready_at from what is left in the inbox; the messages sent below
+		// keep it up to date.
+		args = append(args, boolInt(r.Status == store.StatusSuspended))
+		sets = append(sets, fmt.Sprintf(`ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = ?1 AND (control = 1 OR ?%d = 0))`, len(args)))
+		if _, err := w.one(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1 RETURNING ready_at`, args,
+			func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
+			return err
+		}
+	} else if _, err := w.exec(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1`, args...); err != nil {
+		// A fused task on a run without lease that consumes nothing and
+		// stays unsuspended leaves ready_at as it was: its inbox and its
+		// (expired or absent) lease do not change what can wake it.
 		return err
 	}
 
