@@ -91,10 +91,7 @@ func (w *wtx) lease(r *runRow, owner string, now int64, until time.Time) (*store
 
 // eager leases r for e when a claim at e.Now would: see store.Eager.
 func (w *wtx) eager(r *runRow, e *store.Eager) (*store.WorkflowTask, error) {
-	if e == nil || r == nil || r.Status.Finished() || !r.readyAt.Valid || r.readyAt.Int64 > micros(e.Now) {
-		return nil, nil
-	}
-	if e.Names != nil && !slices.Contains(e.Names, r.Name) {
+	if r == nil || !leasable(r, e, nil) {
 		return nil, nil
 	}
 	return w.lease(r, e.Owner, micros(e.Now), e.LeaseUntil.UTC())
@@ -241,7 +238,7 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 		op.ThenApplied = true
 		return nil
 	}
-	if w.leasable(r, op.Eager, &op.Message) {
+	if leasable(r, op.Eager, &op.Message) {
 		// The message and the lease in one update of the run.
 		if _, err := w.insertMessage(r.RunID, &op.Message); err != nil {
 			return err
@@ -253,9 +250,9 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 	return err
 }
 
-// leasable reports whether e may lease r (see store.Eager) once m is
-// added to its inbox.
-func (w *wtx) leasable(r *runRow, e *store.Eager, m *store.Message) bool {
+// leasable reports whether e may lease r (see store.Eager), after m (if
+// not nil) is added to its inbox.
+func leasable(r *runRow, e *store.Eager, m *store.Message) bool {
 	if e == nil || r.Status.Finished() || (e.Names != nil && !slices.Contains(e.Names, r.Name)) {
 		return false
 	}
@@ -266,7 +263,7 @@ func (w *wtx) leasable(r *runRow, e *store.Eager, m *store.Message) bool {
 	if r.readyAt.Valid && r.readyAt.Int64 <= now {
 		return true
 	}
-	return micros(m.VisibleAt) <= now && (r.Status != store.StatusSuspended || m.Control)
+	return m != nil && micros(m.VisibleAt) <= now && (r.Status != store.StatusSuspended || m.Control)
 }
 
 func (w *wtx) activityRetry(op *store.ActivityTaskRetryOp) error {
