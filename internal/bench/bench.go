@@ -233,6 +233,8 @@ type Env struct {
 	Client  *perdure.Client
 	Path    string
 	FsyncMs float64
+	// CommitMs is the disk's measured durable SQLite commit time.
+	CommitMs float64
 	// URL is the HTTP API's address in HTTP mode, "" otherwise.
 	URL string
 	// HTTP is the client of the HTTP API in HTTP mode, nil otherwise.
@@ -284,6 +286,9 @@ func New(cfg Config) (*Env, error) {
 	}()
 	var err error
 	if e.FsyncMs, err = MeasureFsync(filepath.Dir(e.Path), fsyncSamples); err != nil {
+		return nil, err
+	}
+	if e.CommitMs, err = MeasureCommit(filepath.Dir(e.Path), commitSamples); err != nil {
 		return nil, err
 	}
 	if e.st, err = sqlitestore.Open(e.Path, sqlitestore.Options{}); err != nil {

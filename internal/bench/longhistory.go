@@ -78,6 +78,7 @@ type LongHistoryResult struct {
 	// them, or the run fails: the runner must have been evicted).
 	Replayed        int     `json:"replayed"`
 	FsyncMs         float64 `json:"fsync_ms"`
+	CommitMs        float64 `json:"commit_ms"`
 	WorkflowTasks   int     `json:"workflow_tasks"`
 	ActivityWorkers int     `json:"concurrent_activities"`
 	GoVersion       string  `json:"go_version"`
@@ -88,7 +89,7 @@ func runLongHistory(ctx context.Context, e *Env, cfg Config, progress func(strin
 	activities := (cfg.HistoryEvents + 1) / 2 // 2 events each, plus ExecutionStarted
 	name, _ := names.Bare(LongHistoryWorkflow)
 	res := &LongHistoryResult{Scenario: LongHistory, Mode: cfg.Mode, Store: "sqlite", Instances: cfg.Resumes,
-		FsyncMs: e.FsyncMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
+		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus()}
 
 	progress("building %d workflows of %d activities each, %d at a time (≥ %d history events), at once", cfg.Resumes, activities, LongHistoryBatch, cfg.HistoryEvents)

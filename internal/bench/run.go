@@ -29,6 +29,7 @@ type Chain3Result struct {
 	P99Ms              float64 `json:"p99_ms"`
 	MaxMs              float64 `json:"max_ms"`
 	FsyncMs            float64 `json:"fsync_ms"`
+	CommitMs           float64 `json:"commit_ms"`
 	WorkflowTasks      int     `json:"workflow_tasks"`
 	ActivityWorkers    int     `json:"concurrent_activities"`
 	GoVersion          string  `json:"go_version"`
@@ -44,6 +45,7 @@ type FanoutResult struct {
 	Seconds             float64 `json:"seconds"`
 	ActivitiesPerSecond float64 `json:"activities_per_second"`
 	FsyncMs             float64 `json:"fsync_ms"`
+	CommitMs            float64 `json:"commit_ms"`
 	WorkflowTasks       int     `json:"workflow_tasks"`
 	ActivityWorkers     int     `json:"concurrent_activities"`
 	GoVersion           string  `json:"go_version"`
@@ -61,6 +63,7 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 		{"latency p99", fmt.Sprintf("%.3f ms", r.P99Ms)},
 		{"latency max", fmt.Sprintf("%.3f ms", r.MaxMs)},
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
 		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
 	})
@@ -73,6 +76,7 @@ func (r *FanoutResult) WriteTable(w io.Writer) error {
 		{"start to result", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f activities/s", r.ActivitiesPerSecond)},
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
 		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
 	})
@@ -99,6 +103,7 @@ func (r *SleepersResult) WriteTable(w io.Writer) error {
 		{"event tasks cached / replayed", fmt.Sprintf("%d / %d", r.EventTasksCached, r.EventTasksReplay)},
 		{"completed with the right result", fmt.Sprintf("%d of %d", r.Completed, r.Sleepers)},
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
 		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
 	})
@@ -120,6 +125,7 @@ func (r *LongHistoryResult) WriteTable(w io.Writer) error {
 		{"resume workflow task median / max", fmt.Sprintf("%.3f / %.3f ms", r.TaskP50Ms, r.TaskMaxMs)},
 		{"resumes that replayed the history", fmt.Sprintf("%d of %d", r.Replayed, r.Instances)},
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
+		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
 		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
 	})
@@ -167,9 +173,9 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 	}
 	defer e.Close()
 	if e.URL != "" {
-		progress("store %s (sqlite), perdure server on %s, disk fsync %.3f ms", e.Path, e.URL, e.FsyncMs)
+		progress("store %s (sqlite), perdure server on %s, disk fsync %.3f ms, durable commit %.3f ms", e.Path, e.URL, e.FsyncMs, e.CommitMs)
 	} else {
-		progress("store %s (sqlite, embedded), disk fsync %.3f ms", e.Path, e.FsyncMs)
+		progress("store %s (sqlite, embedded), disk fsync %.3f ms, durable commit %.3f ms", e.Path, e.FsyncMs, e.CommitMs)
 	}
 	// A few workflows first, so that statements are prepared and
 	// connections open before anything is timed.
@@ -209,7 +215,7 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		WorkflowsPerSecond: round1(float64(cfg.Workflows) / took.Seconds()),
 		LatencyRuns:        cfg.LatencyRuns,
 		P50Ms:              ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
-		FsyncMs: e.FsyncMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
+		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus(),
 	}, nil
 }
@@ -225,7 +231,7 @@ func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		Scenario: Fanout, Mode: cfg.Mode, Store: "sqlite",
 		Activities: cfg.Activities, Seconds: round3(took.Seconds()),
 		ActivitiesPerSecond: round1(float64(cfg.Activities) / took.Seconds()),
-		FsyncMs:             e.FsyncMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
+		FsyncMs:             e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus(),
 	}, nil
 }

@@ -172,6 +172,7 @@ type SleepersResult struct {
 	// them, or the run fails).
 	Completed       int     `json:"completed"`
 	FsyncMs         float64 `json:"fsync_ms"`
+	CommitMs        float64 `json:"commit_ms"`
 	WorkflowTasks   int     `json:"workflow_tasks"`
 	ActivityWorkers int     `json:"concurrent_activities"`
 	GoVersion       string  `json:"go_version"`
@@ -249,7 +250,7 @@ func runSleepers(ctx context.Context, e *Env, cfg Config, progress func(string, 
 	nTimers := n - nEvents
 	res := &SleepersResult{Scenario: Sleepers, Mode: cfg.Mode, Store: "sqlite", Sleepers: n, Timers: nTimers, Events: nEvents,
 		TimerRate: cfg.TimerRate, EventConcurrency: sleeperRaisers,
-		FsyncMs: e.FsyncMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
+		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus()}
 	time.Sleep(settle)
 	base := ReadMem()
