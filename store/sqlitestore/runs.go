@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	fused := op.Then != nil && op.Then.RunID == r.RunID && op.Then.HistoryLen == 0 && visible <= micros(op.Then.UpdatedAt)
 	r.readyAt = sql.NullInt64{Int64: visible, Valid: !fused}
 	e := op.Eager
-	eager := !fused && e != nil && visible <= micros(e.Now) && (e.Names == nil || slices.Contains(e.Names, r.Name))
+	eager := !fused && leasable(r, e, nil)
 	if eager {
 		r.leaseOwner, r.leaseUntil = e.Owner, e.LeaseUntil.UTC()
 		r.readyAt.Int64 = max(visible, micros(r.leaseUntil))
