@@ -212,8 +212,10 @@ func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, 
 // computed beforehand from the run's cached runner and committed in the
 // same transaction (fused), or else leased in it (eager), when a worker of
 // this engine has a free workflow task slot.
-func (e *Engine) finish(op *store.ActivityTaskFinishOp) error {
-	if f := e.fuseResult(op.RunID, &op.Message, op.Now); f != nil {
+//
+// d is the data op.Message was encoded from.
+func (e *Engine) finish(op *store.ActivityTaskFinishOp, d *history.Data) error {
+	if f := e.fuseResult(op.RunID, history.MessageEvent(&op.Message, d), op.Now); f != nil {
 		op.Then = f.op
 		op.Eager = f.s.eager(op.Now, f.s.wfNames)
 		err := e.apply1(op)
@@ -233,8 +235,9 @@ func (e *Engine) finish(op *store.ActivityTaskFinishOp) error {
 
 func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Time) {
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
-	msg := history.Message(history.TaskCompleted, &history.Data{Seq: t.Seq, Name: t.Name, Result: out, Attempts: trim(attempts)}, now, false)
-	err := e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now})
+	d := &history.Data{Seq: t.Seq, Name: t.Name, Result: out, Attempts: trim(attempts)}
+	msg := history.Message(history.TaskCompleted, d, now, false)
+	err := e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now}, d)
 	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}
@@ -282,6 +285,7 @@ func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions,
 		retry = false
 	}
 	var op store.Op
+	var d *history.Data // the failure's message data
 	if retry {
 		rec.NextRetryAt = next
 		attempts = append(attempts, rec)
@@ -291,12 +295,13 @@ func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions,
 		attempts = append(attempts, rec)
 		final := *f
 		final.ActivityName, final.Attempts = t.Name, t.Attempt
-		msg := history.Message(history.TaskFailed, &history.Data{Seq: t.Seq, Name: t.Name, Failure: &final, Attempts: trim(attempts)}, now, false)
+		d = &history.Data{Seq: t.Seq, Name: t.Name, Failure: &final, Attempts: trim(attempts)}
+		msg := history.Message(history.TaskFailed, d, now, false)
 		op = &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, RequireUnexpired: byToken, Now: now}
 	}
 	var err error
 	if f, ok := op.(*store.ActivityTaskFinishOp); ok {
-		err = e.finish(f)
+		err = e.finish(f, d)
 	} else {
 		err = e.apply1(op)
 	}

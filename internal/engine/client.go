@@ -36,11 +36,11 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 		visible = req.StartAt.UTC().Truncate(time.Microsecond)
 	}
 	runID := newID()
+	start := &history.Data{Name: req.Name, Input: req.Input, InstanceID: req.InstanceID, RunID: runID}
 	op := &store.RunCreateOp{
 		Run: store.Run{InstanceID: req.InstanceID, RunID: runID, Name: req.Name, Status: store.StatusPending,
 			Input: req.Input, TaskQueue: req.TaskQueue, CreatedAt: now, UpdatedAt: now},
-		Start: history.Message(history.ExecutionStarted, &history.Data{Name: req.Name, Input: req.Input,
-			InstanceID: req.InstanceID, RunID: runID}, visible, false),
+		Start: history.Message(history.ExecutionStarted, start, visible, false),
 	}
 	var es *server
 	var f *fused
@@ -48,7 +48,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 		// The first workflow task runs before the start's commit and is
 		// committed with it (fused), or is leased in it (eager).
 		if es = e.eagerWorkflow(req.Name); es != nil {
-			f = es.fuseStart(op, now)
+			f = es.fuseStart(op, start, now)
 			op.Eager = es.eager(now, nil)
 		}
 	}
@@ -267,8 +267,9 @@ func (e *Engine) CompleteActivity(ctx context.Context, token string, result []by
 	}
 	now := e.Now()
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
-	msg := history.Message(history.TaskCompleted, &history.Data{Seq: t.Seq, Name: t.Name, Result: result, Attempts: trim(attempts)}, now, false)
-	err = e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now})
+	d := &history.Data{Seq: t.Seq, Name: t.Name, Result: result, Attempts: trim(attempts)}
+	msg := history.Message(history.TaskCompleted, d, now, false)
+	err = e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now}, d)
 	return rejected(err, tok)
 }
 

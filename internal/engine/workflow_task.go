@@ -144,8 +144,8 @@ type fused struct {
 
 // fuseResult computes, when the run's runner is cached and a worker of
 // this engine has a free workflow task slot for it, the workflow task that
-// applies message m at now; nil otherwise.
-func (e *Engine) fuseResult(runID string, m *store.Message, now time.Time) *fused {
+// applies the message event ev at now; nil otherwise.
+func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time) *fused {
 	r, run := e.cache.take(runID)
 	if r == nil {
 		return nil
@@ -161,22 +161,17 @@ func (e *Engine) fuseResult(runID string, m *store.Message, now time.Time) *fuse
 		e.cache.put(runID, r, run)
 		return nil
 	}
-	if f := s.fuse(r, run, m, now); f != nil {
+	if f := s.fuse(r, run, ev, now); f != nil {
 		return f
 	}
 	s.wf.release()
 	return nil
 }
 
-// fuse steps runner r of run with message m; nil (r closed) when the step
-// does not apply m alone.
-func (s *server) fuse(r *replay.Runner, run *store.Run, m *store.Message, now time.Time) *fused {
+// fuse steps runner r of run with the message event ev; nil (r closed)
+// when the step does not apply ev alone.
+func (s *server) fuse(r *replay.Runner, run *store.Run, ev *history.Event, now time.Time) *fused {
 	began := time.Now()
-	ev, err := history.DecodeMessage(m)
-	if err != nil {
-		r.Close()
-		return nil
-	}
 	ev.Time = now
 	events := []*history.Event{ev}
 	res, err := r.Step(events)
@@ -184,7 +179,7 @@ func (s *server) fuse(r *replay.Runner, run *store.Run, m *store.Message, now ti
 		r.Close() // the regular task will report what went wrong
 		return nil
 	}
-	t := &store.WorkflowTask{Run: run, Messages: []*store.Message{m}, LeaseOwner: s.owner}
+	t := &store.WorkflowTask{Run: run, Messages: []*store.Message{{}}, LeaseOwner: s.owner}
 	op, err := s.buildCommit(t, r, events, res, now)
 	if err != nil {
 		r.Close()
@@ -199,9 +194,10 @@ func (s *server) fuse(r *replay.Runner, run *store.Run, m *store.Message, now ti
 	return f
 }
 
-// fuseStart computes the first workflow task of the run op creates and
-// sets it as op.Then; nil when the workflow cannot run here.
-func (s *server) fuseStart(op *store.RunCreateOp, now time.Time) *fused {
+// fuseStart computes the first workflow task of the run op creates (start
+// is the data op.Start was encoded from) and sets it as op.Then; nil when
+// the workflow cannot run here.
+func (s *server) fuseStart(op *store.RunCreateOp, start *history.Data, now time.Time) *fused {
 	fn, ok := s.reg.Workflow(op.Run.Name)
 	if !ok {
 		return nil
@@ -210,7 +206,7 @@ func (s *server) fuseStart(op *store.RunCreateOp, now time.Time) *fused {
 	run.Status, run.Current, run.HistoryLen = store.StatusPending, true, 0
 	r := replay.NewRunner(replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name, ParentInstanceID: run.ParentInstanceID,
 		PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}, fn, s.codec, s.log)
-	f := s.fuse(r, &run, &op.Start, now)
+	f := s.fuse(r, &run, history.MessageEvent(&op.Start, start), now)
 	if f != nil {
 		op.Then = f.op
 	}

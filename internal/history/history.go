@@ -151,6 +151,13 @@ func DecodeMessage(m *store.Message) (*Event, error) {
 	return e, nil
 }
 
+// MessageEvent is the event message m becomes, given the data m was
+// encoded from (d is not copied deeply: it must not change): what
+// DecodeMessage would return, without decoding.
+func MessageEvent(m *store.Message, d *Data) *Event {
+	return &Event{Type: m.Type, Time: m.VisibleAt, Data: *d, raw: m.Data}
+}
+
 // Message builds an inbox message carrying an event of type t.
 func Message(t string, d *Data, visibleAt time.Time, control bool) store.Message {
 	b, _ := json.Marshal(d)
