@@ -26,7 +26,8 @@ process on a SQLite file with durable commits. --mode http (chain3 and
 fanout) starts the same node behind the HTTP API of perdure server on a
 loopback port and drives it over TCP through the Go HTTP client: start,
 then long-poll for the result. fsync_ms is the disk's measured fsync
-latency, so that figures from different disks can be compared.
+latency and commit_ms its measured durable SQLite commit, so that figures
+from different disks can be compared.
 
   perdure bench chain3                3 chained activities: workflows/s, p50/p99 latency
   perdure bench chain3 --mode http    the same through the HTTP API
