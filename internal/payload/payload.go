@@ -20,11 +20,19 @@ type Codec interface {
 type JSON struct{}
 
 // Marshal encodes v as JSON.
-func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+func (JSON) Marshal(v any) ([]byte, error) {
+	if b, ok := marshalFast(v); ok {
+		return b, nil
+	}
+	return json.Marshal(v)
+}
 
 // Unmarshal decodes JSON into v; empty data leaves v unchanged.
 func (JSON) Unmarshal(data []byte, v any) error {
 	if len(data) == 0 {
+		return nil
+	}
+	if unmarshalFast(data, v) {
 		return nil
 	}
 	return json.Unmarshal(data, v)
