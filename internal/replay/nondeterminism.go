@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perdure/perdure/internal/history"
@@ -66,16 +69,51 @@ const modulePrefix = "github.com/perdure/perdure/"
 // callerSource returns file:line of the first caller outside Perdure's own
 // workflow runtime packages.
 func callerSource() string {
-	var pcs [24]uintptr
+	var pcs [shallowFrames]uintptr
 	n := runtime.Callers(3, pcs[:])
-	frames := runtime.CallersFrames(pcs[:n])
+	if src, ok := sources.Load(pcs); ok {
+		return src.(string)
+	}
+	if src, ok := resolveSource(pcs[:n]); ok {
+		if sourcesCached.Add(1) <= maxCachedSources {
+			sources.Store(pcs, src)
+		}
+		return src
+	}
+	if n < shallowFrames {
+		return ""
+	}
+	var deep [24]uintptr
+	n = runtime.Callers(3, deep[:])
+	src, _ := resolveSource(deep[:n])
+	return src
+}
+
+// Resolving program counters to file:line is most of callerSource's cost,
+// and workflow code issues its commands from a few places: the answer is
+// cached by the call stack's innermost program counters, when the caller
+// is among them.
+const (
+	shallowFrames    = 8
+	maxCachedSources = 1 << 14
+)
+
+var (
+	sources       sync.Map // [shallowFrames]uintptr → string
+	sourcesCached atomic.Int64
+)
+
+// resolveSource returns the file:line of the first frame of pcs outside the
+// runtime packages; ok is false when every frame is inside them.
+func resolveSource(pcs []uintptr) (string, bool) {
+	frames := runtime.CallersFrames(pcs)
 	for {
 		fr, more := frames.Next()
-		if !internalFrame(fr.Function) {
-			return shortPath(fr.File) + ":" + fmt.Sprint(fr.Line)
+		if fr.Function != "" && !internalFrame(fr.Function) {
+			return shortPath(fr.File) + ":" + strconv.Itoa(fr.Line), true
 		}
 		if !more {
-			return ""
+			return "", false
 		}
 	}
 }
