@@ -121,7 +121,7 @@ func (e *Event) Encode() (*store.Event, error) {
 	if e.raw != nil {
 		return &store.Event{ID: e.ID, Type: e.Type, Time: e.Time, Data: e.raw}, nil
 	}
-	b, err := json.Marshal(&e.Data)
+	b, err := encodeData(&e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
 	}
@@ -132,7 +132,7 @@ func (e *Event) Encode() (*store.Event, error) {
 func Decode(se *store.Event) (*Event, error) {
 	e := &Event{ID: se.ID, Type: se.Type, Time: se.Time}
 	if len(se.Data) > 0 {
-		if err := json.Unmarshal(se.Data, &e.Data); err != nil {
+		if err := decodeData(se.Data, &e.Data); err != nil {
 			return nil, fmt.Errorf("decode %s event %d: %w", se.Type, se.ID, err)
 		}
 	}
@@ -143,7 +143,7 @@ func Decode(se *store.Event) (*Event, error) {
 func DecodeMessage(m *store.Message) (*Event, error) {
 	e := &Event{Type: m.Type, Time: m.VisibleAt}
 	if len(m.Data) > 0 {
-		if err := json.Unmarshal(m.Data, &e.Data); err != nil {
+		if err := decodeData(m.Data, &e.Data); err != nil {
 			return nil, fmt.Errorf("decode %s message %d: %w", m.Type, m.ID, err)
 		}
 		e.raw = m.Data
@@ -160,6 +160,6 @@ func MessageEvent(m *store.Message, d *Data) *Event {
 
 // Message builds an inbox message carrying an event of type t.
 func Message(t string, d *Data, visibleAt time.Time, control bool) store.Message {
-	b, _ := json.Marshal(d)
+	b, _ := encodeData(d)
 	return store.Message{Type: t, VisibleAt: visibleAt, Control: control, Data: b}
 }
