@@ -83,7 +83,7 @@ type Runner struct {
 	now        time.Time
 	seq        int64
 	historyLen int64
-	recorded   map[int64]*history.Event // command events of the replayed history not yet matched
+	recorded   steps // command events of the replayed history not yet matched
 	versions   map[string]int
 	rng        *rand.Rand
 
@@ -127,7 +127,6 @@ func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Ru
 		codec:        codec,
 		logger:       logger,
 		yield:        make(chan struct{}),
-		recorded:     map[int64]*history.Event{},
 		versions:     map[string]int{},
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		activities:   map[int64]*Future{},
@@ -158,7 +157,7 @@ func (r *Runner) Replay(events []*history.Event) error {
 	defer func() { r.replaying = false }()
 	for _, ev := range events {
 		if history.IsCommand(ev.Type) {
-			r.recorded[ev.Seq] = ev
+			r.recorded.add(ev, len(events))
 		}
 		if ev.Type == history.VersionMarker {
 			r.versions[ev.ChangeID] = ev.Version
@@ -177,13 +176,8 @@ func (r *Runner) Replay(events []*history.Event) error {
 		}
 		r.historyLen = ev.ID
 	}
-	if len(r.recorded) > 0 {
-		var first *history.Event
-		for _, ev := range r.recorded {
-			if first == nil || ev.Seq < first.Seq {
-				first = ev
-			}
-		}
+	if r.recorded.len() > 0 {
+		first := r.recorded.first()
 		return &NondeterminismError{Step: first.Seq, Recorded: describe(first), RecordedAt: first.Source,
 			Got: "nothing (the code finished or is waiting before reaching this step)"}
 	}
@@ -382,8 +376,7 @@ func (r *Runner) command(ev *history.Event) *history.Event {
 	// The code's source position is looked up only where it is kept (a new
 	// step) or shown (a mismatch): replaying a long history would
 	// otherwise spend a good part of its time walking stacks.
-	if rec, ok := r.recorded[ev.Seq]; ok {
-		delete(r.recorded, ev.Seq)
+	if rec := r.recorded.take(ev.Seq); rec != nil {
 		if rec.Type != ev.Type || !strings.EqualFold(rec.Name, ev.Name) {
 			ev.Source = callerSource()
 			r.failTask(&NondeterminismError{Step: ev.Seq, Recorded: describe(rec), RecordedAt: rec.Source, Got: describe(ev), GotAt: ev.Source})
@@ -438,8 +431,7 @@ func (r *Runner) Go(name string, fn func()) {
 // replays a step of the history (whose recorded event then stands for it):
 // its arguments need not be encoded.
 func (r *Runner) NextIsRecorded() bool {
-	_, ok := r.recorded[r.seq+1]
-	return ok
+	return r.recorded.get(r.seq+1) != nil
 }
 
 // ScheduleActivity issues a TaskScheduled command.
