@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 )
 
 // errKilled unwinds a coroutine whose runner is being closed.
@@ -25,7 +26,41 @@ type coroutine struct {
 func (r *Runner) spawn(name string, fn func()) {
 	co := &coroutine{name: name, resume: make(chan bool), fn: fn}
 	r.coroutines = append(r.coroutines, co)
-	go r.coroutineMain(co)
+	job := coroutineJob{r, co}
+	select {
+	case coroutineJobs <- job:
+	default:
+		go coroutineWorker(job)
+	}
+}
+
+// Coroutines run on pooled goroutines: a goroutine whose coroutine ended
+// waits for the next one, so that the stack it grew is used again instead
+// of a new goroutine growing its own (a replay of a long fan-out would
+// otherwise spend a fifth of its time copying stacks). At most
+// maxIdleCoroutines wait; the others end.
+const maxIdleCoroutines = 128
+
+type coroutineJob struct {
+	r  *Runner
+	co *coroutine
+}
+
+var (
+	coroutineJobs  = make(chan coroutineJob)
+	idleCoroutines atomic.Int32
+)
+
+func coroutineWorker(job coroutineJob) {
+	for {
+		job.r.coroutineMain(job.co)
+		if idleCoroutines.Add(1) > maxIdleCoroutines {
+			idleCoroutines.Add(-1)
+			return
+		}
+		job = <-coroutineJobs
+		idleCoroutines.Add(-1)
+	}
 }
 
 func (r *Runner) coroutineMain(co *coroutine) {
