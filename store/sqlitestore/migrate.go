@@ -106,6 +106,10 @@ func (s *Store) readVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
+// beforeDown holds, by version, what must be done in Go before that
+// migration's down.sql runs.
+var beforeDown = map[int]func(w *wtx) error{4: expandChunks}
+
 // migrateDown reverts the migrations above version, newest first.
 func (s *Store) migrateDown(ctx context.Context, version int) error {
 	ms, err := migrations()
@@ -115,6 +119,11 @@ func (s *Store) migrateDown(ctx context.Context, version int) error {
 	for i := s.version; i > version; i-- {
 		m := ms[i-1]
 		err := s.write(ctx, func(w *wtx) error {
+			if before := beforeDown[m.version]; before != nil {
+				if err := before(w); err != nil {
+					return err
+				}
+			}
 			if _, err := s.wconn.ExecContext(w.ctx, m.down); err != nil {
 				return err
 			}

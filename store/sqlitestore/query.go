@@ -75,20 +75,37 @@ func (s *Store) runExists(ctx context.Context, runID string) error {
 
 // HistoryGet returns events of one run with ID > p.AfterID.
 func (s *Store) HistoryGet(ctx context.Context, p *store.HistoryGetParams) ([]*store.Event, error) {
-	limit := int64(p.Limit)
+	limit := p.Limit
 	if limit <= 0 {
 		limit = -1
 	}
+	// Every row holds at least one event, so limit rows hold enough.
 	var evs []*store.Event
-	err := s.read(ctx, `SELECT id, type, time, data FROM history WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
+	err := s.read(ctx, `SELECT id, type, time, data, first_id, chunk FROM history WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		[]any{p.RunID, p.AfterID, limit}, func(sc scanner) error {
+			if limit >= 0 && len(evs) >= limit {
+				return nil
+			}
 			var e store.Event
 			var t int64
-			if err := sc.Scan(&e.ID, &e.Type, &t, &e.Data); err != nil {
+			var first sql.NullInt64
+			var chunk sql.RawBytes // decodeChunk copies what it keeps
+			if err := sc.Scan(&e.ID, &e.Type, &t, &e.Data, &first, &chunk); err != nil {
 				return err
 			}
-			e.Time = fromMicros(t)
-			evs = append(evs, &e)
+			if chunk == nil {
+				e.Time = fromMicros(t)
+				evs = append(evs, &e)
+				return nil
+			}
+			var err error
+			rest := -1
+			if limit >= 0 {
+				rest = limit - len(evs)
+			}
+			if evs, err = decodeChunk(evs, chunk, first.Int64, p.AfterID, rest); err != nil {
+				return fmt.Errorf("run %s, events %d-%d: %w", p.RunID, first.Int64, e.ID, err)
+			}
 			return nil
 		})
 	if err != nil {

@@ -135,9 +135,17 @@ func (w *wtx) refreshReady(r *runRow) error {
 	return err
 }
 
-// insertEvents appends events to the history of run runID, up to
-// maxRowsPerInsert rows per statement.
+// insertEvents appends events to the history of run runID: as one chunk
+// row when they are several and follow one another (a commit's events
+// always do), else as one row per event, up to maxRowsPerInsert rows per
+// statement.
 func (w *wtx) insertEvents(runID string, events []*store.Event) error {
+	if len(events) > 1 && consecutive(events) {
+		last := events[len(events)-1]
+		_, err := w.exec(`INSERT INTO history (run_id, id, type, time, data, first_id, chunk) VALUES (?, ?, '', 0, NULL, ?, ?)`,
+			runID, last.ID, events[0].ID, encodeChunk(events))
+		return err
+	}
 	for len(events) > 0 {
 		n := min(len(events), maxRowsPerInsert)
 		args := make([]any, 0, 5*n)
