@@ -363,7 +363,7 @@ func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Even
 			return nil, fmt.Errorf("load history of run %s: %w", runID, pg.err)
 		}
 		for _, se := range pg.events {
-			ev, err := history.Decode(se)
+			ev, err := history.DecodeForReplay(se)
 			if err != nil {
 				return nil, err
 			}

@@ -159,3 +159,33 @@ func FuzzDecodeDataMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeForReplayLeavesAttemptsOut(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 2000 {
+		d := randomData(r)
+		b, err := json.Marshal(d)
+		if err != nil {
+			continue
+		}
+		se := &store.Event{ID: int64(i + 1), Type: TaskCompleted, Data: b}
+		full, err := Decode(se)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeForReplay(se)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Attempts != nil {
+			t.Fatalf("DecodeForReplay(%s) kept the attempts", b)
+		}
+		full.Attempts = nil
+		if !reflect.DeepEqual(got, full) {
+			t.Fatalf("DecodeForReplay(%s) = %+v, Decode without attempts: %+v", b, got, full)
+		}
+	}
+	if _, err := DecodeForReplay(&store.Event{Type: TaskCompleted, Data: []byte(`{"attempts":[1,}`)}); err == nil {
+		t.Fatal("a malformed attempts log decoded")
+	}
+}
