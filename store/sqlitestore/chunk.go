@@ -41,7 +41,8 @@ func encodeChunk(events []*store.Event) []byte {
 var errBadChunk = errors.New("damaged history chunk")
 
 // decodeChunk appends the events first, first+1… framed in b that are
-// numbered above after, at most limit of them (limit < 0: all).
+// numbered above after, at most limit of them (limit < 0: all). Their Data
+// are slices of b, which must not be changed afterwards.
 func decodeChunk(out []*store.Event, b []byte, first, after int64, limit int) ([]*store.Event, error) {
 	for id := first; len(b) > 0 && limit != 0; id++ {
 		n, k := binary.Uvarint(b)
@@ -62,8 +63,7 @@ func decodeChunk(out []*store.Event, b []byte, first, after int64, limit int) ([
 		b = b[k:]
 		var data []byte
 		if n > 0 {
-			data = make([]byte, n-1)
-			copy(data, b)
+			data = b[: n-1 : n-1]
 			b = b[n-1:]
 		}
 		if id > after {

@@ -89,7 +89,7 @@ func (s *Store) HistoryGet(ctx context.Context, p *store.HistoryGetParams) ([]*s
 			var e store.Event
 			var t int64
 			var first sql.NullInt64
-			var chunk sql.RawBytes // decodeChunk copies what it keeps
+			var chunk []byte // a copy, which the events' Data share
 			if err := sc.Scan(&e.ID, &e.Type, &t, &e.Data, &first, &chunk); err != nil {
 				return err
 			}
