@@ -1,0 +1,272 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/perdure/perdure/store"
+)
+
+// leaseTail leases the runs that the CTE c (run_id, ready_at) selected to
+// $3 until $4, and returns them, oldest ready first, with their messages
+// visible at $1 (only control ones while SUSPENDED) as arrays in id order.
+// ready_at becomes max(earliest wake-up message, the new lease).
+var leaseTail = `,
+	l AS (
+		UPDATE runs r SET lease_owner = $3::text, lease_until = $4::timestamptz,
+			ready_at = GREATEST((SELECT MIN(m.visible_at) FROM messages m
+				WHERE m.run_id = r.run_id AND (m.control OR r.status <> 'SUSPENDED')), $4)
+		FROM c WHERE r.run_id = c.run_id
+		RETURNING ` + cols("r.", runColList) + `, c.ready_at AS was_ready)
+	SELECT ` + cols("l.", runColList) + `, ms.ids, ms.types, ms.visible, ms.control, ms.data
+	FROM l LEFT JOIN LATERAL (
+		SELECT array_agg(m.id ORDER BY m.id) AS ids, array_agg(m.type ORDER BY m.id) AS types,
+			array_agg(m.visible_at ORDER BY m.id) AS visible, array_agg(m.control ORDER BY m.id) AS control,
+			array_agg(m.data ORDER BY m.id) AS data
+		FROM messages m WHERE m.run_id = l.run_id AND m.visible_at <= $1
+			AND (m.control OR l.status <> 'SUSPENDED')) AS ms ON true
+	ORDER BY l.was_ready, l.run_id`
+
+var (
+	// claimRunsSQL: the claimable runs, oldest ready first; runs that
+	// another claimer or writer holds are skipped, not waited for.
+	claimRunsSQL = `WITH c AS MATERIALIZED (
+		SELECT run_id, ready_at FROM runs
+		WHERE ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+		ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED)` + leaseTail
+	// eagerRunSQL: run $5 when a claim at $1 would hand it out.
+	eagerRunSQL = `WITH c AS MATERIALIZED (
+		SELECT run_id, ready_at FROM runs
+		WHERE run_id = $5::text AND ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+		FOR UPDATE)` + leaseTail
+)
+
+const (
+	// repairRunsSQL drops the leases a claim took on runs without a
+	// visible message (a stale ready_at) and recomputes their ready_at.
+	repairRunsSQL = `UPDATE runs SET lease_owner = '', lease_until = ` + zeroTime + `,
+		ready_at = (SELECT MIN(m.visible_at) FROM messages m
+			WHERE m.run_id = runs.run_id AND (m.control OR runs.status <> 'SUSPENDED'))
+		WHERE run_id = ANY($1::text[]) AND lease_owner = $2 AND lease_until = $3`
+
+	// claimTasksSQL: due tasks, oldest due first. A READY task starts its
+	// next attempt; an expired one keeps its attempt, and the claimer sees
+	// the state and deadline it had (c.state, c.deadline).
+	claimTasksSQL = `WITH c AS MATERIALIZED (
+		SELECT run_id, seq, state, deadline, due_at FROM activity_tasks
+		WHERE due_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+		ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+	UPDATE activity_tasks t SET
+		attempt = CASE WHEN c.state = 'READY' THEN t.attempt + 1 ELSE t.attempt END,
+		started_at = CASE WHEN c.state = 'READY' THEN $1 ELSE t.started_at END,
+		state = 'RUNNING', deadline = ` + zeroTime + `, lease_owner = $4::text, lease_until = $5::timestamptz
+	FROM c WHERE t.run_id = c.run_id AND t.seq = c.seq
+	RETURNING ` + "t.run_id, t.seq, t.instance_id, t.name, t.task_queue, t.input, t.options, t.state, t.attempt, " +
+		"t.scheduled_at, t.visible_at, t.started_at, t.lease_owner, t.lease_until, t.deadline, " +
+		"t.heartbeat_details, t.last_failure, t.attempts" + `, c.state, c.deadline, c.due_at`
+
+	// A leased run always has ready_at, a RUNNING task always has due_at:
+	// LeasesRelease scans the same indexes as the claims.
+	releaseRunsSQL = `UPDATE runs SET lease_owner = '', lease_until = ` + zeroTime + `,
+		ready_at = (SELECT MIN(m.visible_at) FROM messages m
+			WHERE m.run_id = runs.run_id AND (m.control OR runs.status <> 'SUSPENDED'))
+		WHERE ready_at IS NOT NULL AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
+	// A RUNNING task without a lease is due at once (expired).
+	releaseTasksSQL = `UPDATE activity_tasks SET lease_owner = '', lease_until = ` + zeroTime + `
+		WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
+)
+
+// scanLease reads a row of leaseTail.
+func scanLease(rows pgx.Rows) (*store.WorkflowTask, error) {
+	r := &runRow{}
+	dest, finish := runDest(r)
+	var ids []int64
+	var types []string
+	var visible []time.Time
+	var control []bool
+	var data [][]byte
+	if err := rows.Scan(append(dest, &ids, &types, &visible, &control, &data)...); err != nil {
+		return nil, err
+	}
+	finish()
+	t := &store.WorkflowTask{Run: r.public(), LeaseOwner: r.leaseOwner, LeaseUntil: r.leaseUntil}
+	if len(types) != len(ids) || len(visible) != len(ids) || len(control) != len(ids) || len(data) != len(ids) {
+		return nil, errors.New("pgstore: claim: message arrays of different lengths")
+	}
+	for i, id := range ids {
+		t.Messages = append(t.Messages, &store.Message{ID: id, RunID: r.RunID, Type: types[i], VisibleAt: visible[i], Control: control[i], Data: data[i]})
+	}
+	return t, nil
+}
+
+// eagerLease queues the lease of run runID for e when a claim at e.Now
+// would hand it out (see store.Eager); out receives the task.
+func (w *wtx) eagerLease(runID string, e *store.Eager, out **store.WorkflowTask) {
+	w.query(eagerRunSQL, []any{utc(e.Now), namesArg(e.Names), e.Owner, utc(e.LeaseUntil), runID}, func(rows pgx.Rows) error {
+		t, err := scanLease(rows)
+		if err == nil && len(t.Messages) > 0 {
+			*out = t
+		}
+		return err
+	})
+}
+
+// claimNames binds a claim's name filter: nil or empty means any name.
+func claimNames(names []string) any {
+	if len(names) == 0 {
+		return nil
+	}
+	return names
+}
+
+// WorkflowTaskClaim leases up to p.Max claimable runs, oldest ready first.
+// The claim is committed without waiting for the WAL flush
+// (synchronous_commit off): a lease is no promise to anyone, and a lease
+// lost in a crash of the database only makes the run claimable again,
+// which the owner's fenced commit then detects.
+func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClaimParams) ([]*store.WorkflowTask, error) {
+	now, until := utc(p.Now), utc(p.LeaseUntil)
+	var out []*store.WorkflowTask
+	var stale []string
+	err := s.write(ctx, false, func(w *wtx) error {
+		out, stale = nil, nil
+		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1)}, func(rows pgx.Rows) error {
+			t, err := scanLease(rows)
+			if err != nil {
+				return err
+			}
+			if len(t.Messages) == 0 {
+				stale = append(stale, t.Run.RunID)
+			} else {
+				out = append(out, t)
+			}
+			return nil
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(stale) > 0 {
+		err := s.write(ctx, true, func(w *wtx) error {
+			w.exec(repairRunsSQL, stale, p.Owner, until)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ActivityTaskClaim leases up to p.Max due activity tasks, oldest due
+// first.
+func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClaimParams) ([]*store.ClaimedActivity, error) {
+	now, until := utc(p.Now), utc(p.LeaseUntil)
+	type claimed struct {
+		c   *store.ClaimedActivity
+		due time.Time
+	}
+	var got []claimed
+	err := s.write(ctx, true, func(w *wtx) error {
+		got = nil
+		w.query(claimTasksSQL, []any{now, claimNames(p.Names), max(p.Max, 1), p.Owner, until}, func(rows pgx.Rows) error {
+			t := &store.ActivityTask{}
+			var state, was string
+			var deadline, due time.Time
+			if err := rows.Scan(append(taskDest(t, &state), &was, &deadline, &due)...); err != nil {
+				return err
+			}
+			t.State = store.ActivityState(state)
+			c := &store.ClaimedActivity{Task: t}
+			if store.ActivityState(was) != store.ActivityReady {
+				// Expired: the caller records the lost attempt, and sees
+				// the state and deadline the attempt had.
+				c.Expired = true
+				t.State, t.Deadline = store.ActivityState(was), deadline
+			}
+			got = append(got, claimed{c, due})
+			return nil
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(got, func(i, j int) bool {
+		a, b := got[i], got[j]
+		if !a.due.Equal(b.due) {
+			return a.due.Before(b.due)
+		}
+		if a.c.Task.RunID != b.c.Task.RunID {
+			return a.c.Task.RunID < b.c.Task.RunID
+		}
+		return a.c.Task.Seq < b.c.Task.Seq
+	})
+	out := make([]*store.ClaimedActivity, len(got))
+	for i, g := range got {
+		out[i] = g.c
+	}
+	return out, nil
+}
+
+// LeasesRelease drops the leases of owner ("" = every owner).
+func (s *Store) LeasesRelease(ctx context.Context, owner string) error {
+	return s.write(ctx, true, func(w *wtx) error {
+		w.exec(releaseRunsSQL, owner)
+		w.exec(releaseTasksSQL, owner)
+		w.exec(`SELECT pg_notify($1, $2)`, s.channel, (WakeWorkflow | WakeActivity).payload())
+		return nil
+	})
+}
+
+// write runs fn in a transaction of its own (not an Apply batch) and
+// commits it; durable false commits without waiting for the WAL flush.
+// fn queues statements and may flush them to read results. The
+// transaction runs to its end even if ctx is cancelled once it has begun,
+// and is tried again after a deadlock.
+func (s *Store) write(ctx context.Context, durable bool, fn func(w *wtx) error) error {
+	if s.closed.Load() {
+		return s.errClosed()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return s.readErr(ctx, "connect", err)
+	}
+	defer c.Release()
+	tctx := context.WithoutCancel(ctx)
+	conn := c.Conn()
+	for attempt := 1; ; attempt++ {
+		w := &wtx{s: s, ctx: tctx, conn: conn, op: -1, sentOp: -1}
+		w.exec("BEGIN")
+		if !durable {
+			w.exec("SET LOCAL synchronous_commit TO OFF")
+		}
+		err := fn(w)
+		if err == nil {
+			w.exec("COMMIT")
+			err = w.flush()
+		}
+		if err == nil {
+			return nil
+		}
+		if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+			if _, rerr := conn.Exec(tctx, "ROLLBACK"); rerr != nil {
+				return errors.Join(err, s.wrapDB("rollback", rerr))
+			}
+		}
+		var rt *retryTx
+		if !errors.As(err, &rt) || attempt >= maxTxAttempts {
+			return err
+		}
+		time.Sleep(time.Duration(rand.N(attempt*2+1)) * time.Millisecond)
+	}
+}

@@ -1,0 +1,3 @@
+// Package pgstore is the PostgreSQL store.Store, shared by any number of
+// Perdure nodes.
+package pgstore
