@@ -267,6 +267,7 @@ func (s *Store) write(ctx context.Context, durable bool, fn func(w *wtx) error) 
 		if !errors.As(err, &rt) || attempt >= maxTxAttempts {
 			return err
 		}
+		s.retries.Add(1)
 		time.Sleep(time.Duration(rand.N(attempt*2+1)) * time.Millisecond)
 	}
 }

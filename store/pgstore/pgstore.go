@@ -31,6 +31,9 @@ type Options struct {
 	// database in different schemas. "" keeps the search_path of the DSN
 	// (by default the schema "public").
 	Schema string
+
+	// tracer, set by tests, traces the queries of every connection.
+	tracer pgx.QueryTracer
 }
 
 // Store is the PostgreSQL store.Store. Open returns one; Close releases it.
@@ -42,6 +45,10 @@ type Store struct {
 	now     func() time.Time
 	version int
 	channel string // the NOTIFY channel of this schema
+
+	// retries counts the transactions tried again after a deadlock, a
+	// serialization failure or a concurrent start of the same instance.
+	retries atomic.Int64
 
 	wakeMu sync.Mutex // guards wake
 	wake   *listener
@@ -72,6 +79,9 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 		cfg.MaxConns = defaultMaxConns
 	}
 	cfg.MinConns = 0
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
+	}
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	}

@@ -278,6 +278,7 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		if !errors.As(err, &rt) || attempt >= maxTxAttempts {
 			return nil, err
 		}
+		s.retries.Add(1)
 		time.Sleep(time.Duration(rand.N(attempt*2+1)) * time.Millisecond)
 	}
 }
@@ -290,7 +291,8 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 	slow := make([]bool, n)
 	wakes := make([]Wake, n)
 	single := n == 1
-	w.exec("BEGIN")
+	runIDs, instances := lockSet(ops)
+	w.begin(runIDs, instances)
 	for i := 0; ; {
 		var err error
 		if i == n {
@@ -368,7 +370,7 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 			if errors.Is(f.err, errSlowPath) && !slow[j] {
 				slow[j] = true
 				w.sent, w.sentOp = false, -1
-				w.exec("BEGIN")
+				w.begin(runIDs, instances)
 				i = 0
 				continue
 			}
@@ -395,6 +397,95 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 		errs[j] = f.err
 		i = j + 1
 	}
+}
+
+// lockRunsSQL locks, in one order for every transaction (by run id), the
+// runs that the ops of a batch write to, so that two batches that touch
+// the same runs in different orders wait for each other instead of
+// deadlocking. The ops lock each run again as they go; that costs nothing
+// more than a check once the lock is held.
+const lockRunsSQL = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) OR (is_current AND instance_id = ANY($2::text[]))
+	ORDER BY run_id FOR UPDATE`
+
+// begin queues BEGIN and, when the ops write to more than one run, the
+// lock of those runs.
+func (w *wtx) begin(runIDs, instances []string) {
+	w.op = -1
+	w.exec("BEGIN")
+	if len(runIDs)+len(instances) > 1 {
+		w.exec(lockRunsSQL, runIDs, instances)
+	}
+}
+
+// lockSet returns the runs that ops write to (by run id, or by instance id
+// for the current run of an instance), as far as the ops name them.
+func lockSet(ops []store.Op) (runIDs, instances []string) {
+	seenRun, seenInst := map[string]bool{}, map[string]bool{}
+	run := func(id string) {
+		if id != "" && !seenRun[id] {
+			seenRun[id] = true
+			runIDs = append(runIDs, id)
+		}
+	}
+	inst := func(id string) {
+		if id != "" && !seenInst[id] {
+			seenInst[id] = true
+			instances = append(instances, id)
+		}
+	}
+	send := func(m *store.MessageSendOp) {
+		if m == nil {
+			return
+		}
+		if m.RunID != "" {
+			run(m.RunID)
+		} else {
+			inst(m.InstanceID)
+		}
+	}
+	var commit func(c *store.WorkflowTaskCommitOp)
+	create := func(c *store.RunCreateOp) {
+		if c == nil {
+			return
+		}
+		inst(c.Run.InstanceID)
+		if c.Then != nil {
+			commit(c.Then)
+		}
+	}
+	commit = func(c *store.WorkflowTaskCommitOp) {
+		run(c.RunID)
+		for _, m := range c.Messages {
+			send(m)
+		}
+		for _, r := range c.NewRuns {
+			create(r)
+		}
+	}
+	for _, op := range ops {
+		switch op := op.(type) {
+		case *store.RunCreateOp:
+			create(op)
+		case *store.MessageSendOp:
+			send(op)
+		case *store.WorkflowTaskCommitOp:
+			commit(op)
+		case *store.WorkflowTaskAbandonOp:
+			run(op.RunID)
+		case *store.ActivityTaskFinishOp:
+			run(op.RunID)
+			if op.Then != nil {
+				commit(op.Then)
+			}
+		case *store.ActivityTaskRetryOp:
+			run(op.RunID)
+		case *store.ActivityTaskPendOp:
+			run(op.RunID)
+		case *store.ActivityTaskHeartbeatOp:
+			run(op.RunID)
+		}
+	}
+	return runIDs, instances
 }
 
 // applyOp queues the statements of op. slow asks for the path without
