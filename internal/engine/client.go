@@ -221,7 +221,7 @@ func (e *Engine) WaitForStart(ctx context.Context, instanceID string) (*store.Ru
 
 // History returns a run's decoded history.
 func (e *Engine) History(ctx context.Context, runID string) ([]*history.Event, error) {
-	return e.loadHistory(ctx, runID)
+	return e.loadHistory(ctx, runID, history.Decode)
 }
 
 // ErrTokenRejected wraps store.ErrStaleTask for completions by token.

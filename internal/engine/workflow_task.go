@@ -318,7 +318,7 @@ func (s *server) rebuild(run *store.Run, fn replay.Func) (*replay.Runner, error)
 	if run.HistoryLen == 0 {
 		return r, nil
 	}
-	events, err := s.e.loadHistory(context.Background(), run.RunID)
+	events, err := s.e.loadHistory(context.Background(), run.RunID, history.DecodeForReplay)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -330,7 +330,9 @@ func (s *server) rebuild(run *store.Run, fn replay.Func) (*replay.Runner, error)
 	return r, nil
 }
 
-func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Event, error) {
+// loadHistory reads and decodes a run's whole history with decode
+// (history.Decode, or history.DecodeForReplay for a replay).
+func (e *Engine) loadHistory(ctx context.Context, runID string, decode func(*store.Event) (*history.Event, error)) ([]*history.Event, error) {
 	// Pages are read on another goroutine while the previous one is
 	// decoded: a long history costs about the larger of the two, not both.
 	const pageSize = 1000
@@ -363,7 +365,7 @@ func (e *Engine) loadHistory(ctx context.Context, runID string) ([]*history.Even
 			return nil, fmt.Errorf("load history of run %s: %w", runID, pg.err)
 		}
 		for _, se := range pg.events {
-			ev, err := history.DecodeForReplay(se)
+			ev, err := decode(se)
 			if err != nil {
 				return nil, err
 			}
@@ -416,7 +418,7 @@ func (s *server) terminateWithoutCode(t *store.WorkflowTask, cause error) bool {
 	if term == nil {
 		return false
 	}
-	evs, err := s.e.loadHistory(context.Background(), run.RunID)
+	evs, err := s.e.loadHistory(context.Background(), run.RunID, history.DecodeForReplay)
 	if err != nil {
 		s.log.Error("terminate a run whose workflow task fails", "instance_id", run.InstanceID, "error", err)
 		return false
