@@ -12,38 +12,51 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
-// leaseTail leases the runs that the CTE c (run_id, ready_at) selected to
-// $3 until $4, and returns them, oldest ready first, with their messages
-// visible at $1 (only control ones while SUSPENDED) as arrays in id order.
-// ready_at becomes max(earliest wake-up message, the new lease).
-var leaseTail = `,
+// leaseRuns leases the runs that the CTE c (run_id, ready_at) selected to
+// $3 until $4: ready_at becomes max(earliest wake-up message, the new
+// lease).
+var leaseRuns = `,
 	l AS (
 		UPDATE runs r SET lease_owner = $3::text, lease_until = $4::timestamptz,
 			ready_at = GREATEST((SELECT MIN(m.visible_at) FROM messages m
 				WHERE m.run_id = r.run_id AND (m.control OR r.status <> 'SUSPENDED')), $4)
 		FROM c WHERE r.run_id = c.run_id
-		RETURNING ` + cols("r.", runColList) + `, c.ready_at AS was_ready)
+		RETURNING ` + cols("r.", runColList) + `, c.ready_at AS was_ready)`
+
+var (
+	// claimRunsSQL leases the claimable runs, oldest ready first; runs
+	// that another claimer or writer holds are skipped, not waited for.
+	claimRunsSQL = `WITH c AS MATERIALIZED (
+		SELECT run_id, ready_at FROM runs
+		WHERE ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+		ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED)` + leaseRuns + `
+	SELECT ` + cols("l.", runColList) + ` FROM l ORDER BY l.was_ready, l.run_id`
+
+	// claimMessagesSQL reads the messages of the runs a claim leased. It
+	// is a statement of its own: its snapshot is taken once the claim
+	// holds the runs' locks, so that it sees every message committed
+	// before (claimRunsSQL may lock a run that changed after its own
+	// snapshot was taken).
+	claimMessagesSQL = `SELECT ` + cols("m.", []string{"id", "run_id", "type", "visible_at", "control", "data"}) + `
+		FROM messages m JOIN runs r ON r.run_id = m.run_id
+		WHERE m.run_id = ANY($1::text[]) AND m.visible_at <= $2::timestamptz AND (m.control OR r.status <> 'SUSPENDED')
+		ORDER BY m.run_id, m.id`
+
+	// eagerRunSQL leases run $5 when a claim at $1 would hand it out, and
+	// returns it with its messages visible at $1 (only control ones while
+	// SUSPENDED) as arrays in id order. The op that runs it holds the
+	// run's lock already, so one statement reads them consistently.
+	eagerRunSQL = `WITH c AS MATERIALIZED (
+		SELECT run_id, ready_at FROM runs
+		WHERE run_id = $5::text AND ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+		FOR UPDATE)` + leaseRuns + `
 	SELECT ` + cols("l.", runColList) + `, ms.ids, ms.types, ms.visible, ms.control, ms.data
 	FROM l LEFT JOIN LATERAL (
 		SELECT array_agg(m.id ORDER BY m.id) AS ids, array_agg(m.type ORDER BY m.id) AS types,
 			array_agg(m.visible_at ORDER BY m.id) AS visible, array_agg(m.control ORDER BY m.id) AS control,
 			array_agg(m.data ORDER BY m.id) AS data
 		FROM messages m WHERE m.run_id = l.run_id AND m.visible_at <= $1
-			AND (m.control OR l.status <> 'SUSPENDED')) AS ms ON true
-	ORDER BY l.was_ready, l.run_id`
-
-var (
-	// claimRunsSQL: the claimable runs, oldest ready first; runs that
-	// another claimer or writer holds are skipped, not waited for.
-	claimRunsSQL = `WITH c AS MATERIALIZED (
-		SELECT run_id, ready_at FROM runs
-		WHERE ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
-		ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED)` + leaseTail
-	// eagerRunSQL: run $5 when a claim at $1 would hand it out.
-	eagerRunSQL = `WITH c AS MATERIALIZED (
-		SELECT run_id, ready_at FROM runs
-		WHERE run_id = $5::text AND ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
-		FOR UPDATE)` + leaseTail
+			AND (m.control OR l.status <> 'SUSPENDED')) AS ms ON true`
 )
 
 const (
@@ -81,7 +94,7 @@ const (
 		WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
 )
 
-// scanLease reads a row of leaseTail.
+// scanLease reads a row of eagerRunSQL.
 func scanLease(rows pgx.Rows) (*store.WorkflowTask, error) {
 	r := &runRow{}
 	dest, finish := runDest(r)
@@ -124,34 +137,54 @@ func claimNames(names []string) any {
 	return names
 }
 
-// WorkflowTaskClaim leases up to p.Max claimable runs, oldest ready first.
-// The claim is committed without waiting for the WAL flush
-// (synchronous_commit off): a lease is no promise to anyone, and a lease
-// lost in a crash of the database only makes the run claimable again,
-// which the owner's fenced commit then detects.
+// WorkflowTaskClaim leases up to p.Max claimable runs, oldest ready first,
+// in two round trips: the lease, then the messages. The claim is committed
+// without waiting for the WAL flush (synchronous_commit off): a lease is no
+// promise to anyone, and a lease lost in a crash of the database only makes
+// the run claimable again, which the owner's fenced commit then detects.
 func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClaimParams) ([]*store.WorkflowTask, error) {
 	now, until := utc(p.Now), utc(p.LeaseUntil)
 	var out []*store.WorkflowTask
-	var stale []string
+	msgs := map[string][]*store.Message{}
 	err := s.write(ctx, false, func(w *wtx) error {
-		out, stale = nil, nil
+		out = nil
+		clear(msgs)
+		var ids []string
 		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1)}, func(rows pgx.Rows) error {
-			t, err := scanLease(rows)
+			r, err := scanRun(rows)
 			if err != nil {
 				return err
 			}
-			if len(t.Messages) == 0 {
-				stale = append(stale, t.Run.RunID)
-			} else {
-				out = append(out, t)
-			}
+			out = append(out, &store.WorkflowTask{Run: r.public(), LeaseOwner: r.leaseOwner, LeaseUntil: r.leaseUntil})
+			ids = append(ids, r.RunID)
 			return nil
+		})
+		if err := w.flush(); err != nil || len(out) == 0 {
+			return err
+		}
+		// Read with the COMMIT.
+		w.query(claimMessagesSQL, []any{ids, now}, func(rows pgx.Rows) error {
+			m, err := scanMsg(rows)
+			if err == nil {
+				msgs[m.RunID] = append(msgs[m.RunID], m)
+			}
+			return err
 		})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	var stale []string
+	tasks := out[:0]
+	for _, t := range out {
+		if t.Messages = msgs[t.Run.RunID]; len(t.Messages) == 0 {
+			stale = append(stale, t.Run.RunID)
+		} else {
+			tasks = append(tasks, t)
+		}
+	}
+	out = tasks
 	if len(stale) > 0 {
 		err := s.write(ctx, true, func(w *wtx) error {
 			w.exec(repairRunsSQL, stale, p.Owner, until)
