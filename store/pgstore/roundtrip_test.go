@@ -67,7 +67,9 @@ func TestRoundTrips(t *testing.T) {
 		return &store.ActivityTask{Seq: seq, Name: "act", State: store.ActivityRunning, Attempt: 1, ScheduledAt: now, VisibleAt: now,
 			StartedAt: now, LeaseOwner: "w", LeaseUntil: now.Add(time.Minute)}
 	}
-	event := func(id int64, typ string, now time.Time) *store.Event { return &store.Event{ID: id, Type: typ, Time: now} }
+	event := func(id int64, typ string, now time.Time) *store.Event {
+		return &store.Event{ID: id, Type: typ, Time: now}
+	}
 	for ; pass < 2; pass++ {
 		inst := fmt.Sprintf("chain%d", pass)
 		runID := inst + "~r1"

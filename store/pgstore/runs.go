@@ -74,9 +74,10 @@ const (
 	FROM (SELECT 1) AS one LEFT JOIN (SELECT run_id, instance_id, lease_owner, history_len FROM runs
 		WHERE run_id = $1 FOR UPDATE) AS r ON true`
 
+	// Rows from arrays: unnest in the select list (zipped, one row per
+	// element) costs less than unnest in FROM.
 	insertEventsSQL = `INSERT INTO history (run_id, id, type, time, data)
-		SELECT $1, e.id, e.type, e.time, e.data
-		FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[]) AS e(id, type, time, data)`
+		SELECT $1, unnest($2::bigint[]), unnest($3::text[]), unnest($4::timestamptz[]), unnest($5::bytea[])`
 	deleteConsumedSQL = `DELETE FROM messages WHERE run_id = $1 AND id = ANY($2::bigint[])`
 	// The outcome of a workflow task; ready_at from what is left in the
 	// inbox (the messages sent after it keep it up to date).
@@ -93,14 +94,10 @@ const (
 	cancelTasksSQL = `DELETE FROM activity_tasks WHERE run_id = $1 AND seq = ANY($2::bigint[])`
 	insertTasksSQL = `INSERT INTO activity_tasks (` + "run_id, seq, instance_id, name, task_queue, input, options, state, attempt, " +
 		"scheduled_at, visible_at, started_at, lease_owner, lease_until, deadline, heartbeat_details, last_failure, attempts" + `)
-		SELECT $1, a.seq, (SELECT instance_id FROM runs WHERE run_id = $1), a.name, a.task_queue, a.input, a.options, a.state, a.attempt,
-			a.scheduled_at, a.visible_at, a.started_at, a.lease_owner, a.lease_until, ` + zeroTime + `,
-			a.heartbeat_details, a.last_failure, a.attempts
-		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::integer[],
-			$9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::timestamptz[],
-			$14::bytea[], $15::bytea[], $16::bytea[])
-			AS a(seq, name, task_queue, input, options, state, attempt, scheduled_at, visible_at, started_at,
-				lease_owner, lease_until, heartbeat_details, last_failure, attempts)`
+		SELECT $1, unnest($2::bigint[]), (SELECT instance_id FROM runs WHERE run_id = $1), unnest($3::text[]), unnest($4::text[]),
+			unnest($5::bytea[]), unnest($6::bytea[]), unnest($7::text[]), unnest($8::integer[]),
+			unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::timestamptz[]), unnest($12::text[]),
+			unnest($13::timestamptz[]), ` + zeroTime + `, unnest($14::bytea[]), unnest($15::bytea[]), unnest($16::bytea[])`
 	// The clean-up of a finished run.
 	clearRunSQL = `WITH m AS (DELETE FROM messages WHERE run_id = $1) DELETE FROM activity_tasks WHERE run_id = $1`
 	// CarryOverEvents: the new run must exist; the EventRaised messages

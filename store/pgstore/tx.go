@@ -403,17 +403,28 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 // runs that the ops of a batch write to, so that two batches that touch
 // the same runs in different orders wait for each other instead of
 // deadlocking. The ops lock each run again as they go; that costs nothing
-// more than a check once the lock is held.
-const lockRunsSQL = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) OR (is_current AND instance_id = ANY($2::text[]))
-	ORDER BY run_id FOR UPDATE`
+// more than a check once the lock is held. One statement takes them all,
+// so that the order holds across run ids and instances.
+const (
+	lockRunsSQL      = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`
+	lockInstancesSQL = `SELECT 1 FROM runs WHERE is_current AND instance_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`
+	lockBothSQL      = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) OR (is_current AND instance_id = ANY($2::text[]))
+		ORDER BY run_id FOR UPDATE`
+)
 
 // begin queues BEGIN and, when the ops write to more than one run, the
 // lock of those runs.
 func (w *wtx) begin(runIDs, instances []string) {
 	w.op = -1
 	w.exec("BEGIN")
-	if len(runIDs)+len(instances) > 1 {
-		w.exec(lockRunsSQL, runIDs, instances)
+	switch {
+	case len(runIDs)+len(instances) < 2:
+	case len(instances) == 0:
+		w.exec(lockRunsSQL, runIDs)
+	case len(runIDs) == 0:
+		w.exec(lockInstancesSQL, instances)
+	default:
+		w.exec(lockBothSQL, runIDs, instances)
 	}
 }
 

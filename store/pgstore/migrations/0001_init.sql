@@ -41,7 +41,7 @@ CREATE TABLE runs (
     lease_until        timestamptz NOT NULL,
     ready_at           timestamptz,
     waiting            bytea
-);
+) WITH (fillfactor = 80);
 
 -- At most one current run per instance id.
 CREATE UNIQUE INDEX runs_current ON runs (instance_id) WHERE is_current;
@@ -115,7 +115,7 @@ CREATE TABLE activity_tasks (
             WHEN 'PENDING' THEN NULLIF(deadline, TIMESTAMPTZ '0001-01-01 00:00:00+00')
         END) STORED,
     PRIMARY KEY (run_id, seq)
-);
+) WITH (fillfactor = 80);
 
 CREATE INDEX activity_tasks_due ON activity_tasks (due_at) WHERE due_at IS NOT NULL;
 
