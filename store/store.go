@@ -552,3 +552,25 @@ func NewActivityTask(instanceID, runID string, a *ActivityTask) (*ActivityTask, 
 	t.StartedAt, t.LeaseOwner, t.LeaseUntil = a.StartedAt.UTC(), "", time.Time{}
 	return &t, nil
 }
+
+// Wake says which kinds of work became ready.
+type Wake uint8
+
+// The kinds of work.
+const (
+	// WakeWorkflow: workflow tasks (a new run, a message, a released
+	// lease, the end of a retry delay).
+	WakeWorkflow Wake = 1 << iota
+	// WakeActivity: activity tasks (a new or retried READY task, a
+	// released lease).
+	WakeActivity
+)
+
+// Notifier is implemented by stores shared by several processes that can
+// tell one process about work another made ready (PostgreSQL's
+// LISTEN/NOTIFY). The engine wakes its claim loops on each value; without
+// a Notifier, or between notifications, it polls (engine.Config.IdlePoll).
+// The channel is closed when the store closes.
+type Notifier interface {
+	Wakeups() <-chan Wake
+}

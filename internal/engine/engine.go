@@ -158,7 +158,26 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	go e.committer()
+	if n, ok := cfg.Store.(store.Notifier); ok && !cfg.Store.Exclusive() {
+		go e.listen(n.Wakeups())
+	}
 	return e, nil
+}
+
+// listen wakes the claim loops when another process sharing the store
+// makes work ready, until the engine closes or the store stops sending.
+func (e *Engine) listen(wakeups <-chan store.Wake) {
+	for {
+		select {
+		case k, ok := <-wakeups:
+			if !ok {
+				return
+			}
+			e.notifyLoops(k&store.WakeWorkflow != 0, k&store.WakeActivity != 0)
+		case <-e.closing:
+			return
+		}
+	}
 }
 
 // Store returns the engine's store.

@@ -253,7 +253,7 @@ func (s *Store) LeasesRelease(ctx context.Context, owner string) error {
 	return s.write(ctx, true, func(w *wtx) error {
 		w.exec(releaseRunsSQL, owner)
 		w.exec(releaseTasksSQL, owner)
-		w.exec(`SELECT pg_notify($1, $2)`, s.channel, (WakeWorkflow | WakeActivity).payload())
+		w.exec(`SELECT pg_notify($1, $2)`, s.channel, payload(WakeWorkflow|WakeActivity))
 		return nil
 	})
 }

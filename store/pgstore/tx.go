@@ -304,7 +304,7 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 			}
 			w.op = -1
 			if wake != 0 {
-				w.exec(`SELECT pg_notify($1, $2)`, s.channel, wake.payload())
+				w.exec(`SELECT pg_notify($1, $2)`, s.channel, payload(wake))
 			}
 			w.exec("COMMIT")
 			if err = w.flush(); err == nil {

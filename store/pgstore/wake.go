@@ -6,24 +6,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/perdure/perdure/store"
 )
 
 // Wake says which kinds of work a commit, on this node or another, made
-// ready.
-type Wake uint8
+// ready (store.Wake).
+type Wake = store.Wake
 
 // The kinds of work.
 const (
-	// WakeWorkflow: workflow tasks (a new run, a message, a released
-	// lease, a retry delay).
-	WakeWorkflow Wake = 1 << iota
-	// WakeActivity: activity tasks (a new or retried READY task, a
-	// released lease).
-	WakeActivity
+	WakeWorkflow = store.WakeWorkflow
+	WakeActivity = store.WakeActivity
 )
 
 // payload is the NOTIFY payload of k: "w", "a" or "wa".
-func (k Wake) payload() string {
+func payload(k Wake) string {
 	var b strings.Builder
 	if k&WakeWorkflow != 0 {
 		b.WriteByte('w')

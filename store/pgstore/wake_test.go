@@ -117,8 +117,8 @@ func TestWakeups(t *testing.T) {
 
 func TestWakePayload(t *testing.T) {
 	for _, k := range []Wake{WakeWorkflow, WakeActivity, WakeWorkflow | WakeActivity} {
-		if got := parseWake(k.payload()); got != k {
-			t.Errorf("parseWake(%q) = %v, want %v", k.payload(), got, k)
+		if got := parseWake(payload(k)); got != k {
+			t.Errorf("parseWake(%q) = %v, want %v", payload(k), got, k)
 		}
 	}
 	for _, p := range []string{"", "x", "wx"} {
