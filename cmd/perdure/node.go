@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/server"
 	"github.com/perdure/perdure/store"
+	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/ui"
 	"github.com/perdure/perdure/worker"
@@ -44,7 +46,7 @@ type nodeFlags struct {
 
 func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.store, "store", envOr("PERDURE_STORE", defaultStore), "where everything is kept: a SQLite file path or sqlite:PATH (env PERDURE_STORE)")
+	fl.StringVar(&f.store, "store", envOr("PERDURE_STORE", defaultStore), "where everything is kept: a SQLite file path (or sqlite:PATH), or a postgres:// URL shared by several nodes (env PERDURE_STORE)")
 	fl.StringVar(&f.addr, "addr", envOr("PERDURE_ADDR", "127.0.0.1:3500"), "HTTP listen address: native API, Dapr-compatible API, /healthz, /metrics (env PERDURE_ADDR)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("PERDURE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env PERDURE_LOG_LEVEL)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("PERDURE_LOG_FORMAT", "text"), "log format: text or json (env PERDURE_LOG_FORMAT)")
@@ -73,13 +75,19 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
 
-// openStore opens the store named by --store.
+// openStore opens the store named by --store: a PostgreSQL URL
+// (postgres://… or postgresql://…), else a SQLite file path (sqlite:PATH
+// also works). The second result names it for logs, without a password.
 func openStore(spec string) (store.Store, string, error) {
 	switch {
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		return nil, "", errors.New("--store postgres://… is not available yet: use a SQLite file path")
+	case isPostgres(spec):
+		st, err := pgstore.Open(context.Background(), spec, pgstore.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, redactURL(spec), nil
 	case spec == "":
-		return nil, "", errors.New("--store is empty: give a SQLite file path")
+		return nil, "", errors.New("--store is empty: give a SQLite file path or a postgres:// URL")
 	}
 	path := strings.TrimPrefix(spec, "sqlite:")
 	st, err := sqlitestore.Open(path, sqlitestore.Options{})
@@ -87,6 +95,19 @@ func openStore(spec string) (store.Store, string, error) {
 		return nil, "", err
 	}
 	return st, "sqlite:" + path, nil
+}
+
+func isPostgres(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
+}
+
+// redactURL returns u with its password, if any, replaced by xxxxx.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return p.Redacted()
 }
 
 // node is a running engine with its HTTP API and in-process worker.

@@ -64,6 +64,17 @@ func LatestSchemaVersion() int {
 	return len(ms)
 }
 
+// Migrate opens the database at path, which brings it to the latest
+// schema version, and closes it; from is the version it had before.
+func Migrate(path string) (from, to int, err error) {
+	s, err := Open(path, Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	from, to = s.openedAt, s.version
+	return from, to, s.Close()
+}
+
 // migrate brings the database to the latest schema version, one
 // transaction per migration.
 func (s *Store) migrate(ctx context.Context) error {
@@ -78,6 +89,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.openedAt = cur
 	if cur > len(ms) {
 		return fmt.Errorf("sqlitestore: %s has schema version %d, this binary knows up to %d; run a newer Perdure, or restore a backup made by this version: %w",
 			s.path, cur, len(ms), store.ErrSchemaTooNew)

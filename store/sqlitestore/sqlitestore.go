@@ -67,8 +67,9 @@ type Store struct {
 	rstmu sync.Mutex
 	rstmt map[string]*sql.Stmt
 
-	version int
-	now     func() time.Time
+	version  int
+	openedAt int // the schema version before Open migrated it
+	now      func() time.Time
 
 	// The background WAL checkpointer (checkpoint.go).
 	commits        atomic.Int64 // write transactions committed
