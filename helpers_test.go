@@ -10,16 +10,26 @@ import (
 	"time"
 
 	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/internal/pgtest"
 	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/memstore"
+	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
 )
 
-// storeKinds are the stores every SDK test runs on: in memory, and a real
-// SQLite file. "nocache" runs on memory with the live-instance cache
-// disabled, so every workflow task replays the whole history.
-var storeKinds = []string{"memory", "sqlite", "nocache"}
+// storeKinds are the stores every SDK test runs on: in memory, a real
+// SQLite file, and PostgreSQL when PERDURE_TEST_POSTGRES names a server
+// (a fresh schema per test). "nocache" runs on memory with the
+// live-instance cache disabled, so every workflow task replays the whole
+// history.
+var storeKinds = func() []string {
+	kinds := []string{"memory", "sqlite", "nocache"}
+	if os.Getenv("PERDURE_TEST_POSTGRES") != "" {
+		kinds = append(kinds, "postgres")
+	}
+	return kinds
+}()
 
 type env struct {
 	t     *testing.T
@@ -36,6 +46,12 @@ type env struct {
 func openStore(t *testing.T, kind, path string) store.Store {
 	t.Helper()
 	switch kind {
+	case "postgres":
+		st, err := pgstore.Open(context.Background(), path, pgstore.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatalf("open postgres store: %v", err)
+		}
+		return st
 	case "sqlite":
 		st, err := sqlitestore.Open(path, sqlitestore.Options{})
 		if err != nil {
@@ -66,6 +82,9 @@ func newEnv(t *testing.T, kind string, register func(w *worker.Worker)) *env {
 	e.opts = perdure.Options{LeaseDuration: 2 * time.Second, WorkflowTaskRetry: 50 * time.Millisecond, Logger: testLogger()}
 	if kind == "nocache" {
 		e.opts.CacheSize = -1
+	}
+	if kind == "postgres" {
+		e.path = pgtest.Schema(t)
 	}
 	e.st = openStore(t, kind, e.path)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -110,7 +129,7 @@ func (e *env) stop() {
 func (e *env) restart(register func(w *worker.Worker)) {
 	e.t.Helper()
 	e.stop()
-	if e.kind == "sqlite" {
+	if e.kind == "sqlite" || e.kind == "postgres" {
 		_ = e.st.Close()
 		e.st = openStore(e.t, e.kind, e.path)
 	}
