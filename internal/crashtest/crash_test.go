@@ -24,7 +24,6 @@ import (
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/internal/failure"
 	"github.com/perdure/perdure/internal/history"
-	"github.com/perdure/perdure/store/sqlitestore"
 )
 
 // Timings are multiplied by slow (race_test.go, norace_test.go).
@@ -159,9 +158,10 @@ type node struct {
 	t       *testing.T
 	bin     string
 	dir     string
-	db      string
+	db      string // the store: a SQLite file or a postgres:// URL
 	actlog  string
 	epochMs int64
+	lease   time.Duration // 0: the node's default
 }
 
 func (n *node) logPath(inc int) string {
@@ -178,6 +178,9 @@ func (n *node) start(inc int, final bool) (*exec.Cmd, *os.File) {
 		"-n", strconv.Itoa(numWorkflows), "-epoch", strconv.FormatInt(n.epochMs, 10), "-spread", startSpread.String()}
 	if final {
 		args = append(args, "-exit-when-done")
+	}
+	if n.lease > 0 {
+		args = append(args, "-lease", n.lease.String())
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = append(os.Environ(), nodeEnv+"=1")
@@ -244,7 +247,7 @@ func (n *node) runToEnd(inc int) {
 // dumpUnfinished reports the instances that have not finished, to explain
 // a hang.
 func (n *node) dumpUnfinished() {
-	st, err := sqlitestore.Open(n.db, sqlitestore.Options{})
+	st, err := OpenStore(n.db)
 	if err != nil {
 		n.t.Errorf("open the database: %v", err)
 		return
@@ -380,7 +383,7 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := verify(t, n.db, alog, final)
+	v := verify(t, n.db, alog, incarnations{survivors: map[int]bool{final: true}, sequential: true})
 
 	var midRun, afterEnd, extra, bound int
 	killsWithActivity := map[int]bool{}
@@ -453,13 +456,21 @@ func (v *verification) report() {
 	}
 }
 
+// incarnations describes the node processes of a test.
+type incarnations struct {
+	// survivors are the incarnations that were never killed.
+	survivors map[int]bool
+	// sequential: one incarnation ran at a time, in number order.
+	sequential bool
+}
+
 // verify checks the database against the expected results and the
 // activity log.
-func verify(t *testing.T, db string, alog *activityLog, final int) *verification {
+func verify(t *testing.T, db string, alog *activityLog, incs incarnations) *verification {
 	t.Helper()
 	v := &verification{t: t}
 	defer v.report()
-	st, err := sqlitestore.Open(db, sqlitestore.Options{})
+	st, err := OpenStore(db)
 	if err != nil {
 		t.Fatalf("open the database after the test: %v", err)
 	}
@@ -561,18 +572,18 @@ func verify(t *testing.T, db string, alog *activityLog, final int) *verification
 			continue
 		}
 		for j, e := range execs {
-			if e.incarnation == final && !e.ended {
-				v.problem("activity %s: execution %s in the final incarnation has no end record", key, e.nonce)
+			if incs.survivors[e.incarnation] && !e.ended {
+				v.problem("activity %s: execution %s in incarnation %d, never killed, has no end record", key, e.nonce, e.incarnation)
 			}
 			if j == 0 {
 				continue
 			}
 			prev := execs[j-1]
-			if prev.incarnation == final {
-				v.problem("activity %s ran again (execution %s, line %d) after an execution in the final, unkilled incarnation (line %d)",
-					key, e.nonce, e.line, prev.line)
+			if incs.survivors[prev.incarnation] {
+				v.problem("activity %s ran again (execution %s, line %d) after an execution in incarnation %d, never killed (line %d)",
+					key, e.nonce, e.line, prev.incarnation, prev.line)
 			}
-			if e.incarnation <= prev.incarnation {
+			if e.incarnation == prev.incarnation || (incs.sequential && e.incarnation < prev.incarnation) {
 				v.problem("activity %s ran twice in incarnation %d, or out of order (lines %d and %d)", key, e.incarnation, prev.line, e.line)
 			}
 			if e.attempt <= prev.attempt {

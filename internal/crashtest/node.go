@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/activity"
+	"github.com/perdure/perdure/store"
+	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
 	"github.com/perdure/perdure/workflow"
@@ -318,7 +321,8 @@ func register(w *worker.Worker) error {
 // state in package variables.
 func NodeMain(args []string) int {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
-	dbPath := fs.String("db", "", "SQLite database file")
+	dbPath := fs.String("db", "", "the store: a SQLite database file, or a postgres:// URL")
+	lease := fs.Duration("lease", 10*time.Second, "lease duration of claimed work")
 	logPath := fs.String("actlog", "", "activity log file")
 	fs.IntVar(&incarnation, "incarnation", 0, "number of this process in the test (recorded in the activity log)")
 	n := fs.Int("n", 200, "number of root workflow instances")
@@ -332,14 +336,23 @@ func NodeMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: node -db FILE -actlog FILE -incarnation N [-n 200] [-epoch MS] [-exit-when-done]")
 		return 2
 	}
-	if err := runNode(*dbPath, *logPath, *n, *epochMs, *spread, *exitWhenDone); err != nil {
+	if err := runNode(*dbPath, *logPath, *n, *epochMs, *spread, *lease, *exitWhenDone); err != nil {
 		fmt.Fprintf(os.Stderr, "node %d: %v\n", incarnation, err)
 		return 1
 	}
 	return 0
 }
 
-func runNode(dbPath, logPath string, n int, epochMs int64, spread time.Duration, exitWhenDone bool) error {
+// OpenStore opens the store a node runs on: a postgres:// URL, else a
+// SQLite file.
+func OpenStore(spec string) (store.Store, error) {
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		return pgstore.Open(context.Background(), spec, pgstore.Options{})
+	}
+	return sqlitestore.Open(spec, sqlitestore.Options{})
+}
+
+func runNode(dbPath, logPath string, n int, epochMs int64, spread, lease time.Duration, exitWhenDone bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).
 		With("incarnation", incarnation)
 	var err error
@@ -347,12 +360,12 @@ func runNode(dbPath, logPath string, n int, epochMs int64, spread time.Duration,
 	if err != nil {
 		return err
 	}
-	st, err := sqlitestore.Open(dbPath, sqlitestore.Options{})
+	st, err := OpenStore(dbPath)
 	if err != nil {
 		return err
 	}
 	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: logger,
-		LeaseDuration: 10 * time.Second, WorkflowTaskRetry: 100 * time.Millisecond})
+		LeaseDuration: lease, WorkflowTaskRetry: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
