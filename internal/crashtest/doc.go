@@ -1,12 +1,14 @@
-// Package crashtest holds the crash tests of Perdure. TestFailoverPostgres
-// runs two node processes on one PostgreSQL database and kills one of them
-// again and again while the other goes on (the other takes over the
-// killed node's work when its leases expire), with the same checks. TestCrash runs its own
+// Package crashtest holds the crash tests of Perdure. TestCrash runs its own
 // test binary as a node process (NodeMain) on a SQLite database, kills it
 // with SIGKILL at random points many times, restarts it, and then checks
 // from the database and the activity log that every workflow completed with
 // the right result, that no history is corrupted, and that activities ran
 // again only when a kill interrupted them.
+//
+// TestFailoverPostgres runs two node processes on one PostgreSQL database
+// and kills one of them again and again while the other goes on (which
+// takes over the killed node's work when its leases expire), then checks
+// the same way.
 //
 // A node starts a fixed set of workflow instances (those that do not exist
 // yet), raises the external events they wait for, and serves their
