@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -81,7 +82,14 @@ func newLogger(level, format string) (*slog.Logger, error) {
 func openStore(spec string) (store.Store, string, error) {
 	switch {
 	case isPostgres(spec):
-		st, err := pgstore.Open(context.Background(), spec, pgstore.Options{})
+		var opts pgstore.Options
+		if u, err := url.Parse(spec); err == nil {
+			// pool_max_conns, as pgx spells it, sizes the node's pool.
+			if n, err := strconv.Atoi(u.Query().Get("pool_max_conns")); err == nil && n > 0 {
+				opts.MaxConns = int32(min(n, 10000))
+			}
+		}
+		st, err := pgstore.Open(context.Background(), spec, opts)
 		if err != nil {
 			return nil, "", err
 		}
