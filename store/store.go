@@ -118,7 +118,7 @@ type Run struct {
 	ParentRunID      string
 	ParentSeq        int64  // the step in the parent that started this child
 	PreviousRunID    string // set for a run created by continue-as-new
-	TaskQueue        string // reserved for remote workers; "" is the default queue
+	TaskQueue        string // the task queue whose workers run it; "" is the default queue
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -267,6 +267,9 @@ type WorkflowTaskClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Names      []string // workflow names the claimer can run; nil: any
+	// TaskQueues restricts the claim to runs on these task queues ("" is
+	// the default queue); empty: any queue.
+	TaskQueues []string
 }
 
 // ActivityTaskClaimParams selects and leases activity tasks.
@@ -276,6 +279,9 @@ type ActivityTaskClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Names      []string // activity names the claimer can run; nil: any
+	// TaskQueues restricts the claim to tasks on these task queues ("" is
+	// the default queue); empty: any queue.
+	TaskQueues []string
 }
 
 // ClaimedActivity is a leased activity task.
@@ -334,13 +340,15 @@ type Op interface{ isOp() }
 // waiting for WorkflowTaskClaim. The store leases the run only when a claim
 // at Now by Owner would hand it out: the run is not finished, has no live
 // lease and no retry delay, has messages visible at Now (only Control ones
-// while SUSPENDED), and its name is in Names (nil: any). The lease and the
-// task are exactly those of a claim.
+// while SUSPENDED), its name is in Names (nil: any) and its task queue in
+// TaskQueues (empty: any). The lease and the task are exactly those of a
+// claim.
 type Eager struct {
 	Owner      string
 	Now        time.Time
 	LeaseUntil time.Time
 	Names      []string
+	TaskQueues []string
 }
 
 // RunCreateOp starts a run (a client's start, or a parent's child start).

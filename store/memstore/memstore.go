@@ -246,7 +246,7 @@ func (s *Store) requeueRun(r *runRec) {
 	if s.runs[r.st.run.RunID] != r {
 		due = false // deleted
 	}
-	s.runQ.set(&r.qe, r.st.run.Name, key, due, func() *entry { return &entry{ord: r.ord, run: r} })
+	s.runQ.set(&r.qe, qkey{r.st.run.TaskQueue, r.st.run.Name}, key, due, func() *entry { return &entry{ord: r.ord, run: r} })
 }
 
 // dueAt is when an activity task needs a claimer: READY at VisibleAt;
@@ -271,7 +271,7 @@ func (s *Store) requeueTask(t *taskRec) {
 	if s.tasks[taskKey{t.t.RunID, t.t.Seq}] != t {
 		due = false
 	}
-	s.taskQ.set(&t.qe, t.t.Name, key, due, func() *entry { return &entry{ord: t.ord, task: t} })
+	s.taskQ.set(&t.qe, qkey{t.t.TaskQueue, t.t.Name}, key, due, func() *entry { return &entry{ord: t.ord, task: t} })
 }
 
 func (s *Store) nextOrd() uint64 { s.ord++; return s.ord }

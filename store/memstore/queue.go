@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -68,16 +69,23 @@ func (q pq) nextAfter(t time.Time) (time.Time, bool) {
 	return best, found
 }
 
-// queues keeps one heap per name (workflow or activity name), so that a
-// claim restricted to some names never looks at the others.
-type queues struct {
-	byName map[string]*pq
+// qkey names a heap: a task queue and a workflow or activity name, both
+// fixed for the life of a record.
+type qkey struct {
+	queue, name string
 }
 
-func newQueues() queues { return queues{byName: map[string]*pq{}} }
+// queues keeps one heap per task queue and name (workflow or activity
+// name), so that a claim restricted to some names or queues never looks at
+// the others.
+type queues struct {
+	byName map[qkey]*pq
+}
+
+func newQueues() queues { return queues{byName: map[qkey]*pq{}} }
 
 // set puts *slot in the queue of name with key, or removes it when !due.
-func (qs *queues) set(slot **entry, name string, key time.Time, due bool, mk func() *entry) {
+func (qs *queues) set(slot **entry, name qkey, key time.Time, due bool, mk func() *entry) {
 	e := *slot
 	if !due {
 		if e != nil {
@@ -102,7 +110,7 @@ func (qs *queues) set(slot **entry, name string, key time.Time, due bool, mk fun
 	heap.Fix(q, e.idx)
 }
 
-func (qs *queues) remove(name string, e *entry) {
+func (qs *queues) remove(name qkey, e *entry) {
 	q := qs.byName[name]
 	heap.Remove(q, e.idx)
 	if q.Len() == 0 {
@@ -111,11 +119,11 @@ func (qs *queues) remove(name string, e *entry) {
 }
 
 // popDue removes and returns the entry with the smallest key at or before
-// now among the queues of names (all queues when names is empty).
-func (qs *queues) popDue(names []string, now time.Time) *entry {
+// now among the heaps of names and task queues (empty: any).
+func (qs *queues) popDue(names, taskQueues []string, now time.Time) *entry {
 	var best *pq
-	var bestName string
-	consider := func(name string, q *pq) {
+	var bestName qkey
+	consider := func(name qkey, q *pq) {
 		if q == nil || q.Len() == 0 || (*q)[0].key.After(now) {
 			return
 		}
@@ -123,13 +131,18 @@ func (qs *queues) popDue(names []string, now time.Time) *entry {
 			best, bestName = q, name
 		}
 	}
-	if len(names) == 0 {
-		for name, q := range qs.byName {
-			consider(name, q)
+	if len(names) == 0 || len(taskQueues) == 0 {
+		for k, q := range qs.byName {
+			if (len(names) == 0 || slices.Contains(names, k.name)) && (len(taskQueues) == 0 || slices.Contains(taskQueues, k.queue)) {
+				consider(k, q)
+			}
 		}
 	} else {
-		for _, name := range names {
-			consider(name, qs.byName[name])
+		for _, queue := range taskQueues {
+			for _, name := range names {
+				k := qkey{queue, name}
+				consider(k, qs.byName[k])
+			}
 		}
 	}
 	if best == nil {

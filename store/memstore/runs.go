@@ -86,6 +86,9 @@ func (s *Store) eager(tx *tx, r *runRec, e *store.Eager) *store.WorkflowTask {
 	if e.Names != nil && !slices.Contains(e.Names, r.st.run.Name) {
 		return nil
 	}
+	if len(e.TaskQueues) > 0 && !slices.Contains(e.TaskQueues, r.st.run.TaskQueue) {
+		return nil
+	}
 	tx.saveRun(r)
 	return s.lease(r, e.Owner, now, utc(e.LeaseUntil))
 }

@@ -29,6 +29,7 @@ var (
 	claimRunsSQL = `WITH c AS MATERIALIZED (
 		SELECT run_id, ready_at FROM runs
 		WHERE ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+			AND ($6::text[] IS NULL OR task_queue = ANY($6))
 		ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED)` + leaseRuns + `
 	SELECT ` + cols("l.", runColList) + ` FROM l ORDER BY l.was_ready, l.run_id`
 
@@ -49,6 +50,7 @@ var (
 	eagerRunSQL = `WITH c AS MATERIALIZED (
 		SELECT run_id, ready_at FROM runs
 		WHERE run_id = $5::text AND ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+			AND ($6::text[] IS NULL OR task_queue = ANY($6))
 		FOR UPDATE)` + leaseRuns + `
 	SELECT ` + cols("l.", runColList) + `, ms.ids, ms.types, ms.visible, ms.control, ms.data
 	FROM l LEFT JOIN LATERAL (
@@ -73,6 +75,7 @@ const (
 	claimTasksSQL = `WITH c AS MATERIALIZED (
 		SELECT run_id, seq, state, deadline, due_at FROM activity_tasks
 		WHERE due_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
+			AND ($6::text[] IS NULL OR task_queue = ANY($6))
 		ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 	UPDATE activity_tasks t SET
 		attempt = CASE WHEN c.state = 'READY' THEN t.attempt + 1 ELSE t.attempt END,
@@ -120,7 +123,7 @@ func scanLease(rows pgx.Rows) (*store.WorkflowTask, error) {
 // eagerLease queues the lease of run runID for e when a claim at e.Now
 // would hand it out (see store.Eager); out receives the task.
 func (w *wtx) eagerLease(runID string, e *store.Eager, out **store.WorkflowTask) {
-	w.query(eagerRunSQL, []any{utc(e.Now), namesArg(e.Names), e.Owner, utc(e.LeaseUntil), runID}, func(rows pgx.Rows) error {
+	w.query(eagerRunSQL, []any{utc(e.Now), namesArg(e.Names), e.Owner, utc(e.LeaseUntil), runID, claimNames(e.TaskQueues)}, func(rows pgx.Rows) error {
 		t, err := scanLease(rows)
 		if err == nil && len(t.Messages) > 0 {
 			*out = t
@@ -129,7 +132,8 @@ func (w *wtx) eagerLease(runID string, e *store.Eager, out **store.WorkflowTask)
 	})
 }
 
-// claimNames binds a claim's name filter: nil or empty means any name.
+// claimNames binds a claim's name or task queue filter: nil or empty means
+// any.
 func claimNames(names []string) any {
 	if len(names) == 0 {
 		return nil
@@ -150,7 +154,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 		out = nil
 		clear(msgs)
 		var ids []string
-		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1)}, func(rows pgx.Rows) error {
+		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1), claimNames(p.TaskQueues)}, func(rows pgx.Rows) error {
 			r, err := scanRun(rows)
 			if err != nil {
 				return err
@@ -208,7 +212,7 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	var got []claimed
 	err := s.write(ctx, true, func(w *wtx) error {
 		got = nil
-		w.query(claimTasksSQL, []any{now, claimNames(p.Names), max(p.Max, 1), p.Owner, until}, func(rows pgx.Rows) error {
+		w.query(claimTasksSQL, []any{now, claimNames(p.Names), max(p.Max, 1), p.Owner, until, claimNames(p.TaskQueues)}, func(rows pgx.Rows) error {
 			t := &store.ActivityTask{}
 			var state, was string
 			var deadline, due time.Time

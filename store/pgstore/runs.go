@@ -204,7 +204,8 @@ func (w *wtx) insertRun(op *store.RunCreateOp, optimistic bool, wake *Wake) (*ru
 		applyCommit(r, then)
 	} else {
 		r.readyAt = &visible
-		if e := op.Eager; e != nil && (e.Names == nil || slices.Contains(e.Names, r.Name)) && !visible.After(utc(e.Now)) {
+		if e := op.Eager; e != nil && (e.Names == nil || slices.Contains(e.Names, r.Name)) &&
+			(len(e.TaskQueues) == 0 || slices.Contains(e.TaskQueues, r.TaskQueue)) && !visible.After(utc(e.Now)) {
 			r.leaseOwner, r.leaseUntil = e.Owner, utc(e.LeaseUntil)
 			ready := visible
 			if r.leaseUntil.After(ready) {

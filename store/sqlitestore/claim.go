@@ -11,7 +11,8 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
-// namesArg encodes a claim's name filter for json_each; "" means any name.
+// namesArg encodes a claim's name or task queue filter for json_each; ""
+// means any.
 func namesArg(names []string) (string, error) {
 	if len(names) == 0 {
 		return "", nil
@@ -24,9 +25,11 @@ func namesArg(names []string) (string, error) {
 const (
 	claimRunsSQL = `SELECT ` + runCols + ` FROM runs
 		WHERE ready_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+			AND (? = '' OR task_queue IN (SELECT value FROM json_each(?)))
 		ORDER BY ready_at LIMIT ?`
 	claimTasksSQL = `SELECT ` + taskCols + ` FROM activity_tasks
 		WHERE due_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
+			AND (? = '' OR task_queue IN (SELECT value FROM json_each(?)))
 		ORDER BY due_at LIMIT ?`
 )
 
@@ -36,11 +39,15 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	if err != nil {
 		return nil, err
 	}
+	queues, err := namesArg(p.TaskQueues)
+	if err != nil {
+		return nil, err
+	}
 	now, until := micros(p.Now), p.LeaseUntil.UTC()
 	var out []*store.WorkflowTask
 	err = s.writeSync(ctx, false, func(w *wtx) error {
 		out = nil
-		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, max(p.Max, 1))
+		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, queues, queues, max(p.Max, 1))
 		if err != nil {
 			return err
 		}
@@ -111,11 +118,15 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	if err != nil {
 		return nil, err
 	}
+	queues, err := namesArg(p.TaskQueues)
+	if err != nil {
+		return nil, err
+	}
 	now, until := p.Now.UTC(), p.LeaseUntil.UTC()
 	var out []*store.ClaimedActivity
 	err = s.write(ctx, func(w *wtx) error {
 		out = nil
-		tasks, err := collect(w, "claim", scanTask, claimTasksSQL, micros(now), names, names, max(p.Max, 1))
+		tasks, err := collect(w, "claim", scanTask, claimTasksSQL, micros(now), names, names, queues, queues, max(p.Max, 1))
 		if err != nil {
 			return err
 		}
@@ -253,7 +264,8 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 // leasable reports whether e may lease r (see store.Eager), after m (if
 // not nil) is added to its inbox.
 func leasable(r *runRow, e *store.Eager, m *store.Message) bool {
-	if e == nil || r.Status.Finished() || (e.Names != nil && !slices.Contains(e.Names, r.Name)) {
+	if e == nil || r.Status.Finished() || (e.Names != nil && !slices.Contains(e.Names, r.Name)) ||
+		(len(e.TaskQueues) > 0 && !slices.Contains(e.TaskQueues, r.TaskQueue)) {
 		return false
 	}
 	now := micros(e.Now)

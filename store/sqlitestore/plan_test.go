@@ -17,11 +17,13 @@ func TestQueryPlans(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{claimRunsSQL, []any{1, "", "", 10}, "runs_ready"},
-		{claimRunsSQL, []any{1, `["a","b"]`, `["a","b"]`, 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, "", "", "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, `["a","b"]`, `["a","b"]`, "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, "", "", `["q"]`, `["q"]`, 10}, "runs_ready"},
 		{nextRunSQL, []any{1}, "runs_ready"},
-		{claimTasksSQL, []any{1, "", "", 10}, "activity_tasks_due"},
-		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, 10}, "activity_tasks_due"},
+		{claimTasksSQL, []any{1, "", "", "", "", 10}, "activity_tasks_due"},
+		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, "", "", 10}, "activity_tasks_due"},
+		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, `["q"]`, `["q"]`, 10}, "activity_tasks_due"},
 		{nextTaskSQL, []any{1}, "activity_tasks_due"},
 		// LeasesRelease, without indexes of their own.
 		{`UPDATE runs SET lease_owner = '' WHERE ready_at IS NOT NULL AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`, []any{"", ""}, "runs_ready"},

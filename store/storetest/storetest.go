@@ -49,6 +49,9 @@
 //   - Purge by filter deletes the instances that finished first;
 //     FinishedBefore is exclusive.
 //   - CancelActivities ignores seqs that have no task.
+//   - A claim's or Eager's TaskQueues filter applies to runs by
+//     Run.TaskQueue and to activity tasks (READY or expired) by
+//     ActivityTask.TaskQueue; "" in it names the default queue.
 package storetest
 
 import (
@@ -85,6 +88,7 @@ func groups() []group {
 		{"NextWakeup", wakeupCases},
 		{"Purge", purgeCases},
 		{"Apply", applyCases},
+		{"TaskQueues", queueCases},
 	}
 }
 
