@@ -29,13 +29,29 @@ then long-poll for the result. fsync_ms is the disk's measured fsync
 latency and commit_ms its measured durable SQLite commit, so that figures
 from different disks can be compared.
 
+--store postgres://… (or postgresql://…) runs the embedded node on
+PostgreSQL instead: the run creates a fresh schema named perdure_bench_
+and random hex digits in that database (the user needs the CREATE
+privilege), and drops it afterwards unless --keep. --nodes 2 (chain3 and
+fanout) runs two nodes in the process, each with its own engine,
+connection pool (--pool connections) and worker registering the same
+workflows and activities, sharing that schema; workflows are started on
+each node in turn, and each is awaited on the node that started it. There,
+commit_ms is the median of 20 one-row transactions committed over one
+connection (a round trip and the server's durable commit), and fsync_ms
+the disk of this machine.
+
   perdure bench chain3                3 chained activities: workflows/s, p50/p99 latency
   perdure bench chain3 --mode http    the same through the HTTP API
   perdure bench fanout                one workflow over 1,000 activities
   perdure bench sleepers              100,000 waiting workflows: memory, timer lateness,
                                       event delivery (a few minutes)
   perdure bench long-history          5 workflows of 10,000 events, evicted, then woken:
-                                      time to resume`,
+                                      time to resume
+  perdure bench chain3 --store postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+                                      chain3 on PostgreSQL, one node
+  perdure bench chain3 --store postgres://… --nodes 2
+                                      two nodes sharing one PostgreSQL schema`,
 			Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if len(args) == 0 {
@@ -56,7 +72,7 @@ from different disks can be compared.
 				if output != "table" && output != "json" {
 					return fmt.Errorf("--output %q: use table or json", output)
 				}
-				if err := bench.CheckScenarioMode(args[0], cfg.Mode); err != nil {
+				if err := bench.Check(args[0], cfg); err != nil {
 					return err
 				}
 				cfg.Progress = cmd.ErrOrStderr()
@@ -75,8 +91,11 @@ from different disks can be compared.
 		fl.IntVar(&cfg.TimerRate, "timer-rate", bench.DefaultTimerRate, "sleepers: timers due per second")
 		fl.IntVar(&cfg.HistoryEvents, "history-events", bench.DefaultHistoryEvents, "long-history: history events of each workflow before it is evicted")
 		fl.IntVar(&cfg.Resumes, "resumes", bench.DefaultResumes, "long-history: workflows built and resumed, one sample each")
-		fl.StringVar(&cfg.StorePath, "store", "", "SQLite file to use (default: a fresh file in a temporary directory, removed afterwards)")
-		fl.BoolVar(&cfg.Force, "force", false, "use --store even when it exists and is not empty")
+		fl.StringVar(&cfg.StorePath, "store", "", "SQLite file to use (default: a fresh file in a temporary directory, removed afterwards), or a postgres:// URL: a fresh schema in that database")
+		fl.BoolVar(&cfg.Force, "force", false, "use --store even when it exists and is not empty (SQLite)")
+		fl.IntVar(&cfg.Nodes, "nodes", 1, "PostgreSQL: nodes (engines with their own connection pool and worker) sharing the schema; chain3 and fanout")
+		fl.IntVar(&cfg.PoolSize, "pool", 0, "PostgreSQL: connections of each node's pool (0: the store's default)")
+		fl.BoolVar(&cfg.Keep, "keep", false, "PostgreSQL: keep the schema after the run (its name is in the progress)")
 		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) or http (client → perdure server over TCP; chain3 and fanout)")
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")

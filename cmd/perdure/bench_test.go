@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perdure/perdure/internal/pgtest"
 )
 
 // runBench runs `perdure bench args…` in-process and returns its stdout,
@@ -99,5 +101,60 @@ func TestBenchNewScenariosFlags(t *testing.T) {
 				t.Errorf("bench %s: %s = %v, want %v", strings.Join(c.args, " "), k, m[k], v)
 			}
 		}
+	}
+}
+
+// TestBenchPostgres runs chain3 and fanout on PostgreSQL with two nodes
+// through the command's flags.
+func TestBenchPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	for _, c := range []struct {
+		args []string
+		want map[string]any
+	}{
+		{[]string{"chain3", "--store", dsn, "--nodes", "2", "--pool", "4", "-n", "10", "-l", "2"},
+			map[string]any{"scenario": "chain3", "store": "postgres", "nodes": 2.0, "workflows": 10.0}},
+		{[]string{"fanout", "--store", dsn, "--activities", "30"},
+			map[string]any{"scenario": "fanout", "store": "postgres", "nodes": 1.0, "activities": 30.0}},
+	} {
+		out, progress, err := runBench(t, append(c.args, "--output", "json")...)
+		if err != nil {
+			t.Errorf("bench %s: %v\n%s", strings.Join(c.args, " "), err, progress)
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Errorf("bench %s: %v\n%s", strings.Join(c.args, " "), err, out)
+			continue
+		}
+		for k, v := range c.want {
+			if m[k] != v {
+				t.Errorf("bench %s: %s = %v, want %v", strings.Join(c.args, " "), k, m[k], v)
+			}
+		}
+		if v, ok := m["commit_ms"].(float64); !ok || v <= 0 {
+			t.Errorf("commit_ms = %v", m["commit_ms"])
+		}
+		if !strings.Contains(progress, "schema perdure_bench_") {
+			t.Errorf("the progress does not name the schema:\n%s", progress)
+		}
+	}
+}
+
+func TestBenchNodesRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chain3", "--nodes", "2"}, "--store postgres://"},
+		{[]string{"sleepers", "--nodes", "2", "--store", "postgres://nobody@127.0.0.1:1/none"}, "not available yet"},
+	} {
+		if _, _, err := runBench(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bench %s: %v, want an error containing %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+	out, _, err := runBench(t, "--help")
+	if err != nil || !strings.Contains(out, "--nodes") || !strings.Contains(out, "--keep") || !strings.Contains(out, "perdure_bench_") {
+		t.Errorf("bench --help does not document the PostgreSQL flags: %v\n%s", err, out)
 	}
 }

@@ -6,9 +6,11 @@
 //
 // Embedded mode runs the client, the engine and a worker in one process on
 // a SQLite file with durable commits (synchronous=FULL), as `perdure dev`
-// and `perdure server` do. HTTP mode runs the same node behind a real
-// `perdure server` HTTP API (package server) on a loopback TCP port, and
-// drives it through package httpclient.
+// and `perdure server` do, or on a fresh schema of a PostgreSQL database,
+// with one or more nodes (engines, each with its store's connection pool
+// and its worker) in the process. HTTP mode runs the same node behind a
+// real `perdure server` HTTP API (package server) on a loopback TCP port,
+// and drives it through package httpclient.
 package bench
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/perdure/perdure/httpclient"
 	"github.com/perdure/perdure/internal/names"
 	"github.com/perdure/perdure/server/api"
+	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
 	"github.com/perdure/perdure/workflow"
@@ -91,10 +94,22 @@ type Config struct {
 	// Mode: "embedded" (default) or "http" (chain3 and fanout).
 	Mode string
 	// StorePath is the SQLite file; "" uses a fresh file in a temporary
-	// directory that is removed afterwards.
+	// directory that is removed afterwards. A postgres:// or
+	// postgresql:// URL selects PostgreSQL instead: the run creates a
+	// fresh schema (perdure_bench_ and random hex digits) in that
+	// database and drops it afterwards, unless Keep.
 	StorePath string
 	// Force allows StorePath to name an existing, non-empty store.
 	Force bool
+	// Nodes is the number of nodes sharing a PostgreSQL store (default 1):
+	// each has its own engine, connection pool and worker, with the same
+	// workflows and activities; workflows are started on each in turn.
+	Nodes int
+	// PoolSize is the connection pool of each node's PostgreSQL store; 0
+	// keeps the store's default.
+	PoolSize int
+	// Keep leaves the PostgreSQL schema in place after the run.
+	Keep bool
 	// Workflows started at once for chain3 throughput.
 	Workflows int
 	// LatencyRuns: chain3 workflows run one at a time for latency.
@@ -128,6 +143,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Mode == "" {
 		c.Mode = ModeEmbedded
+	}
+	if c.Nodes <= 0 {
+		c.Nodes = 1
 	}
 	if c.Workflows <= 0 {
 		c.Workflows = DefaultWorkflows
@@ -171,6 +189,37 @@ func CheckMode(mode string) error {
 		return nil
 	}
 	return fmt.Errorf("--mode %q: use embedded or http", mode)
+}
+
+// Check fails for an unknown scenario or mode, a mode the scenario does
+// not run in, and several nodes where they do not apply: --nodes above 1
+// needs a PostgreSQL store, embedded mode, and chain3 or fanout.
+func Check(scenario string, cfg Config) error {
+	cfg.defaults()
+	if err := CheckScenarioMode(scenario, cfg.Mode); err != nil {
+		return err
+	}
+	return checkConfig(scenario, cfg)
+}
+
+// checkConfig checks the store and the nodes of cfg (with defaults) for
+// scenario ("": any).
+func checkConfig(scenario string, cfg Config) error {
+	if err := CheckMode(cfg.Mode); err != nil {
+		return err
+	}
+	if cfg.Nodes == 1 {
+		return nil
+	}
+	switch {
+	case !IsPostgres(cfg.StorePath):
+		return fmt.Errorf("--nodes %d needs a store shared by several nodes: --store postgres://…", cfg.Nodes)
+	case cfg.Mode != ModeEmbedded:
+		return fmt.Errorf("--nodes %d runs in --mode embedded only", cfg.Nodes)
+	case scenario == Sleepers || scenario == LongHistory:
+		return fmt.Errorf("%s with --nodes %d is %w: it reads one engine's memory and cache; several nodes run chain3 and fanout", scenario, cfg.Nodes, ErrNotAvailable)
+	}
+	return nil
 }
 
 // CheckScenarioMode fails for unknown scenarios and for a mode the
@@ -226,14 +275,23 @@ func FanoutWorkflow(ctx workflow.Context, n int) (int, error) {
 	return sum, nil
 }
 
-// Env is a running node: a SQLite store, a client (engine) and a worker
-// with the scenarios' workflows and activities; in HTTP mode, also a
+// Env is a running benchmark: one node (a store, a client — the engine —
+// and a worker with the scenarios' workflows and activities) on SQLite, or
+// one or more nodes sharing a PostgreSQL schema; in HTTP mode, also a
 // `perdure server` HTTP API on a loopback port and an HTTP client of it.
 type Env struct {
-	Client  *perdure.Client
-	Path    string
+	// Client is the first node's client.
+	Client *perdure.Client
+	// Path is the SQLite file, or the PostgreSQL URL without its password.
+	Path string
+	// Store is StoreSQLite or StorePostgres.
+	Store string
+	// Schema is the PostgreSQL schema of the run, "" on SQLite.
+	Schema  string
 	FsyncMs float64
-	// CommitMs is the disk's measured durable SQLite commit time.
+	// CommitMs is the measured durable commit time: of a one-row SQLite
+	// transaction on the disk, or of a one-row PostgreSQL transaction over
+	// a connection to the server (MeasurePostgresCommit).
 	CommitMs float64
 	// URL is the HTTP API's address in HTTP mode, "" otherwise.
 	URL string
@@ -241,15 +299,23 @@ type Env struct {
 	HTTP *httpclient.Client
 
 	cfg     Config
-	st      *sqlitestore.Store
-	worker  *worker.Worker
+	nodes   []*node
+	worker  *worker.Worker // the first node's
 	metrics *prometheus.Registry
 	srv     *http.Server
 	srvDone chan error
 	tmpDir  string
 	prefix  string
 	seq     int
+	started map[string]*node // the node each instance was started on, with several nodes
 	mu      sync.Mutex
+}
+
+// node is one engine of the benchmark with its store and worker.
+type node struct {
+	st     store.Store
+	client *perdure.Client
+	worker *worker.Worker
 }
 
 // NewEmbedded starts a node in embedded mode: see New.
@@ -258,25 +324,32 @@ func NewEmbedded(cfg Config) (*Env, error) {
 	return New(cfg)
 }
 
-// New opens the store (refusing an existing non-empty one unless
-// cfg.Force), measures the disk's fsync latency next to it, and starts a
-// client and a worker; in HTTP mode, also the HTTP API on 127.0.0.1 and a
-// client of it.
+// New opens the store — a SQLite file, refused when it exists and is not
+// empty unless cfg.Force, or a fresh schema of the PostgreSQL database
+// cfg.StorePath names, with a store per node — measures the disk's fsync
+// latency and a durable commit, and starts a client and a worker per node;
+// in HTTP mode, also the HTTP API on 127.0.0.1 and a client of it.
 func New(cfg Config) (*Env, error) {
 	cfg.defaults()
-	if err := CheckMode(cfg.Mode); err != nil {
+	if err := checkConfig("", cfg); err != nil {
 		return nil, err
 	}
-	e := &Env{cfg: cfg, Path: cfg.StorePath}
-	if e.Path == "" {
+	e := &Env{cfg: cfg, Path: cfg.StorePath, Store: StoreSQLite}
+	pg := IsPostgres(cfg.StorePath)
+	switch {
+	case pg:
+		e.Store, e.Path = StorePostgres, redact(cfg.StorePath)
+	case e.Path == "":
 		dir, err := os.MkdirTemp("", "perdure-bench-")
 		if err != nil {
 			return nil, err
 		}
 		e.tmpDir = dir
 		e.Path = filepath.Join(dir, "bench.db")
-	} else if fi, err := os.Stat(e.Path); err == nil && fi.Size() > 0 && !cfg.Force {
-		return nil, fmt.Errorf("--store %s exists and is not empty: a benchmark needs a fresh store (remove it, choose another path, or pass --force)", e.Path)
+	default:
+		if fi, err := os.Stat(e.Path); err == nil && fi.Size() > 0 && !cfg.Force {
+			return nil, fmt.Errorf("--store %s exists and is not empty: a benchmark needs a fresh store (remove it, choose another path, or pass --force)", e.Path)
+		}
 	}
 	ok := false
 	defer func() {
@@ -285,42 +358,61 @@ func New(cfg Config) (*Env, error) {
 		}
 	}()
 	var err error
-	if e.FsyncMs, err = MeasureFsync(filepath.Dir(e.Path), fsyncSamples); err != nil {
-		return nil, err
-	}
-	if e.CommitMs, err = MeasureCommit(filepath.Dir(e.Path), commitSamples); err != nil {
-		return nil, err
-	}
-	if e.st, err = sqlitestore.Open(e.Path, sqlitestore.Options{}); err != nil {
-		return nil, err
-	}
-	opts := perdure.Options{Store: e.st, Logger: cfg.Logger}
-	if cfg.observe {
-		// The engine's observer, read back through a private registry:
-		// the scenarios that must know whether a task replayed history.
-		e.metrics = prometheus.NewRegistry()
-		opts.Metrics = e.metrics
-	}
-	if e.Client, err = perdure.NewClient(opts); err != nil {
-		return nil, err
-	}
-	e.worker = worker.New(e.Client, worker.Options{MaxConcurrentWorkflowTasks: cfg.WorkflowTasks,
-		MaxConcurrentActivities: cfg.ConcurrentActivities, Logger: cfg.Logger})
-	for _, reg := range []func(*worker.Worker) error{
-		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, Chain3Workflow) },
-		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, FanoutWorkflow) },
-		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperTimerWorkflow) },
-		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperEventWorkflow) },
-		func(w *worker.Worker) error { return worker.RegisterWorkflow(w, LongHistoryWorkflow) },
-		func(w *worker.Worker) error { return worker.RegisterActivity(w, AddOne) },
-	} {
-		if err := reg(e.worker); err != nil {
+	if pg {
+		// The disk of this machine, which is the server's when it runs
+		// here.
+		if e.FsyncMs, err = MeasureFsync(os.TempDir(), fsyncSamples); err != nil {
 			return nil, err
 		}
+		if err := e.openPostgres(context.Background()); err != nil {
+			return nil, err
+		}
+	} else {
+		if e.FsyncMs, err = MeasureFsync(filepath.Dir(e.Path), fsyncSamples); err != nil {
+			return nil, err
+		}
+		if e.CommitMs, err = MeasureCommit(filepath.Dir(e.Path), commitSamples); err != nil {
+			return nil, err
+		}
+		st, err := sqlitestore.Open(e.Path, sqlitestore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		e.nodes = []*node{{st: st}}
 	}
-	if err := e.worker.Start(); err != nil {
-		e.worker = nil
-		return nil, err
+	for i, n := range e.nodes {
+		opts := perdure.Options{Store: n.st, Logger: cfg.Logger}
+		if cfg.observe && i == 0 {
+			// The engine's observer, read back through a private registry:
+			// the scenarios that must know whether a task replayed history.
+			e.metrics = prometheus.NewRegistry()
+			opts.Metrics = e.metrics
+		}
+		if n.client, err = perdure.NewClient(opts); err != nil {
+			return nil, err
+		}
+		w := worker.New(n.client, worker.Options{MaxConcurrentWorkflowTasks: cfg.WorkflowTasks,
+			MaxConcurrentActivities: cfg.ConcurrentActivities, Logger: cfg.Logger})
+		for _, reg := range []func(*worker.Worker) error{
+			func(w *worker.Worker) error { return worker.RegisterWorkflow(w, Chain3Workflow) },
+			func(w *worker.Worker) error { return worker.RegisterWorkflow(w, FanoutWorkflow) },
+			func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperTimerWorkflow) },
+			func(w *worker.Worker) error { return worker.RegisterWorkflow(w, SleeperEventWorkflow) },
+			func(w *worker.Worker) error { return worker.RegisterWorkflow(w, LongHistoryWorkflow) },
+			func(w *worker.Worker) error { return worker.RegisterActivity(w, AddOne) },
+		} {
+			if err := reg(w); err != nil {
+				return nil, err
+			}
+		}
+		if err := w.Start(); err != nil {
+			return nil, err
+		}
+		n.worker = w
+	}
+	e.Client, e.worker = e.nodes[0].client, e.nodes[0].worker
+	if len(e.nodes) > 1 {
+		e.started = map[string]*node{}
 	}
 	if cfg.Mode == ModeHTTP {
 		if err := e.serveHTTP(); err != nil {
@@ -334,8 +426,9 @@ func New(cfg Config) (*Env, error) {
 	return e, nil
 }
 
-// Close stops the HTTP server, the worker and the engine, closes the store
-// and removes the temporary directory, if any.
+// Close stops the HTTP server, the workers and the engines, closes the
+// stores, and removes the temporary directory or drops the PostgreSQL
+// schema (unless Config.Keep).
 func (e *Env) Close() error {
 	var errs []error
 	if e.srv != nil {
@@ -349,39 +442,67 @@ func (e *Env) Close() error {
 		}
 		e.srv = nil
 	}
-	if e.worker != nil {
-		errs = append(errs, e.worker.Stop())
-		e.worker = nil
+	for _, n := range e.nodes {
+		if n.worker != nil {
+			errs = append(errs, n.worker.Stop())
+			n.worker = nil
+		}
 	}
-	if e.Client != nil {
-		errs = append(errs, e.Client.Close())
-		e.Client = nil
+	for _, n := range e.nodes {
+		if n.client != nil {
+			errs = append(errs, n.client.Close())
+			n.client = nil
+		}
+		if n.st != nil {
+			errs = append(errs, n.st.Close())
+			n.st = nil
+		}
 	}
-	if e.st != nil {
-		errs = append(errs, e.st.Close())
-		e.st = nil
-	}
+	e.nodes, e.Client, e.worker = nil, nil, nil
 	if e.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(e.tmpDir))
 		e.tmpDir = ""
 	}
+	if e.Schema != "" && !e.cfg.Keep {
+		errs = append(errs, dropSchema(e.cfg.StorePath, e.Schema))
+		e.Schema = ""
+	}
 	return errors.Join(errs...)
 }
 
-func (e *Env) id() string {
+// id returns a fresh instance id and the node to start it on: each node
+// in turn.
+func (e *Env) id() (string, *node) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.seq++
-	return fmt.Sprintf("%s%d", e.prefix, e.seq)
+	id := fmt.Sprintf("%s%d", e.prefix, e.seq)
+	n := e.nodes[e.seq%len(e.nodes)]
+	if e.started != nil {
+		e.started[id] = n
+	}
+	return id, n
+}
+
+// nodeOf returns the node instance id was started on (the first node for
+// an id it does not know).
+func (e *Env) nodeOf(id string) *node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n, ok := e.started[id]; ok {
+		return n
+	}
+	return e.nodes[0]
 }
 
 // start starts workflow fn with input under a fresh instance id, through
-// the client in embedded mode or POST /api/v1/instances in HTTP mode, and
-// returns the id when the start is durable.
+// the client in embedded mode (with several nodes, each node's client in
+// turn) or POST /api/v1/instances in HTTP mode, and returns the id when the
+// start is durable.
 func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
-	id := e.id()
+	id, n := e.id()
 	if e.HTTP == nil {
-		return e.Client.StartWorkflow(ctx, fn, input, perdure.StartOptions{InstanceID: id})
+		return n.client.StartWorkflow(ctx, fn, input, perdure.StartOptions{InstanceID: id})
 	}
 	name, err := names.Bare(fn)
 	if err != nil {
@@ -397,12 +518,12 @@ func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
 	return id, nil
 }
 
-// result waits for instance id to finish, through the client in embedded
-// mode or the API's long-poll in HTTP mode, and decodes its output into
-// out; a run that did not complete is an error.
+// result waits for instance id to finish, through the client of the node
+// that started it in embedded mode or the API's long-poll in HTTP mode, and
+// decodes its output into out; a run that did not complete is an error.
 func (e *Env) result(ctx context.Context, id string, out any) error {
 	if e.HTTP == nil {
-		inst, err := e.Client.WaitForCompletion(ctx, id)
+		inst, err := e.nodeOf(id).client.WaitForCompletion(ctx, id)
 		if err != nil {
 			return err
 		}

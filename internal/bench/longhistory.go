@@ -88,7 +88,7 @@ type LongHistoryResult struct {
 func runLongHistory(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*LongHistoryResult, error) {
 	activities := (cfg.HistoryEvents + 1) / 2 // 2 events each, plus ExecutionStarted
 	name, _ := names.Bare(LongHistoryWorkflow)
-	res := &LongHistoryResult{Scenario: LongHistory, Mode: cfg.Mode, Store: "sqlite", Instances: cfg.Resumes,
+	res := &LongHistoryResult{Scenario: LongHistory, Mode: cfg.Mode, Store: e.Store, Instances: cfg.Resumes,
 		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus()}
 

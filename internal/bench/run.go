@@ -21,6 +21,7 @@ type Chain3Result struct {
 	Scenario           string  `json:"scenario"`
 	Mode               string  `json:"mode"`
 	Store              string  `json:"store"`
+	Nodes              int     `json:"nodes"`
 	Workflows          int     `json:"workflows"`
 	Seconds            float64 `json:"seconds"`
 	WorkflowsPerSecond float64 `json:"workflows_per_second"`
@@ -41,6 +42,7 @@ type FanoutResult struct {
 	Scenario            string  `json:"scenario"`
 	Mode                string  `json:"mode"`
 	Store               string  `json:"store"`
+	Nodes               int     `json:"nodes"`
 	Activities          int     `json:"activities"`
 	Seconds             float64 `json:"seconds"`
 	ActivitiesPerSecond float64 `json:"activities_per_second"`
@@ -54,7 +56,7 @@ type FanoutResult struct {
 
 // WriteTable implements Result.
 func (r *Chain3Result) WriteTable(w io.Writer) error {
-	return table(w, fmt.Sprintf("chain3 (%s, %s)", r.Mode, r.Store), [][2]string{
+	return table(w, fmt.Sprintf("chain3 (%s, %s%s)", r.Mode, r.Store, nodesNote(r.Nodes)), [][2]string{
 		{"workflows started at once", fmt.Sprint(r.Workflows)},
 		{"all completed in", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f workflows/s", r.WorkflowsPerSecond)},
@@ -71,7 +73,7 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 
 // WriteTable implements Result.
 func (r *FanoutResult) WriteTable(w io.Writer) error {
-	return table(w, fmt.Sprintf("fanout (%s, %s)", r.Mode, r.Store), [][2]string{
+	return table(w, fmt.Sprintf("fanout (%s, %s%s)", r.Mode, r.Store, nodesNote(r.Nodes)), [][2]string{
 		{"activities in one workflow", fmt.Sprint(r.Activities)},
 		{"start to result", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f activities/s", r.ActivitiesPerSecond)},
@@ -131,6 +133,14 @@ func (r *LongHistoryResult) WriteTable(w io.Writer) error {
 	})
 }
 
+// nodesNote is ", N nodes" for more than one node.
+func nodesNote(n int) string {
+	if n > 1 {
+		return fmt.Sprintf(", %d nodes", n)
+	}
+	return ""
+}
+
 func table(w io.Writer, title string, rows [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", title)
@@ -160,7 +170,7 @@ func Write(w io.Writer, r Result, jsonOnly bool) error {
 // figures.
 func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 	cfg.defaults()
-	if err := CheckScenarioMode(scenario, cfg.Mode); err != nil {
+	if err := Check(scenario, cfg); err != nil {
 		return nil, err
 	}
 	cfg.observe = scenario == Sleepers || scenario == LongHistory
@@ -172,10 +182,20 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 		return nil, err
 	}
 	defer e.Close()
+	where := fmt.Sprintf("store %s (%s", e.Path, e.Store)
+	if e.Schema != "" {
+		where = fmt.Sprintf("store %s schema %s (%s", e.Path, e.Schema, e.Store)
+		if cfg.Keep {
+			where = fmt.Sprintf("store %s schema %s, kept afterwards (%s", e.Path, e.Schema, e.Store)
+		}
+	}
+	if cfg.Nodes > 1 {
+		where += fmt.Sprintf(", %d nodes", cfg.Nodes)
+	}
 	if e.URL != "" {
-		progress("store %s (sqlite), perdure server on %s, disk fsync %.3f ms, durable commit %.3f ms", e.Path, e.URL, e.FsyncMs, e.CommitMs)
+		progress("%s), perdure server on %s, disk fsync %.3f ms, durable commit %.3f ms", where, e.URL, e.FsyncMs, e.CommitMs)
 	} else {
-		progress("store %s (sqlite, embedded), disk fsync %.3f ms, durable commit %.3f ms", e.Path, e.FsyncMs, e.CommitMs)
+		progress("%s, embedded), disk fsync %.3f ms, durable commit %.3f ms", where, e.FsyncMs, e.CommitMs)
 	}
 	// A few workflows first, so that statements are prepared and
 	// connections open before anything is timed.
@@ -210,7 +230,7 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		return nil, err
 	}
 	return &Chain3Result{
-		Scenario: Chain3, Mode: cfg.Mode, Store: "sqlite",
+		Scenario: Chain3, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Workflows: cfg.Workflows, Seconds: round3(took.Seconds()),
 		WorkflowsPerSecond: round1(float64(cfg.Workflows) / took.Seconds()),
 		LatencyRuns:        cfg.LatencyRuns,
@@ -228,7 +248,7 @@ func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 	}
 	progress("completed in %.3f s", took.Seconds())
 	return &FanoutResult{
-		Scenario: Fanout, Mode: cfg.Mode, Store: "sqlite",
+		Scenario: Fanout, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Activities: cfg.Activities, Seconds: round3(took.Seconds()),
 		ActivitiesPerSecond: round1(float64(cfg.Activities) / took.Seconds()),
 		FsyncMs:             e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,

@@ -248,7 +248,7 @@ func runSleepers(ctx context.Context, e *Env, cfg Config, progress func(string, 
 	n := cfg.Sleepers
 	nEvents := n / 2
 	nTimers := n - nEvents
-	res := &SleepersResult{Scenario: Sleepers, Mode: cfg.Mode, Store: "sqlite", Sleepers: n, Timers: nTimers, Events: nEvents,
+	res := &SleepersResult{Scenario: Sleepers, Mode: cfg.Mode, Store: e.Store, Sleepers: n, Timers: nTimers, Events: nEvents,
 		TimerRate: cfg.TimerRate, EventConcurrency: sleeperRaisers,
 		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus()}
