@@ -120,7 +120,9 @@ type StartOptions struct {
 	// a new run that replaces it (earlier runs stay readable until purged).
 	InstanceID string
 	// StartAt delays the start; zero starts now.
-	StartAt   time.Time
+	StartAt time.Time
+	// TaskQueue routes the workflow to workers serving that queue
+	// (worker.Options.TaskQueue); "" is the default queue.
 	TaskQueue string
 }
 

@@ -44,6 +44,14 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Logger for workflow and activity loggers; default the client's.
 	Logger *slog.Logger
+	// TaskQueue is the task queue this worker serves; "" is the default
+	// queue. The worker runs only the workflows started on it
+	// (perdure.StartOptions.TaskQueue, a parent's queue for its children)
+	// and the activities scheduled on it (workflow.ActivityOptions.TaskQueue,
+	// by default the workflow's queue), so that work goes where its
+	// dependencies are: run one worker per queue, in-process or remote
+	// (perdure.Connect).
+	TaskQueue string
 }
 
 // Worker runs registered workflows and activities on a client's engine.
@@ -235,7 +243,7 @@ func (w *Worker) Stop() error {
 func (w *Worker) serveOptions() engine.ServeOptions {
 	return engine.ServeOptions{MaxConcurrentWorkflowTasks: w.opts.MaxConcurrentWorkflowTasks,
 		MaxConcurrentActivities: w.opts.MaxConcurrentActivities, ShutdownGrace: w.opts.ShutdownGrace,
-		Codec: w.codec, Logger: w.opts.Logger}
+		Codec: w.codec, Logger: w.opts.Logger, TaskQueue: w.opts.TaskQueue}
 }
 
 // Workflow implements engine.Registry.

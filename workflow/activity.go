@@ -35,7 +35,8 @@ type ActivityOptions struct {
 	ScheduleToCloseTimeout time.Duration
 	// HeartbeatTimeout fails an attempt that does not heartbeat that often.
 	HeartbeatTimeout time.Duration
-	// TaskQueue routes the activity to workers serving that queue.
+	// TaskQueue routes the activity to workers serving that queue
+	// (worker.Options.TaskQueue); "" is the workflow's own queue.
 	TaskQueue string
 }
 

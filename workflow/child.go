@@ -14,7 +14,9 @@ type ChildWorkflowOptions struct {
 	// created by continue-as-new "<parent id>:<run id prefix>:<step>"),
 	// deterministic.
 	InstanceID string
-	TaskQueue  string
+	// TaskQueue routes the child to workers serving that queue
+	// (worker.Options.TaskQueue); "" is the parent's queue.
+	TaskQueue string
 }
 
 // WithChildOptions returns a Context whose child workflow starts use opts.

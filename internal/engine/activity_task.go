@@ -222,7 +222,7 @@ func (e *Engine) finish(op *store.ActivityTaskFinishOp, d *history.Data) error {
 		f.done(op.ThenApplied, op.Claimed, err)
 		return err
 	}
-	es := e.eagerWorkflow("")
+	es := e.eagerWorkflow("", "")
 	if es != nil {
 		op.Eager = es.eager(op.Now, es.wfNames)
 	}

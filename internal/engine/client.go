@@ -47,7 +47,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 	if visible.Equal(now) {
 		// The first workflow task runs before the start's commit and is
 		// committed with it (fused), or is leased in it (eager).
-		if es = e.eagerWorkflow(req.Name); es != nil {
+		if es = e.eagerWorkflow(req.Name, req.TaskQueue); es != nil {
 			f = es.fuseStart(op, start, now)
 			op.Eager = es.eager(now, nil)
 		}

@@ -35,6 +35,9 @@ type ServeOptions struct {
 	ShutdownGrace time.Duration
 	Codec         payload.Codec
 	Logger        *slog.Logger
+	// TaskQueue is the task queue the worker serves ("" the default
+	// queue): it claims and is handed only runs and activity tasks on it.
+	TaskQueue string
 }
 
 type server struct {
@@ -49,6 +52,7 @@ type server struct {
 	actCancel context.CancelFunc
 
 	wfNames []string
+	queues  []string // the task queue served, as claims and Eager take it
 	wf, act *slots
 	// mu guards stopping: once set, no slot is taken for eager dispatch.
 	mu       sync.Mutex
@@ -144,7 +148,7 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 		opts.Logger = e.log
 	}
 	s := &server{e: e, reg: reg, opts: opts, owner: owner, log: opts.Logger, codec: opts.Codec,
-		wfNames: reg.WorkflowNames(), wf: newSlots(e, opts.MaxConcurrentWorkflowTasks), act: newSlots(e, opts.MaxConcurrentActivities)}
+		wfNames: reg.WorkflowNames(), queues: []string{opts.TaskQueue}, wf: newSlots(e, opts.MaxConcurrentWorkflowTasks), act: newSlots(e, opts.MaxConcurrentActivities)}
 	s.actCtx, s.actCancel = context.WithCancel(context.Background())
 	defer s.actCancel()
 	e.addServer(s)
@@ -208,7 +212,7 @@ func (s *server) workflowLoop(ctx context.Context, ls *loopState) {
 	names := s.reg.WorkflowNames()
 	claimLoop(s, ctx, ls, s.wf, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
 		return s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
-			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names, TaskQueues: s.queues})
 	}, s.runWorkflowTask)
 }
 
@@ -216,7 +220,7 @@ func (s *server) activityLoop(ctx context.Context, ls *loopState) {
 	names := s.reg.ActivityNames()
 	claimLoop(s, ctx, ls, s.act, func(max int, now time.Time) ([]*store.ClaimedActivity, error) {
 		return s.e.st.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{
-			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names})
+			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names, TaskQueues: s.queues})
 	}, s.runActivity)
 }
 
@@ -270,7 +274,7 @@ func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(
 // eager is the store.Eager of this worker at now: what an op may lease to
 // it in the op's own transaction.
 func (s *server) eager(now time.Time, names []string) *store.Eager {
-	return &store.Eager{Owner: s.owner, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names}
+	return &store.Eager{Owner: s.owner, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names, TaskQueues: s.queues}
 }
 
 // take takes a free slot of sl unless the worker is stopping.
@@ -293,9 +297,9 @@ func (e *Engine) removeServer(s *server) {
 }
 
 // eagerWorkflow returns a worker of this engine that serves the workflow
-// name ("": any of its workflows) with a workflow task slot taken for it,
-// or nil when none has one free.
-func (e *Engine) eagerWorkflow(name string) *server {
+// name on task queue queue (name "": any of its workflows, on its queue)
+// with a workflow task slot taken for it, or nil when none has one free.
+func (e *Engine) eagerWorkflow(name, queue string) *server {
 	e.mu.Lock()
 	servers := e.servers
 	e.mu.Unlock()
@@ -304,7 +308,7 @@ func (e *Engine) eagerWorkflow(name string) *server {
 			continue
 		}
 		if name != "" {
-			if _, ok := s.reg.Workflow(name); !ok {
+			if _, ok := s.reg.Workflow(name); !ok || s.opts.TaskQueue != queue {
 				continue
 			}
 		}
@@ -315,13 +319,13 @@ func (e *Engine) eagerWorkflow(name string) *server {
 	return nil
 }
 
-// eagerActivity is eagerWorkflow for an activity name.
-func (e *Engine) eagerActivity(name string) *server {
+// eagerActivity is eagerWorkflow for an activity name on a task queue.
+func (e *Engine) eagerActivity(name, queue string) *server {
 	e.mu.Lock()
 	servers := e.servers
 	e.mu.Unlock()
 	for _, s := range servers {
-		if _, ok := s.reg.Activity(name); ok && s.take(s.act) {
+		if _, ok := s.reg.Activity(name); ok && s.opts.TaskQueue == queue && s.take(s.act) {
 			return s
 		}
 	}

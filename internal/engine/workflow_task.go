@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -156,7 +157,7 @@ func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time) *fus
 		e.cache.put(runID, r, run)
 		return nil
 	}
-	s := e.eagerWorkflow(run.Name)
+	s := e.eagerWorkflow(run.Name, run.TaskQueue)
 	if s == nil {
 		e.cache.put(runID, r, run)
 		return nil
@@ -255,7 +256,7 @@ func (s *server) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time) 
 		if a.VisibleAt.After(now) {
 			continue
 		}
-		es := s.e.eagerActivity(a.Name)
+		es := s.e.eagerActivity(a.Name, a.TaskQueue)
 		if es == nil {
 			continue
 		}
@@ -490,7 +491,7 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 		switch c.Type {
 		case history.TaskScheduled:
 			op.NewActivities = append(op.NewActivities, &store.ActivityTask{
-				InstanceID: run.InstanceID, RunID: run.RunID, Seq: c.Seq, Name: c.Name, TaskQueue: c.TaskQueue,
+				InstanceID: run.InstanceID, RunID: run.RunID, Seq: c.Seq, Name: c.Name, TaskQueue: cmp.Or(c.TaskQueue, run.TaskQueue),
 				Input: c.Input, Options: c.Options, State: store.ActivityReady, ScheduledAt: now, VisibleAt: now})
 		case history.TimerCreated:
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: run.InstanceID, RunID: run.RunID, IgnoreFinished: true,
@@ -506,7 +507,8 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 			op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
 				OnConflict: &taken,
 				Run: store.Run{InstanceID: c.InstanceID, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: c.Input,
-					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: c.TaskQueue, CreatedAt: now, UpdatedAt: now},
+					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: cmp.Or(c.TaskQueue, run.TaskQueue),
+					CreatedAt: now, UpdatedAt: now},
 				Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: c.Input, InstanceID: c.InstanceID, RunID: childRun,
 					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq}, now, false),
 				FailIfExists: true})
