@@ -81,6 +81,7 @@ type Server struct {
 	// jsonCodec: the client encodes payloads as JSON, so raw payloads
 	// (Dapr bodies) must be JSON.
 	jsonCodec bool
+	wk        *workerAPI // the worker API (workers.go)
 }
 
 // route is one endpoint of the native or Dapr API.
@@ -103,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	s.routes = append(s.nativeRoutes(), s.daprRoutes()...)
+	s.routes = append(append(s.nativeRoutes(), s.daprRoutes()...), s.workerRoutes()...)
 	if err := s.mount(cfg); err != nil {
 		return nil, err
 	}
