@@ -55,6 +55,8 @@ type Options struct {
 type Client struct {
 	eng   *engine.Engine
 	codec Codec
+	// closeStore closes a store the client opened itself (Connect).
+	closeStore func() error
 }
 
 func init() {
@@ -103,8 +105,14 @@ func newClient(opts Options, tune func(*engine.Config)) (*Client, error) {
 }
 
 // Close stops the engine after workers have stopped. It does not close the
-// store.
-func (c *Client) Close() error { return c.eng.Close() }
+// store, unless the client opened it (Connect).
+func (c *Client) Close() error {
+	err := c.eng.Close()
+	if c.closeStore != nil {
+		err = errors.Join(err, c.closeStore())
+	}
+	return err
+}
 
 // Codec returns the client's payload codec.
 func (c *Client) Codec() Codec { return c.codec }

@@ -197,6 +197,8 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 		return err
 	}
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Remote workers' long polls end at once on shutdown.
+	n.http.RegisterOnShutdown(handler.Shutdown)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.http.Serve(n.ln) }()
 
