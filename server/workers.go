@@ -97,6 +97,9 @@ func (s *Server) worker(h handlerFunc) http.HandlerFunc {
 		if err == nil {
 			err = h(w, r)
 		}
+		if err != nil && r.Context().Err() != nil {
+			return // the worker is gone (it stopped, or gave up waiting)
+		}
 		if err != nil {
 			s.writeWorkerError(w, r, err)
 		}
