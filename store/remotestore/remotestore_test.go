@@ -6,14 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/internal/pgtest"
 	"github.com/perdure/perdure/server"
 	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/memstore"
+	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/remotestore"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/store/storetest"
@@ -96,19 +99,28 @@ func (r *remote) isClosed() bool {
 }
 
 // The whole conformance suite, through the network, over an in-memory
-// store and over a SQLite file.
+// store, a SQLite file, and PostgreSQL when PERDURE_TEST_POSTGRES is set.
 func TestConformance(t *testing.T) {
-	for _, kind := range []string{"memory", "sqlite"} {
+	kinds := []string{"memory", "sqlite"}
+	if os.Getenv("PERDURE_TEST_POSTGRES") != "" {
+		kinds = append(kinds, "postgres")
+	}
+	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, func(t *testing.T) store.Store {
-				var backing store.Store = memstore.New()
-				if kind == "sqlite" {
-					st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					backing = st
+				var backing store.Store
+				var err error
+				switch kind {
+				case "sqlite":
+					backing, err = sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
+				case "postgres":
+					backing, err = pgstore.Open(context.Background(), pgtest.Schema(t), pgstore.Options{MaxConns: 4})
+				default:
+					backing = memstore.New()
+				}
+				if err != nil {
+					t.Fatal(err)
 				}
 				return conformant{newRemote(t, backing, remotestore.Options{Wait: -1})}
 			})
