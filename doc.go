@@ -16,6 +16,16 @@
 //	id, _ := c.StartWorkflow(ctx, TaskChainWorkflow, 1, perdure.StartOptions{})
 //	out, _ := perdure.GetResult[[]int](ctx, c, id)
 //
+// Workers can also run in other processes than the server that keeps the
+// state: Connect returns a client on the store of a `perdure server`,
+// through its worker API, and workers created on it serve the workflows and
+// activities of that process (remote workers; docs/remote-workers.md):
+//
+//	c, _ := perdure.Connect(ctx, "http://127.0.0.1:3500", perdure.Options{})
+//	w := worker.New(c, worker.Options{TaskQueue: "reports"})
+//	worker.RegisterActivity(w, RenderReport)
+//	w.Run(ctx)
+//
 // See package workflow for what workflow code can do, package activity for
 // activity code, and docs/guarantees.md for what Perdure promises.
 package perdure

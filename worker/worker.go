@@ -10,6 +10,10 @@
 // unless a name is given; registering two things under one name is an
 // error. Workflows calling an activity by function reach the name it was
 // registered under.
+//
+// A worker serves one task queue (Options.TaskQueue). On a client from
+// perdure.Connect it is a remote worker: it runs in this process the work
+// that a Perdure server routes to it (docs/remote-workers.md).
 package worker
 
 import (
