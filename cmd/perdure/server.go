@@ -13,6 +13,11 @@ func init() {
 			Long: `perdure server runs the engine, the HTTP API (native under /api/v1 and
 Dapr-compatible under /v1.0-beta1), /healthz and /metrics, without the examples.
 
+Workflows and activities run in remote workers: programs that connect with
+perdure.Connect to the worker API under /api/v1/worker/ on the same address
+(GET /api/v1/workers lists them). The API has no authentication: expose the
+address only to trusted workers and clients (docs/remote-workers.md).
+
 SIGINT or SIGTERM stops it gracefully; unfinished workflows continue when it
 starts again.`,
 			Example: `  perdure server --store /var/lib/perdure/perdure.db --addr 0.0.0.0:3500 --log-format json
