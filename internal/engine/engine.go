@@ -353,13 +353,46 @@ func (e *Engine) apply1(op store.Op) error {
 	return errs[0]
 }
 
+// Shared stores (not Exclusive: PostgreSQL) take concurrent Apply calls on
+// connections of their own: the engine keeps up to sharedCommitters
+// batches in flight, each of at most sharedMaxBatch ops (past 64
+// subtransactions, PostgreSQL's snapshots look savepoints up in
+// pg_subtrans).
+const (
+	sharedCommitters = 4
+	sharedMaxBatch   = 64
+)
+
+// committer commits the queued requests in batches until e.commit is
+// closed. On an exclusive store (SQLite) one goroutine commits one batch
+// at a time, of up to MaxBatch ops: the requests queued while the
+// previous batch was committed. On a shared store, sharedCommitters
+// goroutines do the same side by side, each with batches of at most
+// sharedMaxBatch ops (or MaxBatch, when smaller): a batch waits only for
+// a free committer, and the store orders the batches that touch the same
+// runs. Either way a request's ops go in one batch, and its caller learns
+// the outcome once that batch is durable.
 func (e *Engine) committer() {
 	defer close(e.done)
+	if e.st.Exclusive() {
+		e.commitLoop(e.cfg.MaxBatch)
+		return
+	}
+	var wg sync.WaitGroup
+	for range sharedCommitters {
+		wg.Go(func() { e.commitLoop(min(e.cfg.MaxBatch, sharedMaxBatch)) })
+	}
+	wg.Wait()
+}
+
+// commitLoop takes a request, adds the ones queued behind it up to
+// maxOps ops, and commits them in one Apply, until e.commit is closed.
+func (e *Engine) commitLoop(maxOps int) {
 	for req := range e.commit {
 		batch := []*commitReq{req}
 		n := len(req.ops)
 	fill:
-		for n < e.cfg.MaxBatch {
+		for n < maxOps {
 			select {
 			case r, ok := <-e.commit:
 				if !ok {
