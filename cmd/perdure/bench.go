@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,7 +14,7 @@ import (
 func init() {
 	addCommand(func() *cobra.Command {
 		var cfg bench.Config
-		var output string
+		var output, cpuProfile string
 		cmd := &cobra.Command{
 			Use:   "bench [chain3|fanout|sleepers|long-history]",
 			Short: "Measure throughput, latency and memory on a fresh store",
@@ -76,6 +78,17 @@ the disk of this machine.
 					return err
 				}
 				cfg.Progress = cmd.ErrOrStderr()
+				if cpuProfile != "" {
+					f, err := os.Create(cpuProfile)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					if err := pprof.StartCPUProfile(f); err != nil {
+						return err
+					}
+					defer pprof.StopCPUProfile()
+				}
 				r, err := bench.Run(cmd.Context(), args[0], cfg)
 				if err != nil {
 					return err
@@ -98,6 +111,8 @@ the disk of this machine.
 		fl.BoolVar(&cfg.Keep, "keep", false, "PostgreSQL: keep the schema after the run (its name is in the progress)")
 		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) or http (client → perdure server over TCP; chain3 and fanout)")
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
+		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
+		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")
 		return cmd

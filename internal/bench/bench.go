@@ -135,6 +135,11 @@ type Config struct {
 	// Logger for the engine; nil logs warnings and errors to Progress.
 	Logger *slog.Logger
 
+	// Stats prints, in the progress, what the engines' group commits did
+	// during chain3's throughput phase and fanout: transactions, ops per
+	// transaction, time spent in commits.
+	Stats bool
+
 	// observe registers the engine's metrics on a private registry, for
 	// the scenarios that read them (Env.taskCounts).
 	observe bool
@@ -313,9 +318,10 @@ type Env struct {
 
 // node is one engine of the benchmark with its store and worker.
 type node struct {
-	st     store.Store
-	client *perdure.Client
-	worker *worker.Worker
+	st      store.Store
+	client  *perdure.Client
+	worker  *worker.Worker
+	metrics *prometheus.Registry // with Config.Stats or observe
 }
 
 // NewEmbedded starts a node in embedded mode: see New.
@@ -382,11 +388,15 @@ func New(cfg Config) (*Env, error) {
 	}
 	for i, n := range e.nodes {
 		opts := perdure.Options{Store: n.st, Logger: cfg.Logger}
-		if cfg.observe && i == 0 {
+		if cfg.observe || cfg.Stats {
 			// The engine's observer, read back through a private registry:
-			// the scenarios that must know whether a task replayed history.
-			e.metrics = prometheus.NewRegistry()
-			opts.Metrics = e.metrics
+			// the scenarios that must know whether a task replayed history,
+			// and the commit figures of Config.Stats.
+			n.metrics = prometheus.NewRegistry()
+			opts.Metrics = n.metrics
+			if i == 0 {
+				e.metrics = n.metrics
+			}
 		}
 		if n.client, err = perdure.NewClient(opts); err != nil {
 			return nil, err

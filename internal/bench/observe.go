@@ -107,3 +107,55 @@ func (e *Env) waitTasks(workflow string, before taskCounts, want int) (taskCount
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// commitStats sums the group commits of every node: transactions, their
+// ops and the time they took.
+type commitStats struct {
+	commits, ops, seconds float64
+}
+
+func (e *Env) commitStats() (commitStats, error) {
+	var c commitStats
+	for _, n := range e.nodes {
+		if n.metrics == nil {
+			continue
+		}
+		fams, err := n.metrics.Gather()
+		if err != nil {
+			return c, err
+		}
+		for _, f := range fams {
+			for _, m := range f.GetMetric() {
+				switch f.GetName() {
+				case "perdure_commit_seconds":
+					c.commits += float64(m.GetHistogram().GetSampleCount())
+					c.seconds += m.GetHistogram().GetSampleSum()
+				case "perdure_commit_batch_ops":
+					c.ops += m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+// reportCommits prints, with Config.Stats, what the group commits did since
+// before, over took: transactions per second, ops per transaction, the
+// mean time of one, and the mean number in flight (time in commits over
+// took: 1 is one committer always busy).
+func (e *Env) reportCommits(progress func(string, ...any), before commitStats, took time.Duration) {
+	if !e.cfg.Stats {
+		return
+	}
+	now, err := e.commitStats()
+	if err != nil {
+		progress("commits: %v", err)
+		return
+	}
+	n, ops, secs := now.commits-before.commits, now.ops-before.ops, now.seconds-before.seconds
+	if n == 0 {
+		return
+	}
+	progress("commits: %.0f transactions (%.0f/s), %.1f ops each, %.3f ms each, %.2f in flight on average",
+		n, n/took.Seconds(), ops/n, 1000*secs/n, secs/took.Seconds())
+}

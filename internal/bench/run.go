@@ -219,11 +219,13 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 
 func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*Chain3Result, error) {
 	progress("throughput: starting %d workflows at once", cfg.Workflows)
+	before, _ := e.commitStats()
 	took, err := e.Chain3Throughput(ctx, cfg.Workflows)
 	if err != nil {
 		return nil, err
 	}
 	progress("throughput: %d workflows completed in %.3f s", cfg.Workflows, took.Seconds())
+	e.reportCommits(progress, before, took)
 	progress("latency: %d workflows one at a time", cfg.LatencyRuns)
 	lat, err := e.Chain3Latency(ctx, cfg.LatencyRuns)
 	if err != nil {
@@ -242,11 +244,13 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 
 func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*FanoutResult, error) {
 	progress("one workflow over %d activities", cfg.Activities)
+	before, _ := e.commitStats()
 	took, err := e.RunFanout(ctx, cfg.Activities)
 	if err != nil {
 		return nil, err
 	}
 	progress("completed in %.3f s", took.Seconds())
+	e.reportCommits(progress, before, took)
 	return &FanoutResult{
 		Scenario: Fanout, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Activities: cfg.Activities, Seconds: round3(took.Seconds()),
