@@ -407,8 +407,8 @@ func (s *Server) workerWakeups(w http.ResponseWriter, r *http.Request) error {
 	}
 	keepAlive := time.NewTicker(wakeupKeepAlive)
 	defer keepAlive.Stop()
+	wf, act := s.wk.gw.WorkChan(store.WakeWorkflow), s.wk.gw.WorkChan(store.WakeActivity)
 	for {
-		wf, act := s.wk.gw.WorkChan(store.WakeWorkflow), s.wk.gw.WorkChan(store.WakeActivity)
 		var u workerapi.Wakeup
 		select {
 		case <-wf:
@@ -434,6 +434,9 @@ func (s *Server) workerWakeups(w http.ResponseWriter, r *http.Request) error {
 			u.Activity = true
 		default:
 		}
+		// The next channels are taken before the line is written, so that
+		// work that appears meanwhile is reported by the next line.
+		wf, act = s.wk.gw.WorkChan(store.WakeWorkflow), s.wk.gw.WorkChan(store.WakeActivity)
 		if !send(u) {
 			return nil
 		}

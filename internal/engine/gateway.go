@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/perdure/perdure/store"
@@ -34,7 +35,7 @@ func (g *Gateway) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		return []error{}, nil
 	}
 	errs, err := g.e.apply(ops...)
-	if err == ErrClosed {
+	if errors.Is(err, ErrClosed) {
 		return nil, store.ErrClosed
 	}
 	return errs, err

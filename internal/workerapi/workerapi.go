@@ -441,7 +441,7 @@ var sentinels = []struct {
 func SentinelsOf(err error) []string {
 	var out []string
 	for _, s := range sentinels {
-		if s.err != nil && errors.Is(err, s.err) || s.err == nil && errors.Is(err, store.ErrClosed) {
+		if (s.err != nil && errors.Is(err, s.err)) || (s.err == nil && errors.Is(err, store.ErrClosed)) {
 			out = append(out, s.code)
 		}
 	}

@@ -102,7 +102,8 @@ var (
 
 // Open returns a store that calls the Perdure server at baseURL (for
 // example "http://127.0.0.1:3500") and checks that the server answers and
-// speaks this worker protocol.
+// speaks this worker protocol. A server that cannot be reached yet is
+// waited for up to Options.RetryFor (or until ctx is done).
 func Open(ctx context.Context, baseURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -138,7 +139,7 @@ func Open(ctx context.Context, baseURL string, opts Options) (*Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.closed = s.ctx.Done()
 	var res workerapi.NextWakeupResponse
-	if err := s.call(ctx, workerapi.PathNextWakeup, struct{}{}, &res, retryNone); err != nil {
+	if err := s.call(ctx, workerapi.PathNextWakeup, struct{}{}, &res, retryAll); err != nil {
 		s.cancel()
 		return nil, fmt.Errorf("remotestore: cannot use the Perdure server at %s: %w", s.base, err)
 	}
@@ -149,8 +150,7 @@ func Open(ctx context.Context, baseURL string, opts Options) (*Store, error) {
 type retry int
 
 const (
-	retryNone   retry = iota // none
-	retryUnsent              // only those where the request certainly did not reach the server (writes)
+	retryUnsent retry = iota // only those where the request certainly did not reach the server (writes)
 	retryAll                 // any transport failure and an unavailable server (reads and claims)
 )
 
@@ -213,13 +213,7 @@ func retryable(err error, mode retry) bool {
 	if !errors.As(err, &te) {
 		return false
 	}
-	switch mode {
-	case retryAll:
-		return true
-	case retryUnsent:
-		return te.unsent
-	}
-	return false
+	return mode == retryAll || te.unsent
 }
 
 // do makes one request.
