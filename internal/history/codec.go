@@ -235,14 +235,79 @@ const (
 
 func (r *decoder) data(d *Data) bool {
 	r.space()
+	seen := 0
+	ok := r.object(func(key []byte) (bit int, ok bool) {
+		switch string(key) {
+		case "seq":
+			return fSeq, r.int64(&d.Seq)
+		case "name":
+			return fName, r.string(&d.Name)
+		case "instanceId":
+			return fInstanceID, r.string(&d.InstanceID)
+		case "runId":
+			return fRunID, r.string(&d.RunID)
+		case "input":
+			return fInput, r.payload(&d.Input)
+		case "result":
+			return fResult, r.payload(&d.Result)
+		case "failure":
+			return fFailure, r.failure(&d.Failure)
+		case "status":
+			var s string
+			ok = r.string(&s)
+			d.Status = store.Status(s)
+			return fStatus, ok
+		case "reason":
+			return fReason, r.string(&d.Reason)
+		case "recursive":
+			return fRecursive, r.bool(&d.Recursive)
+		case "fireAt":
+			return fFireAt, r.time(&d.FireAt)
+		case "options":
+			var p payload.Payload
+			ok = r.payload(&p)
+			d.Options = json.RawMessage(p)
+			return fOptions, ok
+		case "source":
+			return fSource, r.string(&d.Source)
+		case "attempts":
+			if r.skipAttempts {
+				return fAttempts, r.skip(0)
+			}
+			return fAttempts, r.attempts(&d.Attempts)
+		case "changeId":
+			return fChangeID, r.string(&d.ChangeID)
+		case "version":
+			return fVersion, r.int(&d.Version)
+		case "taskQueue":
+			return fTaskQueue, r.string(&d.TaskQueue)
+		case "parentInstanceId":
+			return fParentInstanceID, r.string(&d.ParentInstanceID)
+		case "parentRunId":
+			return fParentRunID, r.string(&d.ParentRunID)
+		case "parentSeq":
+			return fParentSeq, r.int64(&d.ParentSeq)
+		case "purpose":
+			return fPurpose, r.string(&d.Purpose)
+		case "events":
+			return fEvents, r.nested(&d.Events)
+		}
+		return 0, false
+	}, &seen)
+	return ok && r.end()
+}
+
+// object reads an object whose members field reads: field is called with
+// each key, positioned at the value, and returns the key's bit in *seen
+// (a key seen twice is refused) and whether it read the value.
+func (r *decoder) object(field func(key []byte) (bit int, ok bool), seen *int) bool {
 	if !r.byte('{') {
 		return false
 	}
 	r.space()
 	if r.byte('}') {
-		return r.end()
+		return true
 	}
-	seen := 0
 	for {
 		key, ok := r.plainString()
 		if !ok {
@@ -253,77 +318,14 @@ func (r *decoder) data(d *Data) bool {
 			return false
 		}
 		r.space()
-		var bit int
-		switch string(key) {
-		case "seq":
-			bit, ok = fSeq, r.int64(&d.Seq)
-		case "name":
-			bit, ok = fName, r.string(&d.Name)
-		case "instanceId":
-			bit, ok = fInstanceID, r.string(&d.InstanceID)
-		case "runId":
-			bit, ok = fRunID, r.string(&d.RunID)
-		case "input":
-			bit, ok = fInput, r.payload(&d.Input)
-		case "result":
-			bit, ok = fResult, r.payload(&d.Result)
-		case "failure":
-			bit = fFailure
-			var f failure.Failure
-			if ok = r.nested(&f); ok {
-				d.Failure = &f
-			}
-		case "status":
-			var s string
-			bit, ok = fStatus, r.string(&s)
-			d.Status = store.Status(s)
-		case "reason":
-			bit, ok = fReason, r.string(&d.Reason)
-		case "recursive":
-			bit, ok = fRecursive, r.bool(&d.Recursive)
-		case "fireAt":
-			bit, ok = fFireAt, r.time(&d.FireAt)
-		case "options":
-			var p payload.Payload
-			bit, ok = fOptions, r.payload(&p)
-			d.Options = json.RawMessage(p)
-		case "source":
-			bit, ok = fSource, r.string(&d.Source)
-		case "attempts":
-			if r.skipAttempts {
-				bit, ok = fAttempts, r.skip(0)
-			} else {
-				bit, ok = fAttempts, r.attempts(&d.Attempts)
-			}
-		case "changeId":
-			bit, ok = fChangeID, r.string(&d.ChangeID)
-		case "version":
-			var v int64
-			bit, ok = fVersion, r.int64(&v)
-			d.Version = int(v)
-			ok = ok && int64(d.Version) == v
-		case "taskQueue":
-			bit, ok = fTaskQueue, r.string(&d.TaskQueue)
-		case "parentInstanceId":
-			bit, ok = fParentInstanceID, r.string(&d.ParentInstanceID)
-		case "parentRunId":
-			bit, ok = fParentRunID, r.string(&d.ParentRunID)
-		case "parentSeq":
-			bit, ok = fParentSeq, r.int64(&d.ParentSeq)
-		case "purpose":
-			bit, ok = fPurpose, r.string(&d.Purpose)
-		case "events":
-			bit, ok = fEvents, r.nested(&d.Events)
-		default:
+		bit, ok := field(key)
+		if !ok || bit == 0 || *seen&bit != 0 {
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+		*seen |= bit
 		r.space()
 		if r.byte('}') {
-			return r.end()
+			return true
 		}
 		if !r.byte(',') {
 			return false
@@ -512,59 +514,42 @@ func (r *decoder) attempts(as *[]Attempt) bool {
 }
 
 func (r *decoder) attempt(a *Attempt) bool {
-	if !r.byte('{') {
-		return false
-	}
-	r.space()
-	if r.byte('}') {
-		return true
-	}
 	seen := 0
-	for {
-		key, ok := r.plainString()
-		if !ok {
-			return false
-		}
-		r.space()
-		if !r.byte(':') {
-			return false
-		}
-		r.space()
-		var bit int
+	return r.object(func(key []byte) (int, bool) {
 		switch string(key) {
 		case "attempt":
-			var n int64
-			bit, ok = 1, r.int64(&n)
-			a.Attempt = int(n)
-			ok = ok && int64(a.Attempt) == n
+			return 1, r.int(&a.Attempt)
 		case "startedAt":
-			bit, ok = 2, r.time(&a.StartedAt)
+			return 2, r.time(&a.StartedAt)
 		case "endedAt":
-			bit, ok = 4, r.time(&a.EndedAt)
+			return 4, r.time(&a.EndedAt)
 		case "failure":
-			bit = 8
-			var f failure.Failure
-			if ok = r.nested(&f); ok {
-				a.Failure = &f
-			}
+			return 8, r.failure(&a.Failure)
 		case "nextRetryAt":
-			bit, ok = 16, r.time(&a.NextRetryAt)
-		default:
-			return false
+			return 16, r.time(&a.NextRetryAt)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		r.space()
-		if r.byte('}') {
-			return true
-		}
-		if !r.byte(',') {
-			return false
-		}
-		r.space()
+		return 0, false
+	}, &seen)
+}
+
+// failure reads a failure (not null) with encoding/json.
+func (r *decoder) failure(f **failure.Failure) bool {
+	var v failure.Failure
+	if !r.nested(&v) {
+		return false
 	}
+	*f = &v
+	return true
+}
+
+// int reads an integer that fits an int.
+func (r *decoder) int(n *int) bool {
+	var v int64
+	if !r.int64(&v) || int64(int(v)) != v {
+		return false
+	}
+	*n = int(v)
+	return true
 }
 
 // skip moves past one JSON value, checking its syntax.
