@@ -42,6 +42,10 @@ type Options struct {
 	// WorkflowTaskRetry: delay before a failed workflow task (for example
 	// non-deterministic code) is tried again. Default 5s.
 	WorkflowTaskRetry time.Duration
+	// PollInterval bounds how long an idle worker waits before it looks
+	// for work another process made ready without telling it (on
+	// PostgreSQL, a notification that was lost). Default 1s.
+	PollInterval time.Duration
 	// Metrics, when set, receives Perdure's Prometheus collectors:
 	// workflows started and finished by name and status, workflow tasks,
 	// activity attempts by outcome, group commit latency and queue depth.
@@ -93,7 +97,8 @@ func newClient(opts Options, tune func(*engine.Config)) (*Client, error) {
 		obs = m
 	}
 	cfg := engine.Config{Store: opts.Store, Clock: opts.clock, Logger: opts.Logger, Owner: opts.NodeID,
-		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry, Observer: obs}
+		LeaseDuration: opts.LeaseDuration, CacheSize: opts.CacheSize, WorkflowTaskRetry: opts.WorkflowTaskRetry,
+		IdlePoll: opts.PollInterval, Observer: obs}
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -43,6 +43,7 @@ type nodeFlags struct {
 	leaseDuration    time.Duration
 	cacheSize        int
 	nodeID           string
+	pollInterval     time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
@@ -59,6 +60,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
 	fl.DurationVar(&f.leaseDuration, "lease", 30*time.Second, "how long claimed work stays with this node without renewal")
 	fl.IntVar(&f.cacheSize, "cache-size", 10000, "live workflow instances kept in memory")
 	fl.StringVar(&f.nodeID, "node-id", "", "name of this node in leases (default: random)")
+	fl.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often an idle node looks for work that other nodes made ready without notifying it")
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -155,7 +157,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client, err := perdure.NewClient(perdure.Options{Store: st, Logger: log, Metrics: reg, NodeID: f.nodeID,
-		LeaseDuration: f.leaseDuration, CacheSize: f.cacheSize})
+		LeaseDuration: f.leaseDuration, CacheSize: f.cacheSize, PollInterval: f.pollInterval})
 	if err != nil {
 		return err
 	}
