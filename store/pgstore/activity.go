@@ -1,8 +1,18 @@
 package pgstore
 
 import (
+	"fmt"
+
 	"github.com/perdure/perdure/store"
 )
+
+// dueSQL is when a task needs a claimer (due_at), from its state and the
+// SQL of its visible_at, lease_until and deadline (fmt arguments): when it
+// becomes visible (READY), the earlier of its lease's end and its deadline
+// (RUNNING), its deadline (PENDING; NULL without one).
+const dueSQL = `CASE state WHEN 'READY' THEN %[1]s
+		WHEN 'RUNNING' THEN CASE WHEN %[3]s <> ` + zeroTime + ` AND %[3]s < %[2]s THEN %[3]s ELSE %[2]s END
+		WHEN 'PENDING' THEN NULLIF(%[3]s, ` + zeroTime + `) END`
 
 // The fence of an activity task operation: the task exists, is not READY,
 // and its current attempt is $3; with $4, its deadline has not passed at
@@ -48,16 +58,20 @@ const (
 	notifyUnlessLeasedSQL = `SELECT pg_notify($1::text, 'w') WHERE NOT EXISTS (SELECT 1 FROM runs
 		WHERE run_id = $2::text AND lease_owner = $3::text AND lease_until = $4::timestamptz)`
 
+	// Every statement that changes a task's state, visibility, lease or
+	// deadline sets due_at as dueSQL says.
 	retryTaskSQL = `UPDATE activity_tasks SET state = 'READY', visible_at = $3, last_failure = $4, attempts = $5,
-		lease_owner = '', lease_until = ` + zeroTime + `, deadline = ` + zeroTime + `
+		lease_owner = '', lease_until = ` + zeroTime + `, deadline = ` + zeroTime + `, due_at = $3
 		WHERE run_id = $1 AND seq = $2`
 	pendTaskSQL = `UPDATE activity_tasks SET state = 'PENDING', deadline = $3,
-		lease_owner = '', lease_until = ` + zeroTime + `
-		WHERE run_id = $1 AND seq = $2`
-	heartbeatTaskSQL = `UPDATE activity_tasks SET heartbeat_details = COALESCE($3::bytea, heartbeat_details),
-		lease_until = COALESCE($4::timestamptz, lease_until), deadline = COALESCE($5::timestamptz, deadline)
+		lease_owner = '', lease_until = ` + zeroTime + `, due_at = NULLIF($3::timestamptz, ` + zeroTime + `)
 		WHERE run_id = $1 AND seq = $2`
 )
+
+var heartbeatTaskSQL = `UPDATE activity_tasks SET heartbeat_details = COALESCE($3::bytea, heartbeat_details),
+		lease_until = COALESCE($4::timestamptz, lease_until), deadline = COALESCE($5::timestamptz, deadline),
+		due_at = ` + fmt.Sprintf(dueSQL, "visible_at", "COALESCE($4::timestamptz, lease_until)", "COALESCE($5::timestamptz, deadline)") + `
+		WHERE run_id = $1 AND seq = $2`
 
 // activityFinish applies an ActivityTaskFinishOp. With Then, the
 // optimistic path commits the fused task, guarded by fusedGuardSQL; when
@@ -67,6 +81,11 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp, slow bool, wake *Wa
 	visible := utc(op.Message.VisibleAt)
 	now := utc(op.Now)
 	if then != nil && !slow && then.RunID == op.RunID && !visible.After(utc(then.UpdatedAt)) {
+		if simpleOutcome(then) {
+			op.ThenApplied = true
+			w.oneCommit(op.RunID, then, op, wake)
+			return nil
+		}
 		code, msg := checkCommit(then)
 		w.exec(fusedGuardSQL, op.RunID, then.HistoryLen, utc(then.UpdatedAt), then.InstanceID, code, msg)
 		if code != "" {

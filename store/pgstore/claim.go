@@ -46,12 +46,17 @@ var (
 	// eagerRunSQL leases run $5 when a claim at $1 would hand it out, and
 	// returns it with its messages visible at $1 (only control ones while
 	// SUSPENDED) as arrays in id order. The op that runs it holds the
-	// run's lock already, so one statement reads them consistently.
-	eagerRunSQL = `WITH c AS MATERIALIZED (
-		SELECT run_id, ready_at FROM runs
-		WHERE run_id = $5::text AND ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
-			AND ($6::text[] IS NULL OR task_queue = ANY($6))
-		FOR UPDATE)` + leaseRuns + `
+	// run's lock already, so one statement reads them consistently. The
+	// run is updated by its key (not joined with a list, as claims are):
+	// the plan is the same however small the table was when the statement
+	// was first planned.
+	eagerRunSQL = `WITH l AS (
+		UPDATE runs r SET lease_owner = $3::text, lease_until = $4::timestamptz,
+			ready_at = GREATEST((SELECT MIN(m.visible_at) FROM messages m
+				WHERE m.run_id = r.run_id AND (m.control OR r.status <> 'SUSPENDED')), $4)
+		WHERE r.run_id = $5::text AND r.ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR r.name = ANY($2))
+			AND ($6::text[] IS NULL OR r.task_queue = ANY($6))
+		RETURNING ` + cols("r.", runColList) + `)
 	SELECT ` + cols("l.", runColList) + `, ms.ids, ms.types, ms.visible, ms.control, ms.data
 	FROM l LEFT JOIN LATERAL (
 		SELECT array_agg(m.id ORDER BY m.id) AS ids, array_agg(m.type ORDER BY m.id) AS types,
@@ -80,7 +85,7 @@ const (
 	UPDATE activity_tasks t SET
 		attempt = CASE WHEN c.state = 'READY' THEN t.attempt + 1 ELSE t.attempt END,
 		started_at = CASE WHEN c.state = 'READY' THEN $1 ELSE t.started_at END,
-		state = 'RUNNING', deadline = ` + zeroTime + `, lease_owner = $4::text, lease_until = $5::timestamptz
+		state = 'RUNNING', deadline = ` + zeroTime + `, lease_owner = $4::text, lease_until = $5::timestamptz, due_at = $5
 	FROM c WHERE t.run_id = c.run_id AND t.seq = c.seq
 	RETURNING ` + "t.run_id, t.seq, t.instance_id, t.name, t.task_queue, t.input, t.options, t.state, t.attempt, " +
 		"t.scheduled_at, t.visible_at, t.started_at, t.lease_owner, t.lease_until, t.deadline, " +
@@ -93,9 +98,18 @@ const (
 			WHERE m.run_id = runs.run_id AND (m.control OR runs.status <> 'SUSPENDED'))
 		WHERE ready_at IS NOT NULL AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
 	// A RUNNING task without a lease is due at once (expired).
-	releaseTasksSQL = `UPDATE activity_tasks SET lease_owner = '', lease_until = ` + zeroTime + `
+	releaseTasksSQL = `UPDATE activity_tasks SET lease_owner = '', lease_until = ` + zeroTime + `, due_at = ` + zeroTime + `
 		WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
 )
+
+// planSettingsSQL makes the statements of a claim's transaction look rows
+// up by index and join them by nested loops. The tables of a new database
+// grow from empty, and a connection plans a statement on the sizes known
+// when it first ran it (until the tables are analyzed again): a claim
+// planned on a small table would otherwise scan and hash the whole runs
+// or messages table to update or read the few rows it leases.
+const planSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true)`
 
 // scanLease reads a row of eagerRunSQL.
 func scanLease(rows pgx.Rows) (*store.WorkflowTask, error) {
@@ -151,6 +165,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	var out []*store.WorkflowTask
 	msgs := map[string][]*store.Message{}
 	err := s.write(ctx, false, func(w *wtx) error {
+		w.exec(planSettingsSQL)
 		out = nil
 		clear(msgs)
 		var ids []string
@@ -211,6 +226,7 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	}
 	var got []claimed
 	err := s.write(ctx, true, func(w *wtx) error {
+		w.exec(planSettingsSQL)
 		got = nil
 		w.query(claimTasksSQL, []any{now, claimNames(p.Names), max(p.Max, 1), p.Owner, until, claimNames(p.TaskQueues)}, func(rows pgx.Rows) error {
 			t := &store.ActivityTask{}

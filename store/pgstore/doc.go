@@ -22,30 +22,51 @@
 //
 // A run keeps ready_at, the time from which it is claimable (its earliest
 // message that can wake it, but not before its lease or retry delay ends),
-// and an activity task keeps due_at (a generated column: when it becomes
-// claimable or its lease or deadline expires), so that claims and
-// NextWakeup are range scans of one index each.
+// and an activity task keeps due_at (when it becomes claimable or its
+// lease or deadline expires; every statement that changes one of those
+// sets it), so that claims and NextWakeup are range scans of one index
+// each.
 //
 // # Writes
 //
-// Apply commits a batch in one transaction. Each op of a batch of several
-// runs inside a savepoint, so that a failed op leaves no trace; a batch of
-// one op needs none. The statements of an op check the contract themselves
-// (a lease, a history length, an attempt, a target run) and raise an error
-// through the function perdure_fail when it refuses the op, so that an op
-// needs no read of its own: statements are queued and sent in one pipeline
-// when a result is needed or at COMMIT, and a batch whose ops read nothing
-// (starts, messages, commits, activity results, with their fused tasks and
-// eager leases) is one round trip, BEGIN and COMMIT included. A start
-// assumes its instance has no current run, and a fused task that it
-// applies; when the assumption fails, the op is rolled back to its
-// savepoint and applied again on the slow path (two more round trips).
-// Statements are prepared once per connection.
+// Apply commits a batch in one transaction. The statements of an op check
+// the contract themselves (a lease, a history length, an attempt, a
+// target run) and raise an error through the function perdure_fail when
+// it refuses the op, so that an op needs no read of its own: statements
+// are queued and sent in one pipeline when a result is needed or at
+// COMMIT, and a batch whose ops read nothing (starts, messages, commits,
+// activity results, with their fused tasks and eager leases) is one round
+// trip, BEGIN and COMMIT included. Statements are prepared once per
+// connection.
+//
+// What a step of a workflow costs PostgreSQL is mostly the set-up of each
+// statement, whatever it does; so the ops of the fast path are one
+// statement each, whose parts are data-modifying WITH queries: a start
+// with its first workflow task (its events and activity tasks), an
+// activity result with the task it wakes (fused), a workflow task's
+// commit with its lease check, consumed messages, events, activity tasks
+// and eager lease. Outcomes that send messages, start children, cancel
+// activities or carry events over take one statement per part.
+//
+// A batch is applied first without savepoints. When an op fails, the
+// transaction is rolled back and the batch applied again with each op
+// inside a savepoint, so that the failed op is rolled back alone and
+// leaves no trace; a batch of one op needs none. A start assumes its
+// instance has no current run, and a fused task that it applies; when the
+// assumption fails, the op is applied again on the slow path.
 //
 // A batch first locks the runs its ops name, in run id order, so that two
 // nodes whose batches touch the same runs wait for each other instead of
 // deadlocking; a transaction that still meets a deadlock, or a concurrent
-// start of the same instance, is tried again.
+// start of the same instance, is tried again. A batch with a workflow
+// task's commit always does, so that the commit's statement, which reads
+// the run's inbox, sees every message sent to the run before.
+//
+// Statements look rows up by key in nested loops (lists of ids are
+// unnested, not compared with ANY), and claims ask the planner for index
+// scans and nested loops: the tables of a new database grow from empty,
+// and a connection plans a statement on the table sizes it knew when it
+// first ran it, until the tables are analyzed again.
 //
 // # Leases and fencing
 //

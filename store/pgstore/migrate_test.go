@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -172,5 +173,69 @@ func TestOpenBadDSN(t *testing.T) {
 		if strings.Contains(err.Error(), "secret") {
 			t.Errorf("Open(%q): the error shows the password: %v", dsn, err)
 		}
+	}
+}
+
+// TestMigrateDueAt upgrades a version 1 database, whose due_at is a
+// generated column, with an activity task in it: the value stays, and the
+// statements of version 2 keep it as the generated column did.
+func TestMigrateDueAt(t *testing.T) {
+	schema := testSchema(t)
+	ctx := context.Background()
+	ms, err := migrations()
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("migrations: %d, %v", len(ms), err)
+	}
+	pool := adminPool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident := pgx.Identifier{schema}.Sanitize()
+	for _, q := range []string{`CREATE SCHEMA ` + ident, `SET search_path = ` + ident, ms[0].sql,
+		`CREATE TABLE schema_version (version integer NOT NULL)`, `INSERT INTO schema_version VALUES (1)`,
+		`INSERT INTO runs (run_id, instance_id, name, status, is_current, parent_instance_id, parent_run_id, parent_seq,
+			previous_run_id, task_queue, created_at, updated_at, completed_at, history_len, task_error, lease_owner, lease_until)
+			VALUES ('r', 'i', 'wf', 'RUNNING', true, '', '', 0, '', '', now(), now(), '0001-01-01Z', 2, '', '', '0001-01-01Z')`,
+		`INSERT INTO activity_tasks (run_id, seq, instance_id, name, task_queue, state, attempt, scheduled_at, visible_at,
+			started_at, lease_owner, lease_until, deadline) VALUES ('r', 2, 'i', 'a', '', 'READY', 0, '2030-01-01Z', '2030-01-01Z',
+			'0001-01-01Z', '', '0001-01-01Z', '0001-01-01Z')`,
+		`RESET search_path`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			conn.Release()
+			t.Fatalf("%s: %v", firstLine(q), err)
+		}
+	}
+	conn.Release()
+	s := openSchema(t, schema, Options{})
+	if s.SchemaVersion() != LatestSchemaVersion() {
+		t.Fatalf("SchemaVersion %d", s.SchemaVersion())
+	}
+	due := func() time.Time {
+		var d time.Time
+		if err := s.pool.QueryRow(ctx, `SELECT due_at FROM activity_tasks WHERE run_id = 'r' AND seq = 2`).Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if d := due(); !d.Equal(at) {
+		t.Fatalf("due_at after the migration: %v, want %v", d, at)
+	}
+	if next, ok, err := s.NextWakeup(ctx); err != nil || !ok || !next.Equal(at) {
+		t.Fatalf("NextWakeup: %v %v %v", next, ok, err)
+	}
+	// A claim (RUNNING until the lease's end), then a retry (READY at its
+	// visibility).
+	got, err := s.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{Owner: "w", Max: 1, Now: at, LeaseUntil: at.Add(time.Minute)})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+	if d := due(); !d.Equal(at.Add(time.Minute)) {
+		t.Errorf("due_at of a claimed task: %v", d)
+	}
+	mustApply(t, s, &store.ActivityTaskRetryOp{RunID: "r", Seq: 2, Attempt: 1, VisibleAt: at.Add(time.Hour)})
+	if d := due(); !d.Equal(at.Add(time.Hour)) {
+		t.Errorf("due_at of a retried task: %v", d)
 	}
 }

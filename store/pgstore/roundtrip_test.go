@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,26 +152,37 @@ func TestRoundTrips(t *testing.T) {
 	}
 
 	// A fused task that does not apply (a message arrived first): the
-	// optimistic statements fail, roll back, and the result is delivered.
-	mustApply(t, s, startOp("late"))
-	tasks, err := s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 10, Now: base, LeaseUntil: base.Add(time.Minute)})
-	if err != nil || len(tasks) != 1 {
-		t.Fatalf("claim: %d tasks, %v", len(tasks), err)
-	}
-	commit := commitAll(tasks[0], base)
-	commit.NewEvents = append(commit.NewEvents, event(2, "TaskScheduled", base))
-	commit.NewActivities = []*store.ActivityTask{running(2, base)}
-	mustApply(t, s, commit)
-	mustApply(t, s, &store.MessageSendOp{InstanceID: "late", Message: store.Message{Type: "EventRaised", VisibleAt: base}})
-	finish := &store.ActivityTaskFinishOp{RunID: "late~r1", Seq: 2, Attempt: 1, Now: base,
-		Then: &store.WorkflowTaskCommitOp{InstanceID: "late", RunID: "late~r1", HistoryLen: 2, UpdatedAt: base,
-			NewEvents: []*store.Event{event(3, "TaskCompleted", base)}},
-		Message: store.Message{Type: "TaskCompleted", VisibleAt: base}}
-	before := trips.n.Load()
-	mustApply(t, s, finish)
-	n := trips.n.Load() - before
-	t.Logf("%-26s %d round trip(s)", "not fused, falls back", n)
-	if finish.ThenApplied || n > 3 {
-		t.Errorf("fall-back: ThenApplied %v in %d round trips, want false in at most 3", finish.ThenApplied, n)
+	// optimistic statement fails, rolls back, and the result is delivered.
+	// The second time counts: the first prepares the statements.
+	for _, id := range []string{"late", "late2"} {
+		mustApply(t, s, startOp(id))
+		tasks, err := s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 10, Now: base, LeaseUntil: base.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first run, with the event it did not consume, comes again.
+		tasks = slices.DeleteFunc(tasks, func(t *store.WorkflowTask) bool { return t.Run.InstanceID != id })
+		if len(tasks) != 1 {
+			t.Fatalf("claim: %d tasks of %s", len(tasks), id)
+		}
+		commit := commitAll(tasks[0], base)
+		commit.NewEvents = append(commit.NewEvents, event(2, "TaskScheduled", base))
+		commit.NewActivities = []*store.ActivityTask{running(2, base)}
+		mustApply(t, s, commit)
+		mustApply(t, s, &store.MessageSendOp{InstanceID: id, Message: store.Message{Type: "EventRaised", VisibleAt: base}})
+		finish := &store.ActivityTaskFinishOp{RunID: id + "~r1", Seq: 2, Attempt: 1, Now: base,
+			Then: &store.WorkflowTaskCommitOp{InstanceID: id, RunID: id + "~r1", HistoryLen: 2, UpdatedAt: base,
+				NewEvents: []*store.Event{event(3, "TaskCompleted", base)}},
+			Message: store.Message{Type: "TaskCompleted", VisibleAt: base}}
+		before := trips.n.Load()
+		mustApply(t, s, finish)
+		n := trips.n.Load() - before
+		if id == "late" {
+			continue
+		}
+		t.Logf("%-26s %d round trip(s)", "not fused, falls back", n)
+		if finish.ThenApplied || n > 3 {
+			t.Errorf("fall-back: ThenApplied %v in %d round trips, want false in at most 3", finish.ThenApplied, n)
+		}
 	}
 }

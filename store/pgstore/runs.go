@@ -19,8 +19,6 @@ const (
 		"created_at, updated_at, completed_at, history_len, task_error, lease_owner, lease_until, ready_at, waiting" + `)
 		VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
 
-	insertMessageSQL = `INSERT INTO messages (run_id, type, visible_at, control, data) VALUES ($1, $2, $3, $4, $5) RETURNING id`
-
 	loadCurrentSQL  = `SELECT ` + "%s" + ` FROM runs WHERE instance_id = $1 AND is_current FOR UPDATE`
 	loadCurrentsSQL = `SELECT %s FROM runs WHERE instance_id = ANY($1::text[]) AND is_current ORDER BY instance_id FOR UPDATE`
 	usedRunIDsSQL   = `SELECT run_id FROM runs WHERE run_id = ANY($1::text[])`
@@ -92,12 +90,6 @@ const (
 			WHERE m.run_id = $1 AND (m.control OR COALESCE($4, runs.status) <> 'SUSPENDED')) END
 		WHERE run_id = $1`
 	cancelTasksSQL = `DELETE FROM activity_tasks WHERE run_id = $1 AND seq = ANY($2::bigint[])`
-	insertTasksSQL = `INSERT INTO activity_tasks (` + "run_id, seq, instance_id, name, task_queue, input, options, state, attempt, " +
-		"scheduled_at, visible_at, started_at, lease_owner, lease_until, deadline, heartbeat_details, last_failure, attempts" + `)
-		SELECT $1, unnest($2::bigint[]), (SELECT instance_id FROM runs WHERE run_id = $1), unnest($3::text[]), unnest($4::text[]),
-			unnest($5::bytea[]), unnest($6::bytea[]), unnest($7::text[]), unnest($8::integer[]),
-			unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::timestamptz[]), unnest($12::text[]),
-			unnest($13::timestamptz[]), ` + zeroTime + `, unnest($14::bytea[]), unnest($15::bytea[]), unnest($16::bytea[])`
 	// The clean-up of a finished run.
 	clearRunSQL = `WITH m AS (DELETE FROM messages WHERE run_id = $1) DELETE FROM activity_tasks WHERE run_id = $1`
 	// CarryOverEvents: the new run must exist; the EventRaised messages
@@ -214,10 +206,10 @@ func (w *wtx) insertRun(op *store.RunCreateOp, optimistic bool, wake *Wake) (*ru
 			r.readyAt = &ready
 		}
 	}
-	st := w.exec(insertRunSQL, r.RunID, r.InstanceID, r.Name, string(r.Status), r.Input, r.Output, r.Failure, r.CustomStatus,
+	args := []any{r.RunID, r.InstanceID, r.Name, string(r.Status), r.Input, r.Output, r.Failure, r.CustomStatus,
 		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-		r.CreatedAt, r.UpdatedAt, r.CompletedAt, r.HistoryLen, r.TaskError, r.leaseOwner, r.leaseUntil, r.readyAt, r.Waiting)
-	st.fail = func(pe *pgconn.PgError) error {
+		r.CreatedAt, r.UpdatedAt, r.CompletedAt, r.HistoryLen, r.TaskError, r.leaseOwner, r.leaseUntil, r.readyAt, r.Waiting}
+	fail := func(pe *pgconn.PgError) error {
 		switch {
 		case pe.Code != "23505":
 			return nil
@@ -233,7 +225,14 @@ func (w *wtx) insertRun(op *store.RunCreateOp, optimistic bool, wake *Wake) (*ru
 	op.Result, op.Created = r.public(), true
 	if fused {
 		op.ThenApplied = true
-		return r, w.commitWrites(r.RunID, then, true, true, wake)
+		if !simpleOutcome(then) {
+			w.exec(insertRunSQL, args...).fail = fail
+			return r, w.commitWrites(r.RunID, then, true, true, wake)
+		}
+		// The run, its first task's events and activity tasks in one
+		// statement.
+		w.insertRunThen(r, args, then, wake).fail = fail
+		return r, nil
 	}
 	m := op.Start
 	m.VisibleAt = visible
@@ -242,9 +241,9 @@ func (w *wtx) insertRun(op *store.RunCreateOp, optimistic bool, wake *Wake) (*ru
 	} else {
 		*wake |= WakeWorkflow
 	}
-	w.query(insertMessageSQL, []any{r.RunID, m.Type, visible, m.Control, m.Data}, func(rows pgx.Rows) error {
+	w.query(insertRunStartSQL, append(args, m.Type, visible, m.Control, m.Data), func(rows pgx.Rows) error {
 		return rows.Scan(&m.ID)
-	})
+	}).fail = fail
 	return r, nil
 }
 
@@ -335,6 +334,10 @@ func (w *wtx) send(op *store.MessageSendOp, finishing string, wake *Wake) {
 // commit applies a WorkflowTaskCommitOp: its statements check the lease
 // and the history length before they write.
 func (w *wtx) commit(op *store.WorkflowTaskCommitOp, wake *Wake) error {
+	if simpleOutcome(op) {
+		w.oneCommit(op.RunID, op, nil, wake)
+		return nil
+	}
 	code, msg := checkCommit(op)
 	w.exec(leaseGuardSQL, op.RunID, op.InstanceID, op.LeaseOwner, op.HistoryLen, code, msg)
 	if code != "" {
@@ -390,7 +393,7 @@ func (w *wtx) commitWrites(runID string, op *store.WorkflowTaskCommitOp, fresh, 
 		w.send(m, finishing, wake)
 	}
 	if !finished {
-		if op.Eager != nil {
+		if op.Eager != nil && !(fused && !messagesFor(runID, op, conflicts)) {
 			w.eagerLease(runID, op.Eager, &op.Claimed)
 		} else {
 			// What arrived during the task is claimable now.
@@ -408,27 +411,25 @@ func (w *wtx) commitWrites(runID string, op *store.WorkflowTaskCommitOp, fresh, 
 	return nil
 }
 
-// insertTasks queues the insert of a commit's new activity tasks and
-// reports whether one of them is READY (claimable by any node).
-func (w *wtx) insertTasks(runID, instanceID string, acts []*store.ActivityTask) (ready bool) {
-	n := len(acts)
-	seq, name, queue, input, options, state := make([]int64, n), make([]string, n), make([]string, n), make([][]byte, n), make([][]byte, n), make([]string, n)
-	attempt := make([]int32, n)
-	scheduled, visible, started, until := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-	owner := make([]string, n)
-	details, last, attempts := make([][]byte, n), make([][]byte, n), make([][]byte, n)
-	for i, a := range acts {
-		t, _ := store.NewActivityTask(instanceID, runID, a) // checked by checkCommit
-		seq[i], name[i], queue[i], input[i], options[i], state[i] = t.Seq, t.Name, t.TaskQueue, t.Input, t.Options, string(t.State)
-		attempt[i] = int32(t.Attempt)
-		scheduled[i], visible[i], started[i], until[i] = utc(t.ScheduledAt), utc(t.VisibleAt), utc(t.StartedAt), utc(t.LeaseUntil)
-		owner[i] = t.LeaseOwner
-		details[i], last[i], attempts[i] = t.HeartbeatDetails, t.LastFailure, t.Attempts
-		ready = ready || t.State == store.ActivityReady
+// messagesFor reports whether a fused task's commit may leave run runID
+// with a message visible at op.Eager.Now, so that its eager lease must be
+// looked for. The fused task applied only when the run had no visible
+// message at op.UpdatedAt, and it held the run's lock since, so that no
+// other transaction can have sent one: only the commit's own messages to
+// the run (sends, the conflicts of its children) and a later Eager.Now can
+// make one visible.
+func messagesFor(runID string, op *store.WorkflowTaskCommitOp, conflicts []*store.MessageSendOp) bool {
+	now := utc(op.Eager.Now)
+	if now.After(utc(op.UpdatedAt)) {
+		return true
 	}
-	w.exec(insertTasksSQL, runID, seq, name, queue, input, options, state, attempt, scheduled, visible, started, owner, until,
-		details, last, attempts)
-	return ready
+	for _, m := range append(op.Messages, conflicts...) {
+		if (m.RunID == runID || (m.RunID == "" && (op.InstanceID == "" || m.InstanceID == op.InstanceID))) &&
+			!utc(m.Message.VisibleAt).After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // children applies the NewRuns of a commit of run runID: it reads the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,10 +265,20 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 	// in half by the caller's cancellation.
 	tctx := context.WithoutCancel(ctx)
 	conn := c.Conn()
+	slow := make([]bool, len(ops))
+	savepoints := false
 	for attempt := 1; ; attempt++ {
-		errs, err := s.applyTx(tctx, conn, ops)
+		errs, err := s.applyTx(tctx, conn, ops, slow, savepoints)
 		if err == nil {
 			return errs, nil
+		}
+		if errors.Is(err, errRedo) {
+			// An op failed in a batch applied without savepoints: the
+			// batch is applied again with them (the transaction was
+			// rolled back).
+			savepoints = true
+			attempt--
+			continue
 		}
 		if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
 			if _, rerr := conn.Exec(tctx, "ROLLBACK"); rerr != nil {
@@ -283,16 +294,24 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 	}
 }
 
-// applyTx runs one attempt of Apply's transaction.
-func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]error, error) {
+// errRedo asks Apply to apply a batch again with a savepoint per op: an op
+// failed in the batch applied without them.
+var errRedo = errors.New("pgstore: apply the batch again with savepoints")
+
+// applyTx runs one attempt of Apply's transaction. slow[i] asks op i for
+// the path without optimistic assumptions (and is set when the optimistic
+// path fails). Without savepoints, the first op that fails rolls the
+// transaction back and applyTx returns errRedo; with them, each op of a
+// batch of several runs inside a savepoint, so that a failed op is rolled
+// back alone.
+func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slow []bool, savepoints bool) ([]error, error) {
 	w := &wtx{s: s, ctx: ctx, conn: conn, op: -1, sentOp: -1}
 	n := len(ops)
 	errs := make([]error, n)
-	slow := make([]bool, n)
 	wakes := make([]Wake, n)
-	single := n == 1
-	runIDs, instances := lockSet(ops)
-	w.begin(runIDs, instances)
+	single := n == 1 || !savepoints
+	runIDs, instances, commits := lockSet(ops)
+	w.begin(runIDs, instances, commits)
 	for i := 0; ; {
 		var err error
 		if i == n {
@@ -343,7 +362,7 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 			if !w.dropOp(i) {
 				// Nothing of it reached the server.
 				resetOutputs(ops[i])
-				if single {
+				if n == 1 {
 					if !w.sent {
 						return []error{err}, nil
 					}
@@ -362,6 +381,16 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 		}
 		j := f.op
 		resetOutputs(ops[j])
+		if n > 1 && !savepoints {
+			w.queue = nil
+			if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
+				return nil, s.wrapDB("rollback", rerr)
+			}
+			if errors.Is(f.err, errSlowPath) {
+				slow[j] = true
+			}
+			return nil, errRedo
+		}
 		if single {
 			w.queue = nil
 			if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
@@ -370,7 +399,7 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 			if errors.Is(f.err, errSlowPath) && !slow[j] {
 				slow[j] = true
 				w.sent, w.sentOp = false, -1
-				w.begin(runIDs, instances)
+				w.begin(runIDs, instances, commits)
 				i = 0
 				continue
 			}
@@ -405,20 +434,34 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op) ([]
 // deadlocking. The ops lock each run again as they go; that costs nothing
 // more than a check once the lock is held. One statement takes them all,
 // so that the order holds across run ids and instances.
+//
+// Each run is looked up by its key, in a nested loop over the ids (sorted
+// by the caller): a list of ids compared with ANY would be planned, on a
+// new database whose tables were small when the connection first ran the
+// statement, as a scan of the whole table.
 const (
-	lockRunsSQL      = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`
-	lockInstancesSQL = `SELECT 1 FROM runs WHERE is_current AND instance_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE`
-	lockBothSQL      = `SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) OR (is_current AND instance_id = ANY($2::text[]))
-		ORDER BY run_id FOR UPDATE`
+	lockRunsSQL = `SELECT 1 FROM unnest($1::text[]) AS x(id),
+		LATERAL (SELECT 1 FROM runs WHERE run_id = x.id FOR UPDATE) AS l`
+	lockInstancesSQL = `SELECT 1 FROM (SELECT r.run_id FROM unnest($1::text[]) AS x(id),
+			LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current) AS r ORDER BY r.run_id) AS x,
+		LATERAL (SELECT 1 FROM runs WHERE run_id = x.run_id FOR UPDATE) AS l`
+	lockBothSQL = `SELECT 1 FROM (SELECT id FROM unnest($1::text[]) AS x(id) UNION
+			SELECT r.run_id FROM unnest($2::text[]) AS x(id),
+				LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current) AS r ORDER BY 1) AS x(id),
+		LATERAL (SELECT 1 FROM runs WHERE run_id = x.id FOR UPDATE) AS l`
 )
 
-// begin queues BEGIN and, when the ops write to more than one run, the
-// lock of those runs.
-func (w *wtx) begin(runIDs, instances []string) {
+// begin queues BEGIN and, when the ops write to more than one run or
+// commit a workflow task (always), the lock of those runs. A commit reads
+// the run's inbox in the statement that updates the run (its ready_at
+// comes from the messages left): with the run locked first, the snapshot
+// of that statement has every message sent to the run, since a sender
+// locks the run too.
+func (w *wtx) begin(runIDs, instances []string, always bool) {
 	w.op = -1
 	w.exec("BEGIN")
 	switch {
-	case len(runIDs)+len(instances) < 2:
+	case len(runIDs)+len(instances) == 0, len(runIDs)+len(instances) == 1 && !always:
 	case len(instances) == 0:
 		w.exec(lockRunsSQL, runIDs)
 	case len(runIDs) == 0:
@@ -428,9 +471,10 @@ func (w *wtx) begin(runIDs, instances []string) {
 	}
 }
 
-// lockSet returns the runs that ops write to (by run id, or by instance id
-// for the current run of an instance), as far as the ops name them.
-func lockSet(ops []store.Op) (runIDs, instances []string) {
+// lockSet returns the runs that ops write to (by run id, sorted, or by
+// instance id for the current run of an instance), as far as the ops name
+// them, and whether one of the ops is a workflow task's commit.
+func lockSet(ops []store.Op) (runIDs, instances []string, commits bool) {
 	seenRun, seenInst := map[string]bool{}, map[string]bool{}
 	run := func(id string) {
 		if id != "" && !seenRun[id] {
@@ -481,6 +525,7 @@ func lockSet(ops []store.Op) (runIDs, instances []string) {
 			send(op)
 		case *store.WorkflowTaskCommitOp:
 			commit(op)
+			commits = true
 		case *store.WorkflowTaskAbandonOp:
 			run(op.RunID)
 		case *store.ActivityTaskFinishOp:
@@ -496,7 +541,8 @@ func lockSet(ops []store.Op) (runIDs, instances []string) {
 			run(op.RunID)
 		}
 	}
-	return runIDs, instances
+	slices.Sort(runIDs)
+	return runIDs, instances, commits
 }
 
 // applyOp queues the statements of op. slow asks for the path without
