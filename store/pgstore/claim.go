@@ -102,14 +102,18 @@ const (
 		WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND ($1::text = '' OR lease_owner = $1)`
 )
 
-// planSettingsSQL makes the statements of a claim's transaction look rows
-// up by index and join them by nested loops. The tables of a new database
-// grow from empty, and a connection plans a statement on the sizes known
-// when it first ran it (until the tables are analyzed again): a claim
-// planned on a small table would otherwise scan and hash the whole runs
-// or messages table to update or read the few rows it leases.
+// planSettingsSQL makes the statements of a transaction that reads or
+// writes a list of rows (a claim, the runs of RunGet calls read together)
+// look the rows up by index and join them by nested loops, with one plan
+// per statement and connection. The tables of a new database grow from
+// empty, and a connection plans a statement on the sizes known when it
+// first ran it (until the tables are analyzed again): a claim planned on a
+// small table would otherwise scan and hash the whole runs or messages
+// table to update or read the few rows it leases. And PostgreSQL would
+// plan again, at every execution, a statement whose parameters are arrays
+// (plan_cache_mode auto), which costs more than running it.
 const planSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-	set_config('enable_mergejoin', 'off', true)`
+	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // scanLease reads a row of eagerRunSQL.
 func scanLease(rows pgx.Rows) (*store.WorkflowTask, error) {

@@ -52,6 +52,8 @@ type Store struct {
 
 	wakeMu sync.Mutex // guards wake
 	wake   *listener
+
+	gets getter // the RunGet calls, read together
 }
 
 var _ store.Store = (*Store)(nil)

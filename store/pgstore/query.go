@@ -32,26 +32,6 @@ func (s *Store) read(ctx context.Context, what, sql string, args []any, fn func(
 	return s.readErr(ctx, what, rows.Err())
 }
 
-// RunGet returns a run; runID "" means the current run of instanceID.
-func (s *Store) RunGet(ctx context.Context, instanceID, runID string) (*store.Run, error) {
-	q, args := `SELECT `+runCols+` FROM runs WHERE instance_id = $1 AND is_current`, []any{instanceID}
-	if runID != "" {
-		q, args = `SELECT `+runCols+` FROM runs WHERE run_id = $1`, []any{runID}
-	}
-	var r *runRow
-	err := s.read(ctx, "run", q, args, func(rows pgx.Rows) (err error) {
-		r, err = scanRun(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if r == nil || (instanceID != "" && r.InstanceID != instanceID) {
-		return nil, fmt.Errorf("instance %q run %q: %w", instanceID, runID, store.ErrNotFound)
-	}
-	return r.public(), nil
-}
-
 // runExists backs the ErrNotFound answers of the run's lists.
 func (s *Store) runExists(ctx context.Context, runID string) error {
 	found := false
