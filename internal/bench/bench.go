@@ -528,12 +528,12 @@ func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
 	return id, nil
 }
 
-// result waits for instance id to finish, through the client of the node
-// that started it in embedded mode or the API's long-poll in HTTP mode, and
-// decodes its output into out; a run that did not complete is an error.
+// result waits for instance id to finish, through the clients in embedded
+// mode (see wait) or the API's long-poll in HTTP mode, and decodes its
+// output into out; a run that did not complete is an error.
 func (e *Env) result(ctx context.Context, id string, out any) error {
 	if e.HTTP == nil {
-		inst, err := e.nodeOf(id).client.WaitForCompletion(ctx, id)
+		inst, err := e.wait(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -554,6 +554,41 @@ func (e *Env) result(ctx context.Context, id string, out any) error {
 		return fmt.Errorf("instance %s ended %s: %s", id, inst.Status, msg)
 	}
 	return json.Unmarshal(inst.Output, out)
+}
+
+// wait waits for instance id to finish. With several nodes it waits on
+// every node's client and the first to see the run finish answers: the
+// node that ran the last step knows at once, while the others would learn
+// it only when they read the run again (once a second), which the figures
+// would then measure instead of the work.
+func (e *Env) wait(ctx context.Context, id string) (*perdure.Instance, error) {
+	if len(e.nodes) == 1 {
+		return e.Client.WaitForCompletion(ctx, id)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		inst *perdure.Instance
+		err  error
+	}
+	answers := make(chan answer, len(e.nodes))
+	for _, n := range e.nodes {
+		go func() {
+			inst, err := n.client.WaitForCompletion(ctx, id)
+			answers <- answer{inst, err}
+		}()
+	}
+	var first error
+	for range e.nodes {
+		a := <-answers
+		if a.err == nil {
+			return a.inst, nil
+		}
+		if first == nil {
+			first = a.err
+		}
+	}
+	return nil, first
 }
 
 // RunChain3 starts one chain3 workflow with input n, waits for its result
