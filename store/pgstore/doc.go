@@ -48,6 +48,12 @@
 // and eager lease. Outcomes that send messages, start children, cancel
 // activities or carry events over take one statement per part.
 //
+// The activity results of a batch that go with their fused tasks, one per
+// run, are written together by one statement whose parts take arrays
+// (bulkFused): half the cost of one statement each. That statement is all
+// or nothing; when one of them does not apply, the batch is applied again
+// op by op.
+//
 // A batch is applied first without savepoints. When an op fails, the
 // transaction is rolled back and the batch applied again with each op
 // inside a savepoint, so that the failed op is rolled back alone and

@@ -34,6 +34,8 @@ type Options struct {
 
 	// tracer, set by tests, traces the queries of every connection.
 	tracer pgx.QueryTracer
+	// noBulk, set by tests, applies every op on its own (no bulkFused).
+	noBulk bool
 }
 
 // Store is the PostgreSQL store.Store. Open returns one; Close releases it.
@@ -49,6 +51,8 @@ type Store struct {
 	// retries counts the transactions tried again after a deadlock, a
 	// serialization failure or a concurrent start of the same instance.
 	retries atomic.Int64
+
+	noBulk bool // Options.noBulk
 
 	wakeMu sync.Mutex // guards wake
 	wake   *listener
@@ -113,7 +117,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, now: opts.Now, where: describe(cfg.ConnConfig)}
+	s := &Store{cfg: cfg, now: opts.Now, where: describe(cfg.ConnConfig), noBulk: opts.noBulk}
 	if opts.Schema != "" {
 		s.where += " schema " + opts.Schema
 	}

@@ -37,6 +37,8 @@ type stmt struct {
 	// fail, when set, maps a database error of this statement to the op's
 	// error (nil: the default mapping).
 	fail func(*pgconn.PgError) error
+	// bulk marks the statement of bulkFused: its failure is errBulk.
+	bulk bool
 }
 
 // wtx is a write transaction on one connection.
@@ -200,6 +202,9 @@ func result(br pgx.BatchResults, st *stmt) error {
 func (w *wtx) stmtErr(st *stmt, err error) error {
 	var pe *pgconn.PgError
 	var re *rowErr
+	if st.bulk && errors.As(err, &pe) {
+		return errBulk
+	}
 	if errors.As(err, &pe) && !errors.As(err, &re) && st.op >= 0 {
 		if st.fail != nil {
 			if e := st.fail(pe); e != nil {
@@ -266,11 +271,18 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 	tctx := context.WithoutCancel(ctx)
 	conn := c.Conn()
 	slow := make([]bool, len(ops))
-	savepoints := false
+	bulk, savepoints := !s.noBulk, false
 	for attempt := 1; ; attempt++ {
-		errs, err := s.applyTx(tctx, conn, ops, slow, savepoints)
+		errs, err := s.applyTx(tctx, conn, ops, slow, bulk, savepoints)
 		if err == nil {
 			return errs, nil
+		}
+		if errors.Is(err, errBulk) {
+			// The ops applied together did not all apply: op by op now
+			// (the transaction was rolled back).
+			bulk = false
+			attempt--
+			continue
 		}
 		if errors.Is(err, errRedo) {
 			// An op failed in a batch applied without savepoints: the
@@ -304,7 +316,7 @@ var errRedo = errors.New("pgstore: apply the batch again with savepoints")
 // transaction back and applyTx returns errRedo; with them, each op of a
 // batch of several runs inside a savepoint, so that a failed op is rolled
 // back alone.
-func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slow []bool, savepoints bool) ([]error, error) {
+func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slow []bool, bulk, savepoints bool) ([]error, error) {
 	w := &wtx{s: s, ctx: ctx, conn: conn, op: -1, sentOp: -1}
 	n := len(ops)
 	errs := make([]error, n)
@@ -312,8 +324,16 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slo
 	single := n == 1 || !savepoints
 	runIDs, instances, commits := lockSet(ops)
 	w.begin(runIDs, instances, commits)
+	var inBulk []bool // the ops bulkFused took
+	if bulk && !savepoints && n >= minBulk {
+		inBulk = w.bulkFused(ops, slow, wakes)
+	}
 	for i := 0; ; {
 		var err error
+		if i < n && inBulk != nil && inBulk[i] {
+			i++
+			continue
+		}
 		if i == n {
 			var wake Wake
 			for j := range ops {
@@ -344,6 +364,13 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slo
 			}
 		}
 		// An op failed.
+		if errors.Is(err, errBulk) {
+			w.queue = nil
+			if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
+				return nil, s.wrapDB("rollback", rerr)
+			}
+			return nil, errBulk
+		}
 		var f *opFail
 		var rt *retryTx
 		var de *dbErr
