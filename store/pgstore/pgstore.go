@@ -91,6 +91,10 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	}
+	// Every commit is durable before anyone is told, whatever the server's
+	// or the role's default (a workflow task claim alone opts out, with SET
+	// LOCAL, in its own transaction).
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		scanUTC(c.TypeMap())
 		return nil
