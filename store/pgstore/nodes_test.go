@@ -329,6 +329,10 @@ func TestNodesConcurrentWrites(t *testing.T) {
 			go func() {
 				defer working.Done()
 				owner := fmt.Sprintf("node%d-w%d", n, g)
+				// A worker stops after a claim that began once the
+				// senders were done finds nothing: an earlier claim may
+				// have missed their last messages.
+				last := false
 				for {
 					got, err := s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: owner, Max: 3, Now: base, LeaseUntil: base.Add(time.Hour)})
 					if err != nil {
@@ -336,12 +340,15 @@ func TestNodesConcurrentWrites(t *testing.T) {
 						return
 					}
 					if len(got) == 0 {
+						if last {
+							return
+						}
 						select {
 						case <-done:
-							return
+							last = true
 						case <-time.After(time.Millisecond):
-							continue
 						}
+						continue
 					}
 					var ops []store.Op
 					for _, task := range got {

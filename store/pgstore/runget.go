@@ -27,7 +27,7 @@ const runGetBatch = 256
 // each by its key; the first column is the index of the id in its array,
 // positive for $1 and negative for $2.
 var runGetSQL = `SELECT x.i, ` + cols("r.", runColList) + ` FROM unnest($1::text[]) WITH ORDINALITY AS x(id, i),
-		LATERAL (SELECT * FROM runs WHERE instance_id = x.id AND is_current) AS r
+		LATERAL (SELECT * FROM runs WHERE instance_id = x.id AND is_current LIMIT 1) AS r
 	UNION ALL
 	SELECT -x.i, ` + cols("r.", runColList) + ` FROM unnest($2::text[]) WITH ORDINALITY AS x(id, i),
 		LATERAL (SELECT * FROM runs WHERE run_id = x.id) AS r`

@@ -465,16 +465,17 @@ func (s *Store) applyTx(ctx context.Context, conn *pgx.Conn, ops []store.Op, slo
 // Each run is looked up by its key, in a nested loop over the ids (sorted
 // by the caller): a list of ids compared with ANY would be planned, on a
 // new database whose tables were small when the connection first ran the
-// statement, as a scan of the whole table.
+// statement, as a scan of the whole table. (LIMIT 1 keeps PostgreSQL from
+// turning a lookup by instance into a join, planned the same way.)
 const (
 	lockRunsSQL = `SELECT 1 FROM unnest($1::text[]) AS x(id),
 		LATERAL (SELECT 1 FROM runs WHERE run_id = x.id FOR UPDATE) AS l`
 	lockInstancesSQL = `SELECT 1 FROM (SELECT r.run_id FROM unnest($1::text[]) AS x(id),
-			LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current) AS r ORDER BY r.run_id) AS x,
+			LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current LIMIT 1) AS r ORDER BY r.run_id) AS x,
 		LATERAL (SELECT 1 FROM runs WHERE run_id = x.run_id FOR UPDATE) AS l`
 	lockBothSQL = `SELECT 1 FROM (SELECT id FROM unnest($1::text[]) AS x(id) UNION
 			SELECT r.run_id FROM unnest($2::text[]) AS x(id),
-				LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current) AS r ORDER BY 1) AS x(id),
+				LATERAL (SELECT run_id FROM runs WHERE instance_id = x.id AND is_current LIMIT 1) AS r ORDER BY 1) AS x(id),
 		LATERAL (SELECT 1 FROM runs WHERE run_id = x.id FOR UPDATE) AS l`
 )
 
