@@ -45,6 +45,8 @@ func pgConnect(ctx context.Context, dsn, schema string) (*pgx.Conn, error) {
 	if schema != "" {
 		cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
+	// As the store's connections do, whatever the role's default.
+	cfg.RuntimeParams["synchronous_commit"] = "on"
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: connect to %s: %w", redact(dsn), err)
@@ -90,8 +92,8 @@ func dropSchema(dsn, schema string) error {
 }
 
 // MeasurePostgresCommit commits samples one-row transactions (an upsert of
-// a 200-byte row, each its own transaction, committed with the server's
-// synchronous_commit as the store commits) to a scratch table in schema,
+// a 200-byte row, each its own transaction, with synchronous_commit=on as
+// the store commits) to a scratch table in schema,
 // over one connection, and returns the median time in milliseconds: a
 // round trip to the server plus its durable commit (the WAL flush). It is
 // what one durable commit of the store costs at least; the table is
