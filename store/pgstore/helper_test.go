@@ -4,24 +4,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/perdure/perdure/internal/pgtest"
 )
 
 // testDSN returns the database of the tests, PERDURE_TEST_POSTGRES, or
 // skips the test when it is unset.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("PERDURE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("PERDURE_TEST_POSTGRES is not set (for example postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return dsn
+	return pgtest.DSN(t)
 }
 
 var (
