@@ -267,6 +267,9 @@ type WorkflowTaskClaimParams struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Names      []string // workflow names the claimer can run; nil: any
+	// ExcludeNames leaves out runs of these workflows (the names other
+	// workers of the process serve, when Names is nil); nil: none.
+	ExcludeNames []string
 	// TaskQueues restricts the claim to runs on these task queues ("" is
 	// the default queue); empty: any queue.
 	TaskQueues []string

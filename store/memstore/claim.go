@@ -21,7 +21,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	var claimed []*runRec
 	var out []*store.WorkflowTask
 	for len(out) < max(p.Max, 1) {
-		e := s.runQ.popDue(p.Names, p.TaskQueues, now)
+		e := s.runQ.popDue(p.Names, p.ExcludeNames, p.TaskQueues, now)
 		if e == nil {
 			break
 		}
@@ -49,7 +49,7 @@ func (s *Store) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClai
 	var claimed []*taskRec
 	var out []*store.ClaimedActivity
 	for len(out) < max(p.Max, 1) {
-		e := s.taskQ.popDue(p.Names, p.TaskQueues, now)
+		e := s.taskQ.popDue(p.Names, nil, p.TaskQueues, now)
 		if e == nil {
 			break
 		}

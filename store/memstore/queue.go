@@ -119,12 +119,13 @@ func (qs *queues) remove(name qkey, e *entry) {
 }
 
 // popDue removes and returns the entry with the smallest key at or before
-// now among the heaps of names and task queues (empty: any).
-func (qs *queues) popDue(names, taskQueues []string, now time.Time) *entry {
+// now among the heaps of names and task queues (empty: any), leaving out
+// the names in exclude.
+func (qs *queues) popDue(names, exclude, taskQueues []string, now time.Time) *entry {
 	var best *pq
 	var bestName qkey
 	consider := func(name qkey, q *pq) {
-		if q == nil || q.Len() == 0 || (*q)[0].key.After(now) {
+		if q == nil || q.Len() == 0 || (*q)[0].key.After(now) || slices.Contains(exclude, name.name) {
 			return
 		}
 		if best == nil || (*q)[0].less((*best)[0]) {

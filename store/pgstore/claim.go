@@ -30,6 +30,7 @@ var (
 		SELECT run_id, ready_at FROM runs
 		WHERE ready_at <= $1::timestamptz AND ($2::text[] IS NULL OR name = ANY($2))
 			AND ($6::text[] IS NULL OR task_queue = ANY($6))
+			AND ($7::text[] IS NULL OR name <> ALL($7))
 		ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED)` + leaseRuns + `
 	SELECT ` + cols("l.", runColList) + ` FROM l ORDER BY l.was_ready, l.run_id`
 
@@ -173,7 +174,7 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 		out = nil
 		clear(msgs)
 		var ids []string
-		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1), claimNames(p.TaskQueues)}, func(rows pgx.Rows) error {
+		w.query(claimRunsSQL, []any{now, claimNames(p.Names), p.Owner, until, max(p.Max, 1), claimNames(p.TaskQueues), claimNames(p.ExcludeNames)}, func(rows pgx.Rows) error {
 			r, err := scanRun(rows)
 			if err != nil {
 				return err

@@ -26,6 +26,7 @@ const (
 	claimRunsSQL = `SELECT ` + runCols + ` FROM runs
 		WHERE ready_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
 			AND (? = '' OR task_queue IN (SELECT value FROM json_each(?)))
+			AND (? = '' OR name NOT IN (SELECT value FROM json_each(?)))
 		ORDER BY ready_at LIMIT ?`
 	claimTasksSQL = `SELECT ` + taskCols + ` FROM activity_tasks
 		WHERE due_at <= ? AND (? = '' OR name IN (SELECT value FROM json_each(?)))
@@ -43,11 +44,15 @@ func (s *Store) WorkflowTaskClaim(ctx context.Context, p *store.WorkflowTaskClai
 	if err != nil {
 		return nil, err
 	}
+	exclude, err := namesArg(p.ExcludeNames)
+	if err != nil {
+		return nil, err
+	}
 	now, until := micros(p.Now), p.LeaseUntil.UTC()
 	var out []*store.WorkflowTask
 	err = s.writeSync(ctx, false, func(w *wtx) error {
 		out = nil
-		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, queues, queues, max(p.Max, 1))
+		runs, err := collect(w, "claim", scanRun, claimRunsSQL, now, names, names, queues, queues, exclude, exclude, max(p.Max, 1))
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,10 @@ func TestQueryPlans(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{claimRunsSQL, []any{1, "", "", "", "", 10}, "runs_ready"},
-		{claimRunsSQL, []any{1, `["a","b"]`, `["a","b"]`, "", "", 10}, "runs_ready"},
-		{claimRunsSQL, []any{1, "", "", `["q"]`, `["q"]`, 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, "", "", "", "", "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, `["a","b"]`, `["a","b"]`, "", "", "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, "", "", `["q"]`, `["q"]`, "", "", 10}, "runs_ready"},
+		{claimRunsSQL, []any{1, "", "", "", "", `["a"]`, `["a"]`, 10}, "runs_ready"},
 		{nextRunSQL, []any{1}, "runs_ready"},
 		{claimTasksSQL, []any{1, "", "", "", "", 10}, "activity_tasks_due"},
 		{claimTasksSQL, []any{1, `["a"]`, `["a"]`, "", "", 10}, "activity_tasks_due"},

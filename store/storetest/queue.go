@@ -61,6 +61,21 @@ var queueCases = []testCase{
 		}
 		eq(h, "TaskQueue", got[1].Run.TaskQueue, "gpu")
 	}},
+	{"ExcludeNames", func(h *harness) {
+		a := h.startOn("a", "go", "", at(time.Second))
+		b := h.startOn("b", "grpc", "", at(2*time.Second))
+		c := h.startOn("c", "other", "q", at(3*time.Second))
+		now := at(time.Minute)
+		tasks, err := h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{
+			Owner: "w", Max: 100, Now: now, LeaseUntil: now.Add(time.Minute), ExcludeNames: []string{"go", "other"}})
+		noErr(h, "WorkflowTaskClaim", err)
+		eqStrings(h, "claim leaving out go and other", claimedIDs(tasks), []string{b.RunID})
+		tasks, err = h.S.WorkflowTaskClaim(h.Ctx, &store.WorkflowTaskClaimParams{
+			Owner: "w", Max: 100, Now: now, LeaseUntil: now.Add(time.Minute), ExcludeNames: []string{"go"}, TaskQueues: []string{"q"}})
+		noErr(h, "WorkflowTaskClaim", err)
+		eqStrings(h, "claim on q leaving out go", claimedIDs(tasks), []string{c.RunID})
+		eqStrings(h, "claim of go", claimedIDs(h.claimOn("w", now, []string{"go"}, nil)), []string{a.RunID})
+	}},
 	{"AnyQueue", func(h *harness) {
 		a := h.startOn("a", "wf", "", base)
 		b := h.startOn("b", "wf", "q", base)

@@ -52,6 +52,7 @@
 //   - A claim's or Eager's TaskQueues filter applies to runs by
 //     Run.TaskQueue and to activity tasks (READY or expired) by
 //     ActivityTask.TaskQueue; "" in it names the default queue.
+//   - A claim's ExcludeNames leaves out runs of those workflows.
 package storetest
 
 import (
