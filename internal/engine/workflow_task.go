@@ -443,7 +443,7 @@ func (s *server) terminateWithoutCode(t *store.WorkflowTask, cause error) bool {
 		HistoryLen: run.HistoryLen, UpdatedAt: now, Consumed: []int64{termID}}
 	info := replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name, ParentInstanceID: run.ParentInstanceID,
 		PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}
-	s.completeRun(op, info, children, nil, comp, now, run)
+	completeRun(op, info, children, nil, comp, now, run)
 	for i, ev := range []*history.Event{term, comp} {
 		ev.ID = run.HistoryLen + int64(i) + 1
 		se, err := ev.Encode()
@@ -521,7 +521,7 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 	if comp := res.Completion; comp != nil {
 		comp.Time = now
 		all = append(all, comp)
-		s.completeRun(op, r.Info(), r.RunningChildren(), r.QueuedEvents(), comp, now, run)
+		completeRun(op, r.Info(), r.RunningChildren(), r.QueuedEvents(), comp, now, run)
 	}
 	for i, ev := range all {
 		ev.ID = run.HistoryLen + int64(i) + 1
@@ -539,7 +539,7 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 //
 // children are the run's running children; carried the events it received
 // and did not wait for, which a continue-as-new hands to the new run.
-func (s *server) completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, children []string, carried []history.CarriedEvent,
+func completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, children []string, carried []history.CarriedEvent,
 	comp *history.Event, now time.Time, cur *store.Run) {
 	if comp.Type == history.ContinueAsNew {
 		op.Status = store.StatusContinuedAsNew

@@ -1,0 +1,403 @@
+package durabletask_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dapr/durabletask-go/api"
+	"github.com/dapr/durabletask-go/api/protos"
+	"github.com/dapr/durabletask-go/backend"
+	dtclient "github.com/dapr/durabletask-go/client"
+	"github.com/dapr/durabletask-go/task"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/server/durabletask"
+	"github.com/perdure/perdure/store/sqlitestore"
+)
+
+// env is a Perdure client on a SQLite file, serving the protocol on a
+// TCP port.
+type env struct {
+	t    *testing.T
+	c    *perdure.Client
+	addr string
+	dt   *dtclient.TaskHubGrpcClient
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := perdure.NewClient(perdure.Options{Store: st, LeaseDuration: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := durabletask.New(c, durabletask.Options{NotServedRetry: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	e := &env{t: t, c: c, addr: lis.Addr().String()}
+	e.dt = e.connect()
+	t.Cleanup(func() {
+		g.Stop()
+		svc.Close()
+		_ = c.Close()
+		_ = st.Close()
+	})
+	return e
+}
+
+// connect returns a stock Durable Task client on the server.
+func (e *env) connect() *dtclient.TaskHubGrpcClient {
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = conn.Close() })
+	return dtclient.NewTaskHubGrpcClient(conn, backend.DefaultLogger())
+}
+
+// worker starts a stock worker serving reg; the returned function stops it.
+func (e *env) worker(reg *task.TaskRegistry) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := e.connect().StartWorkItemListener(ctx, reg); err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(cancel)
+	return cancel
+}
+
+func (e *env) run(name string, input any, opts ...api.NewWorkflowOptions) *protos.WorkflowMetadata {
+	e.t.Helper()
+	id, err := e.dt.ScheduleNewWorkflow(context.Background(), name, append([]api.NewWorkflowOptions{api.WithInput(input)}, opts...)...)
+	if err != nil {
+		e.t.Fatalf("start %s: %v", name, err)
+	}
+	return e.wait(id)
+}
+
+func (e *env) wait(id api.InstanceID) *protos.WorkflowMetadata {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	md, err := e.dt.WaitForWorkflowCompletion(ctx, id)
+	if err != nil {
+		e.t.Fatalf("wait for %s: %v", id, err)
+	}
+	return md
+}
+
+func wantCompleted(t *testing.T, md *protos.WorkflowMetadata, output string) {
+	t.Helper()
+	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED {
+		t.Fatalf("status %s, failure %v; want COMPLETED", md.RuntimeStatus, md.FailureDetails)
+	}
+	if got := md.GetOutput().GetValue(); got != output {
+		t.Fatalf("output %s, want %s", got, output)
+	}
+}
+
+func inc(ctx task.ActivityContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	return n + 1, nil
+}
+
+func TestChainWithCustomStatus(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		for i := 0; i < 3; i++ {
+			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+				return nil, err
+			}
+			ctx.SetCustomStatus(fmt.Sprintf("step %d", i+1))
+		}
+		return n, nil
+	})
+	e.worker(reg)
+	md := e.run("chain", 10)
+	wantCompleted(t, md, "13")
+	if got := md.GetCustomStatus().GetValue(); got != "step 3" {
+		t.Fatalf("custom status %q, want step 3", got)
+	}
+	// The instance is an ordinary Perdure instance, with its history.
+	inst, err := e.c.GetInstance(context.Background(), md.InstanceId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Status != perdure.StatusCompleted || string(inst.Output) != "13" || inst.Name != "chain" {
+		t.Fatalf("Perdure sees %s %s %s", inst.Name, inst.Status, inst.Output)
+	}
+	h, err := e.c.History(context.Background(), md.InstanceId, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scheduled, completed int
+	for _, ev := range h {
+		switch ev.Type {
+		case "TaskScheduled":
+			scheduled++
+		case "TaskCompleted":
+			completed++
+		}
+	}
+	if scheduled != 3 || completed != 3 {
+		t.Fatalf("history has %d TaskScheduled and %d TaskCompleted, want 3 and 3", scheduled, completed)
+	}
+	// And its history reads back in the protocol's form.
+	hist, err := e.dt.GetInstanceHistory(context.Background(), api.InstanceID(md.InstanceId))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, ev := range hist.Events {
+		if ev.GetTaskCompleted() != nil {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("GetInstanceHistory: %d TaskCompleted events, want 3", n)
+	}
+}
+
+func TestFanOutTimerRetriesChild(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	var flaky atomic.Int32
+	_ = reg.AddActivityN("flaky", func(ctx task.ActivityContext) (any, error) {
+		if flaky.Add(1) < 3 {
+			return nil, errors.New("not yet")
+		}
+		return "ok", nil
+	})
+	_ = reg.AddWorkflowN("child", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		return n * 2, nil
+	})
+	_ = reg.AddWorkflowN("mixed", func(ctx *task.WorkflowContext) (any, error) {
+		var tasks []task.Task
+		for i := 0; i < 10; i++ {
+			tasks = append(tasks, ctx.CallActivity("inc", task.WithActivityInput(i)))
+		}
+		sum := 0
+		for _, tk := range tasks {
+			var n int
+			if err := tk.Await(&n); err != nil {
+				return nil, err
+			}
+			sum += n
+		}
+		start := ctx.CurrentTimeUtc
+		if err := ctx.CreateTimer(300 * time.Millisecond).Await(nil); err != nil {
+			return nil, err
+		}
+		if ctx.CurrentTimeUtc.Sub(start) < 300*time.Millisecond {
+			return nil, fmt.Errorf("the timer fired after %s", ctx.CurrentTimeUtc.Sub(start))
+		}
+		var s string
+		if err := ctx.CallActivity("flaky", task.WithActivityRetryPolicy(&task.RetryPolicy{MaxAttempts: 5,
+			InitialRetryInterval: 10 * time.Millisecond, BackoffCoefficient: 1})).Await(&s); err != nil {
+			return nil, err
+		}
+		var c int
+		if err := ctx.CallChildWorkflow("child", task.WithChildWorkflowInput(sum)).Await(&c); err != nil {
+			return nil, err
+		}
+		return fmt.Sprintf("%d %s %d", sum, s, c), nil
+	})
+	e.worker(reg)
+	md := e.run("mixed", nil)
+	wantCompleted(t, md, `"55 ok 110"`)
+	if n := flaky.Load(); n != 3 {
+		t.Fatalf("flaky ran %d times, want 3", n)
+	}
+}
+
+func TestContinueAsNewAndEvents(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	_ = reg.AddWorkflowN("counter", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		if n < 5 {
+			ctx.ContinueAsNew(n + 1)
+			return nil, nil
+		}
+		return n, nil
+	})
+	_ = reg.AddWorkflowN("approval", func(ctx *task.WorkflowContext) (any, error) {
+		var first, second string
+		if err := ctx.WaitForSingleEvent("first", time.Minute).Await(&first); err != nil {
+			return nil, err
+		}
+		if err := ctx.WaitForSingleEvent("second", time.Minute).Await(&second); err != nil {
+			return nil, err
+		}
+		return first + second, nil
+	})
+	e.worker(reg)
+	wantCompleted(t, e.run("counter", 0), "5")
+
+	ctx := context.Background()
+	id, err := e.dt.ScheduleNewWorkflow(ctx, "approval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dt.WaitForWorkflowStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// An event raised before the workflow waits for it.
+	if err := e.dt.RaiseEvent(ctx, id, "second", api.WithEventPayload("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dt.SuspendWorkflow(ctx, id, "hold"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dt.RaiseEvent(ctx, id, "first", api.WithEventPayload("a")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	md, err := e.dt.FetchWorkflowMetadata(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_SUSPENDED {
+		t.Fatalf("status %s while suspended", md.RuntimeStatus)
+	}
+	if err := e.dt.ResumeWorkflow(ctx, id, "go"); err != nil {
+		t.Fatal(err)
+	}
+	wantCompleted(t, e.wait(id), `"ab"`)
+}
+
+func TestTerminateAndPurge(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	_ = reg.AddWorkflowN("forever", func(ctx *task.WorkflowContext) (any, error) {
+		return nil, ctx.CallChildWorkflow("sleeper", task.WithChildWorkflowInstanceID(string(ctx.ID)+"-child")).Await(nil)
+	})
+	_ = reg.AddWorkflowN("sleeper", func(ctx *task.WorkflowContext) (any, error) {
+		return nil, ctx.CreateTimer(time.Hour).Await(nil)
+	})
+	e.worker(reg)
+	ctx := context.Background()
+	id, err := e.dt.ScheduleNewWorkflow(ctx, "forever", api.WithInstanceID("p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := api.InstanceID("p1-child")
+	waitFor(t, func() bool {
+		md, err := e.dt.FetchWorkflowMetadata(ctx, child)
+		return err == nil && md.RuntimeStatus == protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING
+	})
+	// Purging a running instance is refused.
+	if err := e.dt.PurgeWorkflowState(ctx, id); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition && status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("purge of a running instance: %v, want FailedPrecondition", err)
+	}
+	if err := e.dt.TerminateWorkflow(ctx, id, api.WithRecursiveTerminate(true)); err != nil {
+		t.Fatal(err)
+	}
+	if md := e.wait(id); md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED {
+		t.Fatalf("status %s after terminate", md.RuntimeStatus)
+	}
+	if md := e.wait(child); md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED {
+		t.Fatalf("child status %s after recursive terminate", md.RuntimeStatus)
+	}
+	if err := e.dt.PurgeWorkflowState(ctx, id, api.WithRecursivePurge(true)); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []api.InstanceID{id, child} {
+		if _, err := e.dt.FetchWorkflowMetadata(ctx, x); !errors.Is(err, api.ErrInstanceNotFound) {
+			t.Fatalf("%s after purge: %v, want not found", x, err)
+		}
+	}
+	if err := e.dt.PurgeWorkflowState(ctx, id); !errors.Is(err, api.ErrInstanceNotFound) {
+		t.Fatalf("second purge: %v, want not found", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw := protos.NewTaskHubSidecarServiceClient(conn)
+	ctx := context.Background()
+	check := func(what string, err error, want codes.Code) {
+		t.Helper()
+		if status.Code(err) != want {
+			t.Errorf("%s: %v, want %s", what, err, want)
+		}
+	}
+	_, err = raw.StartInstance(ctx, &protos.CreateInstanceRequest{})
+	check("start without a name", err, codes.InvalidArgument)
+	_, err = raw.StartInstance(ctx, &protos.CreateInstanceRequest{Name: "w", InstanceId: "bad id\x00"})
+	check("start with a bad id", err, codes.InvalidArgument)
+	_, err = raw.RaiseEvent(ctx, &protos.RaiseEventRequest{InstanceId: "nobody", Name: "e"})
+	check("raise to an unknown instance", err, codes.NotFound)
+	_, err = raw.TerminateInstance(ctx, &protos.TerminateRequest{InstanceId: "nobody"})
+	check("terminate an unknown instance", err, codes.NotFound)
+	_, err = raw.SuspendInstance(ctx, &protos.SuspendRequest{InstanceId: "nobody"})
+	check("suspend an unknown instance", err, codes.NotFound)
+	_, err = raw.GetInstanceHistory(ctx, &protos.GetInstanceHistoryRequest{InstanceId: "nobody"})
+	check("history of an unknown instance", err, codes.NotFound)
+	_, err = raw.CompleteActivityTask(ctx, &protos.ActivityResponse{InstanceId: "nobody", CompletionToken: "x"})
+	check("answer to no work item", err, codes.NotFound)
+	resp, err := raw.GetInstance(ctx, &protos.GetInstanceRequest{InstanceId: "nobody"})
+	if err != nil || resp.Exists {
+		t.Errorf("GetInstance of an unknown instance: %v %v, want exists=false", resp, err)
+	}
+	_, err = raw.StartInstance(ctx, &protos.CreateInstanceRequest{Name: "w", InstanceId: "dup", Input: nil})
+	check("start", err, codes.OK)
+	_, err = raw.StartInstance(ctx, &protos.CreateInstanceRequest{Name: "w", InstanceId: "dup", EnforceUniqueInstanceId: true})
+	check("start of a running id", err, codes.AlreadyExists)
+	_, err = raw.StartInstance(ctx, &protos.CreateInstanceRequest{Name: "other", InstanceId: "dup"})
+	check("start of a running id with another workflow", err, codes.AlreadyExists)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

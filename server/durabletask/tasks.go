@@ -1,0 +1,347 @@
+package durabletask
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dapr/durabletask-go/api/protos"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/perdure/perdure/internal/engine"
+	"github.com/perdure/perdure/internal/failure"
+	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/internal/replay"
+	"github.com/perdure/perdure/server/api"
+	"github.com/perdure/perdure/store"
+)
+
+// workflowTask hands a claimed run's workflow task to a worker and
+// commits its answer.
+func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
+	s, run := d.s, t.Run
+	now := s.gw.Now()
+	engine.InOrderOfArrival(t.Messages)
+	msgs := make([]*history.Event, 0, len(t.Messages))
+	for _, m := range t.Messages {
+		ev, err := history.DecodeMessage(m)
+		if err != nil {
+			d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
+			return
+		}
+		ev.Time = now
+		msgs = append(msgs, ev)
+	}
+	past, err := s.eng.LoadHistory(d.ctx, run.RunID, history.DecodeForReplay)
+	if err != nil {
+		if d.ctx.Err() == nil {
+			d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
+		} else {
+			d.release(t, now, "")
+		}
+		return
+	}
+	for i, ev := range msgs {
+		if ev.Type == history.ExecutionTerminated {
+			d.terminate(t, past, msgs[:i+1], now)
+			return
+		}
+	}
+	if run.HistoryLen == 0 && (len(msgs) == 0 || msgs[0].Type != history.ExecutionStarted) {
+		// Only messages that wait for a delayed start.
+		d.release(t, s.eng.NotBeforeStart(run.InstanceID, now.Add(time.Second)), "")
+		return
+	}
+	st := d.route(kindWorkflow, run.Name)
+	if st == nil {
+		d.release(t, now.Add(s.opts.NotServedRetry), fmt.Sprintf("no connected Durable Task worker serves workflow %q", run.Name))
+		return
+	}
+	pastDT, _ := historyOf(past, time.Time{})
+	newDT := []*protos.HistoryEvent{workflowStarted(now)}
+	for _, ev := range msgs {
+		newDT = append(newDT, eventOf(ev)...)
+	}
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
+		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), PastEvents: pastDT, NewEvents: newDT}}}
+	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, s.opts.WorkflowTaskTimeout)
+	if r == nil {
+		d.release(t, s.gw.Now(), "")
+		return
+	}
+	resp := r.(*protos.WorkflowResponse)
+	if run.HistoryLen == 0 && notRegistered(resp, run.Name) {
+		d.notServing(st, kindWorkflow, run.Name)
+		d.release(t, s.gw.Now(), "")
+		return
+	}
+	op, err := d.commitOf(t, past, msgs, resp, now)
+	if err != nil {
+		s.log.Error("a worker's answer to a workflow task cannot be applied; the task will be retried", "instance_id", run.InstanceID,
+			"workflow", run.Name, "error", err)
+		d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
+		return
+	}
+	d.apply(op, "commit workflow task", "instance_id", run.InstanceID)
+}
+
+// notRegistered reports whether a worker answered a run's first workflow
+// task by failing it because it does not have the workflow (each SDK says
+// so in its own words).
+func notRegistered(resp *protos.WorkflowResponse, name string) bool {
+	for _, a := range resp.Actions {
+		c := a.GetCompleteWorkflow()
+		if c == nil || c.WorkflowStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED || c.FailureDetails == nil {
+			continue
+		}
+		msg := strings.ToLower(c.FailureDetails.ErrorMessage + " " + c.FailureDetails.ErrorType)
+		if strings.Contains(msg, "not registered") || strings.Contains(msg, "notregistered") ||
+			(strings.Contains(msg, strings.ToLower(name)) && (strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found"))) {
+			return true
+		}
+	}
+	return false
+}
+
+// runningChildren returns the instance ids of the children started in evs
+// and not answered there.
+func runningChildren(evs ...[]*history.Event) []string {
+	started := map[int64]string{}
+	var order []int64
+	for _, list := range evs {
+		for _, ev := range list {
+			switch ev.Type {
+			case history.SubOrchestrationInstanceCreated:
+				started[ev.Seq] = ev.InstanceID
+				order = append(order, ev.Seq)
+			case history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
+				delete(started, ev.Seq)
+			}
+		}
+	}
+	var out []string
+	for _, seq := range order {
+		if id, ok := started[seq]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// terminate ends a run whose task carries a terminate request without
+// asking a worker: msgs are the task's events up to the request.
+func (d *dispatcher) terminate(t *store.WorkflowTask, past, msgs []*history.Event, now time.Time) {
+	run := t.Run
+	term := msgs[len(msgs)-1]
+	comp := replay.Terminated(term)
+	op := &store.WorkflowTaskCommitOp{InstanceID: run.InstanceID, RunID: run.RunID, LeaseOwner: t.LeaseOwner,
+		HistoryLen: run.HistoryLen, UpdatedAt: now}
+	for _, m := range t.Messages[:len(msgs)] {
+		op.Consumed = append(op.Consumed, m.ID)
+	}
+	var children []string
+	if term.Recursive {
+		children = runningChildren(past, msgs)
+	}
+	engine.CompleteRun(op, run, children, nil, comp, now)
+	if err := addEvents(op, run, append(msgs, comp), now); err != nil {
+		d.release(t, now.Add(d.s.eng.WorkflowTaskRetry()), err.Error())
+		return
+	}
+	d.apply(op, "terminate workflow", "instance_id", run.InstanceID)
+}
+
+func addEvents(op *store.WorkflowTaskCommitOp, run *store.Run, evs []*history.Event, now time.Time) error {
+	for i, ev := range evs {
+		ev.ID, ev.Time = run.HistoryLen+int64(i)+1, now
+		se, err := ev.Encode()
+		if err != nil {
+			return err
+		}
+		op.NewEvents = append(op.NewEvents, se)
+	}
+	return nil
+}
+
+// commitOf turns a worker's answer into the workflow task's commit.
+func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event, resp *protos.WorkflowResponse, now time.Time) (*store.WorkflowTaskCommitOp, error) {
+	run := t.Run
+	op := &store.WorkflowTaskCommitOp{InstanceID: run.InstanceID, RunID: run.RunID, LeaseOwner: t.LeaseOwner,
+		HistoryLen: run.HistoryLen, UpdatedAt: now}
+	st := run.Status
+	for i, ev := range msgs {
+		op.Consumed = append(op.Consumed, t.Messages[i].ID)
+		switch ev.Type {
+		case history.ExecutionStarted:
+			if st == store.StatusPending {
+				st = store.StatusRunning
+			}
+		case history.ExecutionSuspended:
+			st = store.StatusSuspended
+		case history.ExecutionResumed:
+			st = store.StatusRunning
+		}
+	}
+	if st != run.Status {
+		op.Status = st
+	}
+	op.CustomStatus, op.SetCustom = bytesOf(resp.CustomStatus), true
+	all := append([]*history.Event(nil), msgs...)
+	var comp *history.Event
+	var carried []history.CarriedEvent
+	for _, a := range resp.Actions {
+		if comp != nil {
+			break
+		}
+		seq := seqOf(a.Id)
+		var ev *history.Event
+		switch x := a.WorkflowActionType.(type) {
+		case *protos.WorkflowAction_ScheduleTask:
+			c := x.ScheduleTask
+			if err := api.CheckName("activity name", c.Name); err != nil {
+				return nil, fmt.Errorf("action %d: %w", a.Id, err)
+			}
+			opts := encodeTaskOptions(taskOptions{TaskExecutionID: c.TaskExecutionId, Version: c.GetVersion().GetValue()})
+			ev = &history.Event{Type: history.TaskScheduled, Data: history.Data{Seq: seq, Name: c.Name, Input: bytesOf(c.Input),
+				Options: opts, TaskQueue: ActivityQueue}}
+			op.NewActivities = append(op.NewActivities, &store.ActivityTask{InstanceID: run.InstanceID, RunID: run.RunID, Seq: seq,
+				Name: c.Name, TaskQueue: ActivityQueue, Input: ev.Input, Options: opts, State: store.ActivityReady, ScheduledAt: now, VisibleAt: now})
+		case *protos.WorkflowAction_CreateTimer:
+			c := x.CreateTimer
+			if err := c.GetFireAt().CheckValid(); err != nil {
+				return nil, fmt.Errorf("action %d: timer fire time: %w", a.Id, err)
+			}
+			fire := c.FireAt.AsTime().UTC().Truncate(time.Microsecond)
+			purpose := timerPurpose(c)
+			ev = &history.Event{Type: history.TimerCreated, Data: history.Data{Seq: seq, FireAt: fire, Purpose: purpose, Name: c.GetName()}}
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: run.InstanceID, RunID: run.RunID, IgnoreFinished: true,
+				Message: history.Message(history.TimerFired, &history.Data{Seq: seq, FireAt: fire, Purpose: purpose}, fire, false)})
+		case *protos.WorkflowAction_CreateChildWorkflow:
+			c := x.CreateChildWorkflow
+			if err := api.CheckName("child workflow name", c.Name); err != nil {
+				return nil, fmt.Errorf("action %d: %w", a.Id, err)
+			}
+			id := c.InstanceId
+			if id == "" {
+				id = fmt.Sprintf("%s:%04x", run.InstanceID, a.Id)
+			}
+			if err := api.CheckInstanceID(id); err != nil {
+				return nil, fmt.Errorf("action %d: child instance id: %w", a.Id, err)
+			}
+			childRun := engine.NewID()
+			ev = &history.Event{Type: history.SubOrchestrationInstanceCreated, Data: history.Data{Seq: seq, Name: c.Name,
+				InstanceID: id, RunID: childRun, Input: bytesOf(c.Input)}}
+			taken := history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: seq, InstanceID: id,
+				Failure: &failure.Failure{Type: "InstanceAlreadyExists", Message: fmt.Sprintf("child workflow instance %q already exists and is running", id)}}, now, false)
+			op.NewRuns = append(op.NewRuns, &store.RunCreateOp{OnConflict: &taken, FailIfExists: true,
+				Run: store.Run{InstanceID: id, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: ev.Input,
+					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: seq, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
+				Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: ev.Input, InstanceID: id, RunID: childRun,
+					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: seq}, now, false)})
+		case *protos.WorkflowAction_SendEvent:
+			c := x.SendEvent
+			target := c.GetInstance().GetInstanceId()
+			if err := api.CheckInstanceID(target); err != nil {
+				return nil, fmt.Errorf("action %d: event target: %w", a.Id, err)
+			}
+			ev = &history.Event{Type: history.EventSent, Data: history.Data{Seq: seq, InstanceID: target, Name: c.Name, Input: bytesOf(c.Data)}}
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: target, IgnoreFinished: true,
+				Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: ev.Input, InstanceID: run.InstanceID},
+					d.s.eng.NotBeforeStart(target, now), false)})
+		case *protos.WorkflowAction_TerminateWorkflow:
+			c := x.TerminateWorkflow
+			if err := api.CheckInstanceID(c.InstanceId); err != nil {
+				return nil, fmt.Errorf("action %d: terminate target: %w", a.Id, err)
+			}
+			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceId, IgnoreFinished: true,
+				Message: history.Message(history.ExecutionTerminated, &history.Data{Reason: c.GetReason().GetValue(), Recursive: c.Recurse}, now, true)})
+			continue
+		case *protos.WorkflowAction_CompleteWorkflow:
+			c := x.CompleteWorkflow
+			switch c.WorkflowStatus {
+			case protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED:
+				comp = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{Status: store.StatusCompleted, Result: bytesOf(c.Result)}}
+			case protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED:
+				comp = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{Status: store.StatusFailed, Failure: failureOf(c.FailureDetails)}}
+			case protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED:
+				reason := c.GetResult().GetValue()
+				comp = &history.Event{Type: history.ExecutionCompleted, Data: history.Data{Status: store.StatusTerminated, Reason: reason,
+					Failure: &failure.Failure{Type: failure.TypeTerminated, Message: strings.TrimSpace("terminated " + reason)}}}
+			case protos.OrchestrationStatus_ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+				comp = &history.Event{Type: history.ContinueAsNew, Data: history.Data{Name: run.Name, Input: bytesOf(c.Result)}}
+				for _, e := range c.CarryoverEvents {
+					if er := e.GetEventRaised(); er != nil {
+						carried = append(carried, history.CarriedEvent{Name: er.Name, Input: bytesOf(er.Input)})
+					}
+				}
+			default:
+				return nil, fmt.Errorf("action %d: a workflow cannot complete with status %s", a.Id, c.WorkflowStatus)
+			}
+			continue
+		case *protos.WorkflowAction_WorkflowVersionNotAvailable:
+			return nil, errors.New("the worker does not have the version of the workflow this run started with")
+		case *protos.WorkflowAction_CreateDetachedWorkflow:
+			return nil, fmt.Errorf("action %d: detached workflows are not supported", a.Id)
+		default:
+			return nil, fmt.Errorf("action %d: unknown action %T", a.Id, a.WorkflowActionType)
+		}
+		all = append(all, ev)
+	}
+	if comp != nil {
+		all = append(all, comp)
+		engine.CompleteRun(op, run, runningChildren(past, all), carried, comp, now)
+	}
+	if err := addEvents(op, run, all, now); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// activityTask hands a claimed activity to a worker and records its
+// outcome.
+func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
+	s, t := d.s, c.Task
+	if c.Expired {
+		d.retry(t, &failure.Failure{Type: failure.TypeWorkerLost, Message: "the worker running this attempt stopped answering before its lease expired"}, s.gw.Now())
+		return
+	}
+	st := d.route(kindActivity, t.Name)
+	if st == nil {
+		d.retry(t, &failure.Failure{Type: failure.TypeNotRegistered, Message: fmt.Sprintf("no connected Durable Task worker serves activity %q", t.Name)},
+			s.gw.Now().Add(s.opts.NotServedRetry))
+		return
+	}
+	o := decodeTaskOptions(t.Options)
+	wi := &protos.WorkItem{Request: &protos.WorkItem_ActivityRequest{ActivityRequest: &protos.ActivityRequest{Name: t.Name, Input: strOf(t.Input),
+		Version: optStr(o.Version), TaskId: idOf(t.Seq), TaskExecutionId: o.TaskExecutionID,
+		WorkflowInstance: &protos.WorkflowInstance{InstanceId: t.InstanceID, ExecutionId: optStr(t.RunID)}}}}
+	r := d.exchange(st, &item{kind: kindActivity, key: t.InstanceID + "/" + strconv.Itoa(int(idOf(t.Seq))), act: t}, wi, 0)
+	now := s.gw.Now()
+	if r == nil {
+		d.retry(t, &failure.Failure{Type: failure.TypeWorkerLost, Message: "the worker running this attempt disconnected"}, now)
+		return
+	}
+	resp := r.(*protos.ActivityResponse)
+	if fd := resp.FailureDetails; fd != nil && (fd.ErrorType == "TaskActivityNotRegistered" || strings.Contains(strings.ToLower(fd.ErrorMessage), "not registered")) {
+		d.notServing(st, kindActivity, t.Name)
+		d.retry(t, &failure.Failure{Type: failure.TypeNotRegistered, Message: fd.ErrorMessage}, now)
+		return
+	}
+	rec := history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now}
+	data := &history.Data{Seq: t.Seq, Name: t.Name}
+	typ := history.TaskCompleted
+	if resp.FailureDetails != nil {
+		f := failureOf(resp.FailureDetails)
+		rec.Failure = f
+		final := *f
+		final.ActivityName, final.Attempts = t.Name, t.Attempt
+		data.Failure, typ = &final, history.TaskFailed
+	} else {
+		data.Result = bytesOf(resp.Result)
+	}
+	_, data.Attempts = engine.AttemptsWith(t, rec)
+	op := &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: history.Message(typ, data, now, false), Now: now}
+	d.apply(op, "record activity result", "instance_id", t.InstanceID, "activity", t.Name)
+}
