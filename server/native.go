@@ -49,10 +49,11 @@ func (s *Server) nativeRoutes() []route {
 
 func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	names := s.registered()
+	known := names != nil
 	if names == nil {
 		names = []string{}
 	}
-	writeJSON(w, http.StatusOK, api.WorkflowList{Known: s.names != nil, Workflows: names})
+	writeJSON(w, http.StatusOK, api.WorkflowList{Known: known, Workflows: names})
 	return nil
 }
 

@@ -54,7 +54,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// Workflows lists the registered workflow names when every worker is
 	// in-process (perdure dev); when set, a start for another name is 400
-	// naming the registered ones. nil: accept any name.
+	// naming the registered ones. nil, or a func that returns nil (a
+	// worker that may serve anything is connected): accept any name.
 	Workflows func() []string
 	// ValidateInput, when set, checks a start's input against the
 	// workflow's input type before anything is written (worker.ValidateInput
@@ -303,7 +304,7 @@ func (s *Server) checkWorkflow(name string) error {
 		return nil
 	}
 	names := s.registered()
-	if slices.Contains(names, name) {
+	if names == nil || slices.Contains(names, name) {
 		return nil
 	}
 	list := "none are registered"

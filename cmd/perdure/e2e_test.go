@@ -71,7 +71,7 @@ func freeAddr(t *testing.T) string {
 
 func startDev(t *testing.T, storePath, addr string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "dev", "--store", storePath, "--addr", addr, "--shutdown-grace", "2s")
+	cmd := exec.Command(os.Args[0], "dev", "--store", storePath, "--addr", addr, "--grpc-addr", "127.0.0.1:0", "--shutdown-grace", "2s")
 	cmd.Env = append(os.Environ(), "PERDURE_E2E_AS_CLI=1")
 	p := &devProcess{t: t, cmd: cmd, logs: &lockedBuffer{}, base: "http://" + addr, exited: make(chan error, 1)}
 	cmd.Stdout = p.logs

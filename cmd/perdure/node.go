@@ -19,9 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/server"
+	"github.com/perdure/perdure/server/durabletask"
 	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/sqlitestore"
@@ -44,6 +46,7 @@ type nodeFlags struct {
 	cacheSize        int
 	nodeID           string
 	pollInterval     time.Duration
+	grpcAddr         string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
@@ -61,6 +64,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
 	fl.IntVar(&f.cacheSize, "cache-size", 10000, "live workflow instances kept in memory")
 	fl.StringVar(&f.nodeID, "node-id", "", "name of this node in leases (default: random)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often an idle node looks for work that other nodes made ready without notifying it")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", envOr("PERDURE_GRPC_ADDR", durabletask.DefaultAddr), "Durable Task gRPC listen address, for Dapr Workflow's SDKs (off: none) (env PERDURE_GRPC_ADDR)")
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -191,12 +195,46 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 		}
 	}
 
+	var dt *durabletask.Service
+	var grpcSrv *grpc.Server
+	var grpcLn net.Listener
+	if f.grpcAddr != "" && f.grpcAddr != "off" {
+		if grpcLn, err = net.Listen("tcp", f.grpcAddr); err != nil {
+			n.ln.Close()
+			return fmt.Errorf("listen on %s for the Durable Task gRPC API: %w (choose another --grpc-addr, or --grpc-addr off)", f.grpcAddr, err)
+		}
+		if dt, err = durabletask.New(client, durabletask.Options{Logger: log}); err != nil {
+			n.ln.Close()
+			grpcLn.Close()
+			return err
+		}
+		if workflows != nil {
+			local := workflows
+			workflows = func() []string {
+				names, any := dt.WorkflowNames()
+				if any {
+					return nil
+				}
+				return append(local(), names...)
+			}
+		}
+	}
+
 	handler, err := server.New(server.Config{Client: client, Logger: log, MaxBodyBytes: f.maxBodyBytes,
 		Workflows: workflows, ValidateInput: validate, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Extra: map[string]http.Handler{"/": ui.Handler(ui.Options{})}})
 	if err != nil {
 		n.ln.Close()
 		return err
+	}
+	if dt != nil {
+		grpcSrv = grpc.NewServer()
+		dt.Register(grpcSrv)
+		go func() {
+			if err := grpcSrv.Serve(grpcLn); err != nil {
+				log.Error("Durable Task gRPC server stopped", "error", err)
+			}
+		}()
 	}
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	// Remote workers' long polls end at once on shutdown.
@@ -210,6 +248,10 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	url := "http://" + n.ln.Addr().String()
 	log.Info("perdure "+kind+" is ready", "address", url, "store", where, "workflows", len(n.worker.WorkflowNames()))
 	fmt.Fprintf(cmd.OutOrStdout(), "Perdure %s listening on %s (store %s)\n", kind, url, where)
+	if grpcLn != nil {
+		log.Info("Durable Task gRPC API is ready", "address", grpcLn.Addr().String())
+		fmt.Fprintf(cmd.OutOrStdout(), "Durable Task gRPC API (Dapr Workflow SDKs) on %s\n", grpcLn.Addr())
+	}
 
 	select {
 	case <-ctx.Done():
@@ -223,11 +265,32 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace+5*time.Second)
 	defer cancel()
 	_ = n.http.Shutdown(shutdownCtx)
+	if dt != nil {
+		// Work items not answered go back to the store; then the streams
+		// and calls still open are ended.
+		dt.Close()
+		stopGRPC(grpcSrv, 2*time.Second)
+	}
 	if err := n.worker.Stop(); err != nil {
 		log.Warn("stop worker", "error", err)
 	}
 	log.Info("stopped; unfinished workflows continue when perdure starts again")
 	return nil
+}
+
+// stopGRPC stops g gracefully, or at once after grace (calls that wait for
+// an instance can last long).
+func stopGRPC(g *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		g.Stop()
+	}
 }
 
 // address is the base URL of the node's HTTP API, for callbacks.

@@ -523,3 +523,22 @@ func (d *dispatcher) retry(t *store.ActivityTask, f *failure.Failure, visibleAt 
 	d.apply(&store.ActivityTaskRetryOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, VisibleAt: visibleAt,
 		LastFailure: failure.Encode(f), Attempts: log}, "offer an activity again", "instance_id", t.InstanceID, "activity", t.Name)
 }
+
+// WorkflowNames returns the workflow names the connected workers declared
+// (MetadataWorkflows); any is true when a connected worker declared none,
+// and so may serve any workflow.
+func (s *Service) WorkflowNames() (names []string, any bool) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	set := map[string]bool{}
+	for _, st := range d.streams {
+		if st.workflows == nil {
+			any = true
+		}
+		for k := range st.workflows {
+			set[k] = true
+		}
+	}
+	return keys(set), any
+}
