@@ -401,3 +401,112 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWorkersOfDifferentApps connects two workers that registered
+// different workflows and activities, without saying so: each item a
+// worker answers as not registered goes to the other, and every workflow
+// completes.
+func TestWorkersOfDifferentApps(t *testing.T) {
+	e := newEnv(t)
+	a := task.NewTaskRegistry()
+	_ = a.AddWorkflowN("orders", func(ctx *task.WorkflowContext) (any, error) {
+		var s string
+		if err := ctx.CallActivity("ship", task.WithActivityInput("box")).Await(&s); err != nil {
+			return nil, err
+		}
+		return "order " + s, nil
+	})
+	_ = a.AddActivityN("pack", func(ctx task.ActivityContext) (any, error) { return "packed", nil })
+	b := task.NewTaskRegistry()
+	_ = b.AddWorkflowN("billing", func(ctx *task.WorkflowContext) (any, error) {
+		var s string
+		if err := ctx.CallActivity("pack").Await(&s); err != nil {
+			return nil, err
+		}
+		return "bill " + s, nil
+	})
+	_ = b.AddActivityN("ship", func(ctx task.ActivityContext) (any, error) {
+		var s string
+		_ = ctx.GetInput(&s)
+		return "shipped " + s, nil
+	})
+	e.worker(a)
+	e.worker(b)
+	for i := 0; i < 5; i++ {
+		wantCompleted(t, e.run("orders", nil), `"order shipped box"`)
+		wantCompleted(t, e.run("billing", nil), `"bill packed"`)
+	}
+}
+
+// TestResiliencyAndCompensation is Dapr's resiliency-and-compensation
+// tutorial with the Go SDK: minus_one, then division, retried three times
+// and failing every time (the divisor is 0), then the compensation
+// plus_one; the result and custom status are what the tutorial shows.
+func TestResiliencyAndCompensation(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	var divisions atomic.Int32
+	_ = reg.AddActivityN("minus_one", func(ctx task.ActivityContext) (any, error) {
+		var n int
+		_ = ctx.GetInput(&n)
+		return n - 1, nil
+	})
+	_ = reg.AddActivityN("division", func(ctx task.ActivityContext) (any, error) {
+		var n int
+		_ = ctx.GetInput(&n)
+		divisions.Add(1)
+		if n == 0 {
+			return nil, errors.New("division by zero")
+		}
+		return 100 / n, nil
+	})
+	_ = reg.AddActivityN("plus_one", func(ctx task.ActivityContext) (any, error) {
+		var n int
+		_ = ctx.GetInput(&n)
+		return n + 1, nil
+	})
+	_ = reg.AddWorkflowN("resiliency_and_compensation_workflow", func(ctx *task.WorkflowContext) (any, error) {
+		retry := &task.RetryPolicy{MaxAttempts: 3, InitialRetryInterval: 20 * time.Millisecond, BackoffCoefficient: 2}
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		var r int
+		if err := ctx.CallActivity("minus_one", task.WithActivityInput(n), task.WithActivityRetryPolicy(retry)).Await(&r); err != nil {
+			return nil, err
+		}
+		var q int
+		if err := ctx.CallActivity("division", task.WithActivityInput(r), task.WithActivityRetryPolicy(retry)).Await(&q); err != nil {
+			if err := ctx.CallActivity("plus_one", task.WithActivityInput(r), task.WithActivityRetryPolicy(retry)).Await(&r); err != nil {
+				return nil, err
+			}
+			ctx.SetCustomStatus("Compensated minus_one activity with plus_one activity.")
+			return r, nil
+		}
+		return q, nil
+	})
+	e.worker(reg)
+	md := e.run("resiliency_and_compensation_workflow", 1)
+	wantCompleted(t, md, "1")
+	if got := md.GetCustomStatus().GetValue(); got != "Compensated minus_one activity with plus_one activity." {
+		t.Fatalf("custom status %q", got)
+	}
+	if n := divisions.Load(); n != 3 {
+		t.Fatalf("division ran %d times, want 3", n)
+	}
+	// Each of the three attempts is an activity task of its own in
+	// Perdure's history, each failed.
+	h, err := e.c.History(context.Background(), md.InstanceId, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, ev := range h {
+		if ev.Type == "TaskFailed" {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("%d TaskFailed events, want 3", failed)
+	}
+}
