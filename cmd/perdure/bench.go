@@ -27,7 +27,11 @@ Embedded mode (the default) runs the client, the engine and a worker in one
 process on a SQLite file with durable commits. --mode http (chain3 and
 fanout) starts the same node behind the HTTP API of perdure server on a
 loopback port and drives it over TCP through the Go HTTP client: start,
-then long-poll for the result. fsync_ms is the disk's measured fsync
+then long-poll for the result. --mode grpc (chain3 and fanout) serves the
+Durable Task gRPC API (as perdure server --grpc-addr does) on a loopback
+port and runs the scenarios' workflows and activities with the stock Go SDK
+of Dapr Workflow (github.com/dapr/durabletask-go): its worker runs them,
+its client starts them and waits for them. fsync_ms is the disk's measured fsync
 latency and commit_ms its measured durable SQLite commit, so that figures
 from different disks can be compared.
 
@@ -46,6 +50,7 @@ the disk of this machine.
 
   perdure bench chain3                3 chained activities: workflows/s, p50/p99 latency
   perdure bench chain3 --mode http    the same through the HTTP API
+  perdure bench chain3 --mode grpc    the same with Dapr Workflow's Go SDK over gRPC
   perdure bench fanout                one workflow over 1,000 activities
   perdure bench sleepers              100,000 waiting workflows: memory, timer lateness,
                                       event delivery (a few minutes)
@@ -110,7 +115,7 @@ the disk of this machine.
 		fl.IntVar(&cfg.Nodes, "nodes", 1, "PostgreSQL: nodes (engines with their own connection pool and worker) sharing the schema; chain3 and fanout")
 		fl.IntVar(&cfg.PoolSize, "pool", 0, "PostgreSQL: connections of each node's pool (0: the store's default)")
 		fl.BoolVar(&cfg.Keep, "keep", false, "PostgreSQL: keep the schema after the run (its name is in the progress)")
-		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) or http (client → perdure server over TCP; chain3 and fanout)")
+		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) http (client → perdure server over TCP) or grpc (Dapr Workflow's Go SDK worker and client → Durable Task gRPC API); http and grpc run chain3 and fanout")
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
 		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
 		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")

@@ -69,6 +69,7 @@ var Scenarios = []struct {
 const (
 	ModeEmbedded = "embedded"
 	ModeHTTP     = "http"
+	ModeGRPC     = "grpc"
 )
 
 // Defaults of the issue.
@@ -190,10 +191,10 @@ func (c *Config) defaults() {
 // CheckMode fails for unknown modes.
 func CheckMode(mode string) error {
 	switch mode {
-	case "", ModeEmbedded, ModeHTTP:
+	case "", ModeEmbedded, ModeHTTP, ModeGRPC:
 		return nil
 	}
-	return fmt.Errorf("--mode %q: use embedded or http", mode)
+	return fmt.Errorf("--mode %q: use embedded, http or grpc", mode)
 }
 
 // Check fails for an unknown scenario or mode, a mode the scenario does
@@ -239,6 +240,9 @@ func CheckScenarioMode(scenario, mode string) error {
 		}
 		if mode == ModeHTTP && !s.HTTP {
 			return fmt.Errorf("%s in --mode http is %w: it measures the engine's memory, timers and cache, which HTTP does not change; use --mode embedded (http runs chain3 and fanout)", scenario, ErrNotAvailable)
+		}
+		if mode == ModeGRPC && !s.HTTP {
+			return fmt.Errorf("%s in --mode grpc is %w: use --mode embedded (grpc runs chain3 and fanout)", scenario, ErrNotAvailable)
 		}
 		return nil
 	}
@@ -302,6 +306,8 @@ type Env struct {
 	URL string
 	// HTTP is the client of the HTTP API in HTTP mode, nil otherwise.
 	HTTP *httpclient.Client
+	// grpc is the Durable Task gRPC side in gRPC mode, nil otherwise.
+	grpc *grpcEnv
 
 	cfg     Config
 	nodes   []*node
@@ -415,8 +421,10 @@ func New(cfg Config) (*Env, error) {
 				return nil, err
 			}
 		}
-		if err := w.Start(); err != nil {
-			return nil, err
+		if cfg.Mode != ModeGRPC {
+			if err := w.Start(); err != nil {
+				return nil, err
+			}
 		}
 		n.worker = w
 	}
@@ -424,8 +432,13 @@ func New(cfg Config) (*Env, error) {
 	if len(e.nodes) > 1 {
 		e.started = map[string]*node{}
 	}
-	if cfg.Mode == ModeHTTP {
+	switch cfg.Mode {
+	case ModeHTTP:
 		if err := e.serveHTTP(); err != nil {
+			return nil, err
+		}
+	case ModeGRPC:
+		if err := e.serveGRPC(); err != nil {
 			return nil, err
 		}
 	}
@@ -441,6 +454,10 @@ func New(cfg Config) (*Env, error) {
 // schema (unless Config.Keep).
 func (e *Env) Close() error {
 	var errs []error
+	if e.grpc != nil {
+		errs = append(errs, e.grpc.close())
+		e.grpc = nil
+	}
 	if e.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := e.srv.Shutdown(ctx); err != nil {
@@ -511,12 +528,15 @@ func (e *Env) nodeOf(id string) *node {
 // start is durable.
 func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
 	id, n := e.id()
-	if e.HTTP == nil {
+	if e.HTTP == nil && e.grpc == nil {
 		return n.client.StartWorkflow(ctx, fn, input, perdure.StartOptions{InstanceID: id})
 	}
 	name, err := names.Bare(fn)
 	if err != nil {
 		return "", err
+	}
+	if e.grpc != nil {
+		return id, e.grpc.start(ctx, id, name, input)
 	}
 	b, err := json.Marshal(input)
 	if err != nil {
@@ -532,6 +552,9 @@ func (e *Env) start(ctx context.Context, fn any, input any) (string, error) {
 // mode (see wait) or the API's long-poll in HTTP mode, and decodes its
 // output into out; a run that did not complete is an error.
 func (e *Env) result(ctx context.Context, id string, out any) error {
+	if e.grpc != nil {
+		return e.grpc.result(ctx, id, out)
+	}
 	if e.HTTP == nil {
 		inst, err := e.wait(ctx, id)
 		if err != nil {

@@ -104,8 +104,13 @@ func TestModes(t *testing.T) {
 			t.Errorf("%s in http mode: %v, want ErrNotAvailable", s, err)
 		}
 	}
-	if _, err := Run(ctx(t), Chain3, Config{Mode: "grpc"}); err == nil || !strings.Contains(err.Error(), "use embedded or http") {
+	if _, err := Run(ctx(t), Chain3, Config{Mode: "pigeon"}); err == nil || !strings.Contains(err.Error(), "use embedded, http or grpc") {
 		t.Errorf("unknown mode: %v", err)
+	}
+	for _, s := range []string{Sleepers, LongHistory} {
+		if _, err := Run(ctx(t), s, Config{Mode: ModeGRPC}); !errors.Is(err, ErrNotAvailable) {
+			t.Errorf("%s in grpc mode: %v, want ErrNotAvailable", s, err)
+		}
 	}
 	if _, err := Run(ctx(t), "nope", Config{}); err == nil || !strings.Contains(err.Error(), "unknown scenario") {
 		t.Errorf("unknown scenario: %v", err)
@@ -149,6 +154,68 @@ func TestFanoutHTTPContract(t *testing.T) {
 	m := lastJSON(t, out.String(), "scenario", "mode", "store", "activities", "seconds", "activities_per_second", "fsync_ms", "commit_ms", "go_version", "cpus")
 	if m["scenario"] != "fanout" || m["mode"] != "http" || m["activities"] != 50.0 {
 		t.Errorf("figures %v", m)
+	}
+}
+
+// TestGRPCContract runs chain3 and fanout in gRPC mode: the Go SDK's
+// worker and client on the Durable Task gRPC API.
+func TestGRPCContract(t *testing.T) {
+	r, err := Run(ctx(t), Chain3, Config{Mode: ModeGRPC, Workflows: 40, LatencyRuns: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, true); err != nil {
+		t.Fatal(err)
+	}
+	m := lastJSON(t, out.String(), "scenario", "mode", "store", "workflows_per_second", "p50_ms", "p99_ms", "fsync_ms")
+	if m["scenario"] != "chain3" || m["mode"] != "grpc" || m["workflows"] != 40.0 {
+		t.Errorf("figures %v", m)
+	}
+	if r, err = Run(ctx(t), Fanout, Config{Mode: ModeGRPC, Activities: 30}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Write(&out, r, true); err != nil {
+		t.Fatal(err)
+	}
+	if m := lastJSON(t, out.String(), "scenario", "mode", "activities"); m["mode"] != "grpc" || m["activities"] != 30.0 {
+		t.Errorf("figures %v", m)
+	}
+}
+
+// TestGRPCGoesThroughTheSDK checks that gRPC mode runs the workflows in
+// the SDK's worker, not in Perdure's Go worker: the history records the
+// SDK's task options, which only the gRPC service writes.
+func TestGRPCGoesThroughTheSDK(t *testing.T) {
+	e, err := New(Config{Mode: ModeGRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.grpc == nil || !strings.HasPrefix(e.URL, "grpc://127.0.0.1:") {
+		t.Fatalf("no gRPC server: %q", e.URL)
+	}
+	id, err := e.start(ctx(t), Chain3Workflow, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out int
+	if err := e.result(ctx(t), id, &out); err != nil || out != 7 {
+		t.Fatalf("result %d %v, want 7", out, err)
+	}
+	h, err := e.Client.History(ctx(t), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk := 0
+	for _, ev := range h {
+		if ev.Type == "TaskScheduled" && ev.TaskQueue == "durabletask" {
+			sdk++
+		}
+	}
+	if sdk != 3 {
+		t.Fatalf("%d activities scheduled on the SDK's task queue, want 3", sdk)
 	}
 }
 

@@ -542,3 +542,63 @@ func (s *Service) WorkflowNames() (names []string, any bool) {
 	}
 	return keys(set), any
 }
+
+// reserve takes room for one item of kind handed out without a claim
+// (eager dispatch: a commit leases the work it makes ready to this
+// dispatcher); name "" is any name. It reports false when no connected
+// worker serves name or all are full. A reservation ends with unreserve,
+// or with the goroutine that runs the item (goItem).
+func (d *dispatcher) reserve(kind int, name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	capacity, ok := 0, name == ""
+	for _, st := range d.streams {
+		capacity += d.s.opts.MaxPendingPerStream
+		ok = ok || st.offers(kind, name)
+	}
+	if !ok || d.inflight[kind] >= capacity {
+		return false
+	}
+	d.inflight[kind]++
+	d.wg.Add(1)
+	return true
+}
+
+func (d *dispatcher) unreserve(kind int) {
+	d.done(kind)
+	d.wg.Done()
+}
+
+// goItem runs a reserved item.
+func (d *dispatcher) goItem(kind int, run func()) {
+	go func() {
+		defer d.wg.Done()
+		defer d.done(kind)
+		run()
+	}()
+}
+
+// eager returns the Eager of an op that may make a workflow task ready,
+// with a reservation taken; nil when the workers have no room.
+func (d *dispatcher) eager(now time.Time) *store.Eager {
+	if !d.reserve(kindWorkflow, "") {
+		return nil
+	}
+	return &store.Eager{Owner: d.owner, Now: now, LeaseUntil: now.Add(d.s.eng.LeaseDuration())}
+}
+
+// afterEager runs the workflow task an op with Eager e leased, or gives
+// the reservation back.
+func (d *dispatcher) afterEager(e *store.Eager, claimed *store.WorkflowTask, committed bool) {
+	if e == nil {
+		return
+	}
+	if committed && claimed != nil {
+		d.goItem(kindWorkflow, func() { d.workflowTask(claimed) })
+		return
+	}
+	d.unreserve(kindWorkflow)
+}

@@ -84,7 +84,28 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
 		return
 	}
-	d.apply(op, "commit workflow task", "instance_id", run.InstanceID)
+	// Activities go to workers with room in the same commit, and the run
+	// is leased again when messages arrived meanwhile (eager dispatch).
+	var eager []*store.ActivityTask
+	if !op.Status.Finished() {
+		for _, a := range op.NewActivities {
+			if d.reserve(kindActivity, a.Name) {
+				a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
+				a.LeaseOwner, a.LeaseUntil = d.owner, now.Add(s.eng.LeaseDuration())
+				eager = append(eager, a)
+			}
+		}
+		op.Eager = d.eager(now)
+	}
+	ok := d.apply(op, "commit workflow task", "instance_id", run.InstanceID)
+	for _, a := range eager {
+		if ok {
+			d.goItem(kindActivity, func() { d.activityTask(&store.ClaimedActivity{Task: a}) })
+		} else {
+			d.unreserve(kindActivity)
+		}
+	}
+	d.afterEager(op.Eager, op.Claimed, ok)
 }
 
 // notRegistered reports whether a worker answered a run's first workflow
@@ -342,6 +363,8 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 		data.Result = bytesOf(resp.Result)
 	}
 	_, data.Attempts = engine.AttemptsWith(t, rec)
-	op := &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: history.Message(typ, data, now, false), Now: now}
-	d.apply(op, "record activity result", "instance_id", t.InstanceID, "activity", t.Name)
+	op := &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: history.Message(typ, data, now, false), Now: now,
+		Eager: d.eager(now)}
+	ok := d.apply(op, "record activity result", "instance_id", t.InstanceID, "activity", t.Name)
+	d.afterEager(op.Eager, op.Claimed, ok)
 }
