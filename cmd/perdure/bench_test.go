@@ -65,7 +65,8 @@ func TestBenchListsAndRefuses(t *testing.T) {
 	}{
 		{[]string{"sleepers", "--mode", "http"}, "not available yet"},
 		{[]string{"long-history", "--mode", "http"}, "not available yet"},
-		{[]string{"chain3", "--mode", "grpc"}, "use embedded or http"},
+		{[]string{"chain3", "--mode", "pigeon"}, "use embedded, http or grpc"},
+		{[]string{"sleepers", "--mode", "grpc"}, "not available yet"},
 		{[]string{"chain3", "--output", "yaml"}, "--output"},
 		{[]string{"nope"}, "unknown scenario"},
 	} {
