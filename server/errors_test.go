@@ -97,6 +97,12 @@ func TestHealthMetricsExtraAndPanics(t *testing.T) {
 	if h.Status != "ok" {
 		t.Fatalf("health %+v", h)
 	}
+	// Dapr's SDKs poll the sidecar's health endpoints before they connect.
+	for _, p := range []string{"/v1.0/healthz", "/v1.0/healthz/outbound"} {
+		if r := e.do("GET", p, nil); r.status != 204 {
+			t.Fatalf("%s: %d %s, want 204", p, r.status, r.body)
+		}
+	}
 	if r := e.do("GET", "/metrics", nil); r.status != 200 || string(r.body) != "perdure_up 1\n" {
 		t.Fatalf("metrics %d %s", r.status, r.body)
 	}

@@ -125,6 +125,10 @@ func (s *Server) mount(cfg Config) (err error) {
 		s.mux.HandleFunc(rt.method+" "+rt.path, rt.h)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	// Dapr's sidecar health endpoints, which Dapr's SDKs poll before they
+	// connect (204 when healthy, as Dapr answers).
+	s.mux.HandleFunc("GET /v1.0/healthz", s.daprHealthz)
+	s.mux.HandleFunc("GET /v1.0/healthz/outbound", s.daprHealthz)
 	if cfg.Metrics != nil {
 		s.mux.Handle("/metrics", cfg.Metrics)
 	}
@@ -187,6 +191,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, healthBody("ok", ""))
+}
+
+// daprHealthz answers Dapr's health checks: 204 when the store answers a
+// read, 500 otherwise.
+func (s *Server) daprHealthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.ping(r); err != nil {
+		s.log.Warn("health check failed", "error", err)
+		writeJSON(w, http.StatusInternalServerError, healthBody("unavailable", err.Error()))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // statusWriter records the status and size of a response.
