@@ -83,6 +83,7 @@ type item struct {
 // dispatcher claims work from the store for the connected workers.
 type dispatcher struct {
 	s      *Service
+	cache  *runCache
 	owner  string
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -99,7 +100,7 @@ type dispatcher struct {
 
 func newDispatcher(s *Service) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &dispatcher{s: s, owner: s.eng.Owner() + "/grpc", ctx: ctx, cancel: cancel,
+	d := &dispatcher{s: s, cache: newRunCache(10000), owner: s.eng.Owner() + "/grpc", ctx: ctx, cancel: cancel,
 		items: map[string]*item{}, byKey: map[string]*item{}, changed: make(chan struct{})}
 	d.wg.Add(3)
 	go d.loop(kindWorkflow)
@@ -223,7 +224,7 @@ func (d *dispatcher) claimable(kind int) (n int, names, queues []string, changed
 			qs[st.queue] = true
 		}
 	}
-	n = capacity - d.inflight[kind]
+	n = capacity - d.inflight[kindWorkflow] - d.inflight[kindActivity]
 	if n <= 0 || len(d.streams) == 0 {
 		return 0, nil, nil, changed
 	}
@@ -325,17 +326,15 @@ func (d *dispatcher) sleep(t time.Duration) {
 	}
 }
 
-// route picks the connected worker with the most room that serves name.
+// route picks, among the connected workers that serve name, the one with
+// the fewest items pending (the claims bound the items in flight to what
+// the workers can take, all kinds together); nil when none serves name.
 func (d *dispatcher) route(kind int, name string) *stream {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var best *stream
 	for _, st := range d.streams {
-		if !st.offers(kind, name) || st.pending >= d.s.opts.MaxPendingPerStream {
-			continue
-		}
-		// Declared names win over workers that take anything.
-		if best == nil || st.pending < best.pending {
+		if st.offers(kind, name) && (best == nil || st.pending < best.pending) {
 			best = st
 		}
 	}
@@ -559,7 +558,7 @@ func (d *dispatcher) reserve(kind int, name string) bool {
 		capacity += d.s.opts.MaxPendingPerStream
 		ok = ok || st.offers(kind, name)
 	}
-	if !ok || d.inflight[kind] >= capacity {
+	if !ok || d.inflight[kindWorkflow]+d.inflight[kindActivity] >= capacity {
 		return false
 	}
 	d.inflight[kind]++

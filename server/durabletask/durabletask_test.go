@@ -22,6 +22,7 @@ import (
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/server/durabletask"
+	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/sqlitestore"
 )
 
@@ -508,5 +509,74 @@ func TestResiliencyAndCompensation(t *testing.T) {
 	}
 	if failed != 3 {
 		t.Fatalf("%d TaskFailed events, want 3", failed)
+	}
+}
+
+// countingStore counts the activity results committed with the workflow
+// task they wake (fused).
+type countingStore struct {
+	store.Store
+	fused atomic.Int32
+}
+
+func (s *countingStore) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
+	errs, err := s.Store.Apply(ctx, ops)
+	for _, op := range ops {
+		if f, ok := op.(*store.ActivityTaskFinishOp); ok && f.ThenApplied {
+			s.fused.Add(1)
+		}
+	}
+	return errs, err
+}
+
+// TestFusedSteps checks that each activity result of a chain is committed
+// with the workflow task it wakes, computed by the SDK's worker first.
+func TestFusedSteps(t *testing.T) {
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: st}
+	c, err := perdure.NewClient(perdure.Options{Store: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := durabletask.New(c, durabletask.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	e := &env{t: t, c: c, addr: lis.Addr().String()}
+	e.dt = e.connect()
+	t.Cleanup(func() {
+		g.Stop()
+		svc.Close()
+		_ = c.Close()
+		_ = st.Close()
+	})
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		for i := 0; i < 3; i++ {
+			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
+	})
+	e.worker(reg)
+	wantCompleted(t, e.run("chain", 1), "4")
+	if n := cs.fused.Load(); n != 3 {
+		t.Fatalf("%d activity results were committed with the task they woke, want 3", n)
 	}
 }

@@ -46,8 +46,9 @@ const DefaultAddr = "127.0.0.1:50001"
 // Options configure a Service. Zero values mean defaults.
 type Options struct {
 	Logger *slog.Logger
-	// MaxPendingPerStream bounds the work items handed to one
-	// GetWorkItems stream and not answered yet. Default 256.
+	// MaxPendingPerStream is how many work items (workflow and activity
+	// items together) each connected GetWorkItems stream adds to what
+	// this node hands out and has not had answered yet. Default 256.
 	MaxPendingPerStream int
 	// WorkflowTaskTimeout is how long a worker may take to answer a
 	// workflow work item before it is handed to another worker. Default

@@ -34,7 +34,11 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		ev.Time = now
 		msgs = append(msgs, ev)
 	}
-	past, err := s.eng.LoadHistory(d.ctx, run.RunID, history.DecodeForReplay)
+	past, cached := d.cache.get(run)
+	var err error
+	if !cached {
+		past, err = s.eng.LoadHistory(d.ctx, run.RunID, history.DecodeForReplay)
+	}
 	if err != nil {
 		if d.ctx.Err() == nil {
 			d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
@@ -77,27 +81,54 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		d.release(t, s.gw.Now(), "")
 		return
 	}
-	op, err := d.commitOf(t, past, msgs, resp, now)
+	op, all, err := d.commitOf(t, past, msgs, resp, now)
 	if err != nil {
 		s.log.Error("a worker's answer to a workflow task cannot be applied; the task will be retried", "instance_id", run.InstanceID,
 			"workflow", run.Name, "error", err)
 		d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
 		return
 	}
-	// Activities go to workers with room in the same commit, and the run
-	// is leased again when messages arrived meanwhile (eager dispatch).
-	var eager []*store.ActivityTask
+	eager := d.eagerActivities(op, now)
 	if !op.Status.Finished() {
-		for _, a := range op.NewActivities {
-			if d.reserve(kindActivity, a.Name) {
-				a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
-				a.LeaseOwner, a.LeaseUntil = d.owner, now.Add(s.eng.LeaseDuration())
-				eager = append(eager, a)
-			}
-		}
 		op.Eager = d.eager(now)
 	}
 	ok := d.apply(op, "commit workflow task", "instance_id", run.InstanceID)
+	d.committed(run, op, past, all, eager, ok)
+	d.afterEager(op.Eager, op.Claimed, ok)
+}
+
+// eagerActivities leases, in op, the new activities that connected
+// workers have room for (eager dispatch), with reservations taken.
+func (d *dispatcher) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time) []*store.ActivityTask {
+	if op.Status.Finished() {
+		return nil
+	}
+	var eager []*store.ActivityTask
+	for _, a := range op.NewActivities {
+		if d.reserve(kindActivity, a.Name) {
+			a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
+			a.LeaseOwner, a.LeaseUntil = d.owner, now.Add(d.s.eng.LeaseDuration())
+			eager = append(eager, a)
+		}
+	}
+	return eager
+}
+
+// committed follows a workflow task's commit (ok: it was applied): the
+// run's history is cached for its next task, and the activities leased
+// in the commit start; or the reservations are given back.
+func (d *dispatcher) committed(run *store.Run, op *store.WorkflowTaskCommitOp, past, all []*history.Event, eager []*store.ActivityTask, ok bool) {
+	if ok && !op.Status.Finished() {
+		next := *run
+		next.HistoryLen += int64(len(all))
+		if op.Status != "" {
+			next.Status = op.Status
+		}
+		next.TaskError = ""
+		d.cache.put(&next, append(past[:len(past):len(past)], all...))
+	} else {
+		d.cache.drop(run.RunID)
+	}
 	for _, a := range eager {
 		if ok {
 			d.goItem(kindActivity, func() { d.activityTask(&store.ClaimedActivity{Task: a}) })
@@ -105,7 +136,6 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 			d.unreserve(kindActivity)
 		}
 	}
-	d.afterEager(op.Eager, op.Claimed, ok)
 }
 
 // notRegistered reports whether a worker answered a run's first workflow
@@ -187,7 +217,7 @@ func addEvents(op *store.WorkflowTaskCommitOp, run *store.Run, evs []*history.Ev
 }
 
 // commitOf turns a worker's answer into the workflow task's commit.
-func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event, resp *protos.WorkflowResponse, now time.Time) (*store.WorkflowTaskCommitOp, error) {
+func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event, resp *protos.WorkflowResponse, now time.Time) (*store.WorkflowTaskCommitOp, []*history.Event, error) {
 	run := t.Run
 	op := &store.WorkflowTaskCommitOp{InstanceID: run.InstanceID, RunID: run.RunID, LeaseOwner: t.LeaseOwner,
 		HistoryLen: run.HistoryLen, UpdatedAt: now}
@@ -222,7 +252,7 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 		case *protos.WorkflowAction_ScheduleTask:
 			c := x.ScheduleTask
 			if err := api.CheckName("activity name", c.Name); err != nil {
-				return nil, fmt.Errorf("action %d: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: %w", a.Id, err)
 			}
 			opts := encodeTaskOptions(taskOptions{TaskExecutionID: c.TaskExecutionId, Version: c.GetVersion().GetValue()})
 			ev = &history.Event{Type: history.TaskScheduled, Data: history.Data{Seq: seq, Name: c.Name, Input: bytesOf(c.Input),
@@ -232,7 +262,7 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 		case *protos.WorkflowAction_CreateTimer:
 			c := x.CreateTimer
 			if err := c.GetFireAt().CheckValid(); err != nil {
-				return nil, fmt.Errorf("action %d: timer fire time: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: timer fire time: %w", a.Id, err)
 			}
 			fire := c.FireAt.AsTime().UTC().Truncate(time.Microsecond)
 			purpose := timerPurpose(c)
@@ -242,14 +272,14 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 		case *protos.WorkflowAction_CreateChildWorkflow:
 			c := x.CreateChildWorkflow
 			if err := api.CheckName("child workflow name", c.Name); err != nil {
-				return nil, fmt.Errorf("action %d: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: %w", a.Id, err)
 			}
 			id := c.InstanceId
 			if id == "" {
 				id = fmt.Sprintf("%s:%04x", run.InstanceID, a.Id)
 			}
 			if err := api.CheckInstanceID(id); err != nil {
-				return nil, fmt.Errorf("action %d: child instance id: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: child instance id: %w", a.Id, err)
 			}
 			childRun := engine.NewID()
 			ev = &history.Event{Type: history.SubOrchestrationInstanceCreated, Data: history.Data{Seq: seq, Name: c.Name,
@@ -265,7 +295,7 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 			c := x.SendEvent
 			target := c.GetInstance().GetInstanceId()
 			if err := api.CheckInstanceID(target); err != nil {
-				return nil, fmt.Errorf("action %d: event target: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: event target: %w", a.Id, err)
 			}
 			ev = &history.Event{Type: history.EventSent, Data: history.Data{Seq: seq, InstanceID: target, Name: c.Name, Input: bytesOf(c.Data)}}
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: target, IgnoreFinished: true,
@@ -274,7 +304,7 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 		case *protos.WorkflowAction_TerminateWorkflow:
 			c := x.TerminateWorkflow
 			if err := api.CheckInstanceID(c.InstanceId); err != nil {
-				return nil, fmt.Errorf("action %d: terminate target: %w", a.Id, err)
+				return nil, nil, fmt.Errorf("action %d: terminate target: %w", a.Id, err)
 			}
 			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceId, IgnoreFinished: true,
 				Message: history.Message(history.ExecutionTerminated, &history.Data{Reason: c.GetReason().GetValue(), Recursive: c.Recurse}, now, true)})
@@ -298,15 +328,15 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 					}
 				}
 			default:
-				return nil, fmt.Errorf("action %d: a workflow cannot complete with status %s", a.Id, c.WorkflowStatus)
+				return nil, nil, fmt.Errorf("action %d: a workflow cannot complete with status %s", a.Id, c.WorkflowStatus)
 			}
 			continue
 		case *protos.WorkflowAction_WorkflowVersionNotAvailable:
-			return nil, errors.New("the worker does not have the version of the workflow this run started with")
+			return nil, nil, errors.New("the worker does not have the version of the workflow this run started with")
 		case *protos.WorkflowAction_CreateDetachedWorkflow:
-			return nil, fmt.Errorf("action %d: detached workflows are not supported", a.Id)
+			return nil, nil, fmt.Errorf("action %d: detached workflows are not supported", a.Id)
 		default:
-			return nil, fmt.Errorf("action %d: unknown action %T", a.Id, a.WorkflowActionType)
+			return nil, nil, fmt.Errorf("action %d: unknown action %T", a.Id, a.WorkflowActionType)
 		}
 		all = append(all, ev)
 	}
@@ -315,9 +345,9 @@ func (d *dispatcher) commitOf(t *store.WorkflowTask, past, msgs []*history.Event
 		engine.CompleteRun(op, run, runningChildren(past, all), carried, comp, now)
 	}
 	if err := addEvents(op, run, all, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return op, nil
+	return op, all, nil
 }
 
 // activityTask hands a claimed activity to a worker and records its
@@ -365,6 +395,84 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 	_, data.Attempts = engine.AttemptsWith(t, rec)
 	op := &store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: history.Message(typ, data, now, false), Now: now,
 		Eager: d.eager(now)}
+	f := d.fuse(t, op, data, now)
 	ok := d.apply(op, "record activity result", "instance_id", t.InstanceID, "activity", t.Name)
-	d.afterEager(op.Eager, op.Claimed, ok)
+	applied := ok && op.ThenApplied
+	claimed := op.Claimed
+	if f != nil {
+		d.committed(f.run, f.op, f.past, f.all, f.eager, applied)
+		if applied {
+			claimed = f.op.Claimed
+		}
+	}
+	d.afterEager(op.Eager, claimed, ok)
+}
+
+// fusedStep is the workflow task an activity's result wakes, computed by
+// the worker before the result is committed, to be committed with it in
+// one transaction (as the engine fuses a Go workflow's steps).
+type fusedStep struct {
+	run       *store.Run
+	op        *store.WorkflowTaskCommitOp
+	past, all []*history.Event
+	eager     []*store.ActivityTask
+}
+
+// fuse asks a worker for the workflow task that op's result wakes, when
+// the run's history is cached and the result is the only thing the run
+// waits on, and sets it as op.Then; nil otherwise.
+func (d *dispatcher) fuse(t *store.ActivityTask, op *store.ActivityTaskFinishOp, data *history.Data, now time.Time) *fusedStep {
+	lr, past := d.cache.take(t.RunID)
+	if lr == nil {
+		return nil
+	}
+	if outstanding(past) != 1 {
+		d.cache.put(lr, past)
+		return nil
+	}
+	st := d.route(kindWorkflow, lr.Name)
+	if st == nil {
+		return nil
+	}
+	ev := history.MessageEvent(&op.Message, data)
+	ev.Time = now
+	msgs := []*history.Event{ev}
+	pastDT, _ := historyOf(past, time.Time{})
+	newDT := append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
+		InstanceId: lr.InstanceID, ExecutionId: wrapperspb.String(lr.RunID), PastEvents: pastDT, NewEvents: newDT}}}
+	r := d.exchange(st, &item{kind: kindWorkflow, key: lr.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
+	if r == nil {
+		return nil
+	}
+	task := &store.WorkflowTask{Run: lr, Messages: []*store.Message{{}}, LeaseOwner: d.owner}
+	then, all, err := d.commitOf(task, past, msgs, r.(*protos.WorkflowResponse), now)
+	if err != nil {
+		return nil // the regular task will report it
+	}
+	then.Consumed = nil
+	f := &fusedStep{run: lr, op: then, past: past, all: all, eager: d.eagerActivities(then, now)}
+	if !then.Status.Finished() && op.Eager != nil {
+		// The run's next task, should messages have arrived meanwhile,
+		// is leased with the op's Eager.
+		then.Eager = op.Eager
+	}
+	op.Then = f.op
+	return f
+}
+
+// outstanding counts what the run whose history is evs waits on:
+// activities, timers and children started and not answered.
+func outstanding(evs []*history.Event) int {
+	open := map[int64]bool{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationInstanceCreated:
+			open[ev.Seq] = true
+		case history.TaskCompleted, history.TaskFailed, history.TimerFired,
+			history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
+			delete(open, ev.Seq)
+		}
+	}
+	return len(open)
 }
