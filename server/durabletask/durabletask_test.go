@@ -37,6 +37,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, durabletask.Options{NotServedRetry: 200 * time.Millisecond})
+}
+
+func newEnvWith(t *testing.T, opts durabletask.Options) *env {
+	t.Helper()
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := durabletask.New(c, durabletask.Options{NotServedRetry: 200 * time.Millisecond})
+	svc, err := durabletask.New(c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,5 +583,45 @@ func TestFusedSteps(t *testing.T) {
 	wantCompleted(t, e.run("chain", 1), "4")
 	if n := cs.fused.Load(); n != 3 {
 		t.Fatalf("%d activity results were committed with the task they woke, want 3", n)
+	}
+}
+
+// TestBusyWorker runs more workflows at once than the worker may hold:
+// the rest wait for room, none is set aside as unserved (which would
+// delay it by NotServedRetry, a minute here).
+func TestBusyWorker(t *testing.T) {
+	e := newEnvWith(t, durabletask.Options{MaxPendingPerStream: 2, NotServedRetry: time.Minute})
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		for i := 0; i < 3; i++ {
+			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
+	})
+	e.worker(reg)
+	ctx := context.Background()
+	var ids []api.InstanceID
+	for i := 0; i < 30; i++ {
+		id, err := e.dt.ScheduleNewWorkflow(ctx, "chain", api.WithInput(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		md, err := e.dt.WaitForWorkflowCompletion(wctx, id)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		wantCompleted(t, md, fmt.Sprint(i+3))
 	}
 }
