@@ -625,3 +625,73 @@ func TestBusyWorker(t *testing.T) {
 		wantCompleted(t, md, fmt.Sprint(i+3))
 	}
 }
+
+// TestRerunFromEvent reruns a failed workflow from its failed activity:
+// the new instance keeps the steps before it, runs that activity again
+// (with a new input) and the rest, and completes.
+func TestRerunFromEvent(t *testing.T) {
+	e := newEnv(t)
+	reg := task.NewTaskRegistry()
+	var runs atomic.Int32
+	_ = reg.AddActivityN("inc", func(ctx task.ActivityContext) (any, error) {
+		runs.Add(1)
+		return inc(ctx)
+	})
+	_ = reg.AddActivityN("check", func(ctx task.ActivityContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		if n < 100 {
+			return nil, fmt.Errorf("%d is too small", n)
+		}
+		return n, nil
+	})
+	_ = reg.AddWorkflowN("waiter", func(ctx *task.WorkflowContext) (any, error) {
+		return nil, ctx.WaitForSingleEvent("go", time.Hour).Await(nil)
+	})
+	_ = reg.AddWorkflowN("flow", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+			return nil, err
+		}
+		if err := ctx.CallActivity("check", task.WithActivityInput(n)).Await(&n); err != nil {
+			return nil, err
+		}
+		if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+			return nil, err
+		}
+		return n, nil
+	})
+	e.worker(reg)
+	ctx := context.Background()
+	md := e.run("flow", 1, api.WithInstanceID("src"))
+	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED {
+		t.Fatalf("source: %s, want FAILED", md.RuntimeStatus)
+	}
+	if _, err := e.dt.RerunWorkflowFromEvent(ctx, "src", 7); status.Code(errors.Unwrap(err)) != codes.NotFound && status.Code(err) != codes.NotFound {
+		t.Fatalf("rerun from a missing event: %v, want NotFound", err)
+	}
+	// Event 1 is the check activity (the SDK numbers actions 0, 1, 2…).
+	id, err := e.dt.RerunWorkflowFromEvent(ctx, "src", 1, api.WithRerunNewInstanceID("rerun"), api.WithRerunInput(500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "rerun" {
+		t.Fatalf("new instance %q", id)
+	}
+	wantCompleted(t, e.wait(id), "501")
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("inc ran %d times, want 2 (once in the source, once after the rerun point)", n)
+	}
+	// Into the id of a running instance: refused.
+	if _, err := e.dt.ScheduleNewWorkflow(ctx, "waiter", api.WithInstanceID("busy")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dt.RerunWorkflowFromEvent(ctx, "src", 1, api.WithRerunNewInstanceID("busy")); status.Code(errors.Unwrap(err)) != codes.AlreadyExists && status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("rerun into a running instance's id: %v, want AlreadyExists", err)
+	}
+}

@@ -442,3 +442,100 @@ func (s *Service) GetInstanceHistory(ctx context.Context, req *protos.GetInstanc
 	out, _ := historyOf(evs, time.Time{})
 	return &protos.GetInstanceHistoryResponse{Events: out}, nil
 }
+
+// RerunWorkflowFromEvent starts a new instance from a finished one's
+// history up to the activity scheduled as event EventID (the SDK's
+// sequence number), which runs again (with a new input when
+// OverwriteInput), as do the activities and timers the source was waiting
+// on at that point. A point where a child workflow was running cannot be
+// rerun from (FailedPrecondition).
+func (s *Service) RerunWorkflowFromEvent(ctx context.Context, req *protos.RerunWorkflowFromEventRequest) (*protos.RerunWorkflowFromEventResponse, error) {
+	if err := checkID(req.SourceInstanceID); err != nil {
+		return nil, err
+	}
+	newID := req.GetNewInstanceID()
+	if newID == "" {
+		newID = engine.NewID()
+	}
+	if err := checkID(newID); err != nil {
+		return nil, err
+	}
+	src, err := s.c.GetInstance(ctx, req.SourceInstanceID)
+	if err != nil {
+		return nil, grpcErr(err)
+	}
+	if !src.Status.Finished() {
+		return nil, status.Errorf(codes.FailedPrecondition, "workflow instance %q is %s: only a finished instance can be rerun", src.InstanceID, src.Status)
+	}
+	evs, err := s.eng.LoadHistory(ctx, src.RunID, history.DecodeForReplay)
+	if err != nil {
+		return nil, grpcErr(err)
+	}
+	at := -1
+	for i, ev := range evs {
+		if ev.Type == history.TaskScheduled && ev.Seq == seqOf(int32(req.EventID)) {
+			at = i
+			break
+		}
+	}
+	if at < 1 || evs[0].Type != history.ExecutionStarted {
+		return nil, status.Errorf(codes.NotFound, "workflow instance %q has no activity scheduled as event %d", src.InstanceID, req.EventID)
+	}
+	now := s.gw.Now()
+	runID := engine.NewID()
+	start := *evs[0]
+	start.InstanceID, start.RunID = newID, runID
+	start.ParentInstanceID, start.ParentRunID, start.ParentSeq = "", "", 0
+	target := *evs[at]
+	if req.OverwriteInput {
+		target.Input = bytesOf(req.Input)
+	}
+	copied := append(append([]*history.Event{&start}, evs[1:at]...), &target)
+	then := &store.WorkflowTaskCommitOp{InstanceID: newID, RunID: runID, UpdatedAt: now, Status: store.StatusRunning}
+	answered := map[int64]bool{}
+	for _, ev := range copied {
+		switch ev.Type {
+		case history.TaskCompleted, history.TaskFailed, history.TimerFired,
+			history.SubOrchestrationInstanceCompleted, history.SubOrchestrationInstanceFailed:
+			answered[ev.Seq] = true
+		}
+	}
+	for _, ev := range copied {
+		if answered[ev.Seq] {
+			continue
+		}
+		switch ev.Type {
+		case history.TaskScheduled:
+			then.NewActivities = append(then.NewActivities, &store.ActivityTask{InstanceID: newID, RunID: runID, Seq: ev.Seq, Name: ev.Name,
+				TaskQueue: ActivityQueue, Input: ev.Input, Options: ev.Options, State: store.ActivityReady, ScheduledAt: now, VisibleAt: now})
+		case history.TimerCreated:
+			then.Messages = append(then.Messages, &store.MessageSendOp{InstanceID: newID, RunID: runID, IgnoreFinished: true,
+				Message: history.Message(history.TimerFired, &history.Data{Seq: ev.Seq, FireAt: ev.FireAt, Purpose: ev.Purpose}, ev.FireAt, false)})
+		case history.SubOrchestrationInstanceCreated:
+			return nil, status.Errorf(codes.FailedPrecondition, "child workflow %q was running at event %d of %q: rerun from an earlier or a later activity", ev.InstanceID, req.EventID, src.InstanceID)
+		}
+	}
+	for i, ev := range copied {
+		e := *ev
+		e.ID = int64(i) + 1
+		se, err := e.Encode()
+		if err != nil {
+			return nil, grpcErr(err)
+		}
+		then.NewEvents = append(then.NewEvents, se)
+	}
+	op := &store.RunCreateOp{FailIfExists: true, Then: then,
+		Run: store.Run{InstanceID: newID, RunID: runID, Name: src.Name, Status: store.StatusPending, Input: src.Input, CreatedAt: now, UpdatedAt: now},
+		Start: history.Message(history.ExecutionStarted, &start.Data, now, false)}
+	errs, err := s.gw.Apply(ctx, []store.Op{op})
+	if err == nil {
+		err = errs[0]
+	}
+	if err != nil {
+		return nil, grpcErr(err)
+	}
+	if !op.Created || !op.ThenApplied {
+		return nil, status.Errorf(codes.AlreadyExists, "workflow instance %q exists", newID)
+	}
+	return &protos.RerunWorkflowFromEventResponse{NewInstanceID: newID}, nil
+}
