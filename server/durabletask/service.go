@@ -525,7 +525,7 @@ func (s *Service) RerunWorkflowFromEvent(ctx context.Context, req *protos.RerunW
 		then.NewEvents = append(then.NewEvents, se)
 	}
 	op := &store.RunCreateOp{FailIfExists: true, Then: then,
-		Run: store.Run{InstanceID: newID, RunID: runID, Name: src.Name, Status: store.StatusPending, Input: src.Input, CreatedAt: now, UpdatedAt: now},
+		Run:   store.Run{InstanceID: newID, RunID: runID, Name: src.Name, Status: store.StatusPending, Input: src.Input, CreatedAt: now, UpdatedAt: now},
 		Start: history.Message(history.ExecutionStarted, &start.Data, now, false)}
 	errs, err := s.gw.Apply(ctx, []store.Op{op})
 	if err == nil {
