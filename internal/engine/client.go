@@ -44,12 +44,15 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 	}
 	var es *server
 	var f *fused
+	var after func(applied bool, claimed *store.WorkflowTask, err error)
 	if visible.Equal(now) {
 		// The first workflow task runs before the start's commit and is
 		// committed with it (fused), or is leased in it (eager).
 		if es = e.eagerWorkflow(req.Name, req.TaskQueue); es != nil {
 			f = es.fuseStart(op, start, now)
 			op.Eager = es.eager(now, nil)
+		} else if h := e.startHook.Load(); h != nil {
+			after = (*h)(op, start, now)
 		}
 	}
 	err = e.apply1(op)
@@ -58,6 +61,8 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (run *store.Run, c
 		f.done(op.ThenApplied, op.Claimed, err)
 	case es != nil:
 		es.runEager(op.Claimed, err)
+	case after != nil:
+		after(op.ThenApplied, op.Claimed, err)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {

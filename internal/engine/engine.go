@@ -86,6 +86,10 @@ type Engine struct {
 	loops   map[*loopState]struct{} // claim loops, under mu
 	servers []*server               // serving workers, for eager dispatch; under mu, replaced on change
 
+	// startHook, when set, may fuse or lease the first workflow task of a
+	// start that no worker of this engine takes (SetStartHook).
+	startHook atomic.Pointer[StartHook]
+
 	closeOnce sync.Once
 	closing   chan struct{}
 	done      chan struct{}

@@ -74,3 +74,19 @@ func AttemptsWith(t *store.ActivityTask, rec history.Attempt) ([]byte, []history
 	a := append(decodeAttempts(t.Attempts), rec)
 	return encodeAttempts(a), trim(a)
 }
+
+// StartHook is given a start that is visible at once and that no worker
+// of this engine takes, before it is committed: it may set op.Then (the
+// run's first workflow task, computed elsewhere; start is the data
+// op.Start was encoded from) and op.Eager. The function it returns (nil:
+// none) is called with the commit's outcome.
+type StartHook func(op *store.RunCreateOp, start *history.Data, now time.Time) func(applied bool, claimed *store.WorkflowTask, err error)
+
+// SetStartHook sets (nil: removes) the engine's StartHook.
+func (e *Engine) SetStartHook(h StartHook) {
+	if h == nil {
+		e.startHook.Store(nil)
+		return
+	}
+	e.startHook.Store(&h)
+}

@@ -102,6 +102,7 @@ func newDispatcher(s *Service) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dispatcher{s: s, cache: newRunCache(10000), owner: s.eng.Owner() + "/grpc", ctx: ctx, cancel: cancel,
 		items: map[string]*item{}, byKey: map[string]*item{}, changed: make(chan struct{})}
+	s.eng.SetStartHook(d.fuseStart)
 	d.wg.Add(3)
 	go d.loop(kindWorkflow)
 	go d.loop(kindActivity)
@@ -110,6 +111,7 @@ func newDispatcher(s *Service) *dispatcher {
 }
 
 func (d *dispatcher) close() {
+	d.s.eng.SetStartHook(nil)
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()

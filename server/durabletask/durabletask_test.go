@@ -521,7 +521,7 @@ func TestResiliencyAndCompensation(t *testing.T) {
 // task they wake (fused).
 type countingStore struct {
 	store.Store
-	fused atomic.Int32
+	fused, starts atomic.Int32
 }
 
 func (s *countingStore) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
@@ -530,12 +530,16 @@ func (s *countingStore) Apply(ctx context.Context, ops []store.Op) ([]error, err
 		if f, ok := op.(*store.ActivityTaskFinishOp); ok && f.ThenApplied {
 			s.fused.Add(1)
 		}
+		if c, ok := op.(*store.RunCreateOp); ok && c.ThenApplied {
+			s.starts.Add(1)
+		}
 	}
 	return errs, err
 }
 
-// TestFusedSteps checks that each activity result of a chain is committed
-// with the workflow task it wakes, computed by the SDK's worker first.
+// TestFusedSteps checks that the start and each activity result of a
+// chain are committed with the workflow task they wake, computed by the
+// SDK's worker first.
 func TestFusedSteps(t *testing.T) {
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
 	if err != nil {
@@ -583,6 +587,9 @@ func TestFusedSteps(t *testing.T) {
 	wantCompleted(t, e.run("chain", 1), "4")
 	if n := cs.fused.Load(); n != 3 {
 		t.Fatalf("%d activity results were committed with the task they woke, want 3", n)
+	}
+	if n := cs.starts.Load(); n != 1 {
+		t.Fatalf("%d starts were committed with their first workflow task, want 1", n)
 	}
 }
 

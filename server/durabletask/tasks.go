@@ -3,6 +3,7 @@ package durabletask
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -475,4 +476,58 @@ func outstanding(evs []*history.Event) int {
 		}
 	}
 	return len(open)
+}
+
+// fuseStart is the engine's StartHook: when a connected worker serves the
+// started workflow and has room, it asks the worker for the run's first
+// workflow task and sets it as op.Then, to be committed with the start.
+func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now time.Time) func(bool, *store.WorkflowTask, error) {
+	name := op.Run.Name
+	if op.Run.TaskQueue != "" || slices.Contains(d.s.eng.WorkflowNames(), name) || !d.reserve(kindWorkflow, name) {
+		return nil
+	}
+	st := d.route(kindWorkflow, name)
+	if st == nil {
+		d.unreserve(kindWorkflow)
+		return nil
+	}
+	run := op.Run
+	run.Status, run.Current, run.HistoryLen = store.StatusPending, true, 0
+	ev := history.MessageEvent(&op.Start, start)
+	ev.Time = now
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
+		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID),
+		NewEvents: append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)}}}
+	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
+	if r == nil {
+		d.unreserve(kindWorkflow)
+		return nil
+	}
+	resp := r.(*protos.WorkflowResponse)
+	if notRegistered(resp, name) {
+		d.notServing(st, kindWorkflow, name)
+		d.unreserve(kindWorkflow)
+		return nil
+	}
+	task := &store.WorkflowTask{Run: &run, Messages: []*store.Message{{}}, LeaseOwner: d.owner}
+	then, all, err := d.commitOf(task, nil, []*history.Event{ev}, resp, now)
+	if err != nil {
+		d.unreserve(kindWorkflow) // the regular task will report it
+		return nil
+	}
+	then.Consumed = nil
+	eager := d.eagerActivities(then, now)
+	if !then.Status.Finished() {
+		then.Eager = &store.Eager{Owner: d.owner, Now: now, LeaseUntil: now.Add(d.s.eng.LeaseDuration())}
+	}
+	op.Then = then
+	return func(applied bool, _ *store.WorkflowTask, err error) {
+		ok := err == nil && applied
+		d.committed(&run, then, nil, all, eager, ok)
+		if then.Eager == nil {
+			d.unreserve(kindWorkflow)
+			return
+		}
+		d.afterEager(then.Eager, then.Claimed, ok)
+	}
 }
