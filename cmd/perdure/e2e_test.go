@@ -71,17 +71,7 @@ func freeAddr(t *testing.T) string {
 
 func startDev(t *testing.T, storePath, addr string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "dev", "--store", storePath, "--addr", addr, "--grpc-addr", "127.0.0.1:0", "--shutdown-grace", "2s")
-	cmd.Env = append(os.Environ(), "PERDURE_E2E_AS_CLI=1")
-	p := &devProcess{t: t, cmd: cmd, logs: &lockedBuffer{}, base: "http://" + addr, exited: make(chan error, 1)}
-	cmd.Stdout = p.logs
-	cmd.Stderr = p.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start perdure dev: %v", err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() { p.kill() })
+	p := spawn(t, "dev", "--store", storePath, "--addr", addr, "--grpc-addr", "127.0.0.1:0", "--shutdown-grace", "2s")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(p.base + "/healthz")
@@ -101,6 +91,29 @@ func startDev(t *testing.T, storePath, addr string) *devProcess {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// spawn starts the perdure command with args as a child process, killed
+// when the test ends; it does not wait for it to be ready.
+func spawn(t *testing.T, args ...string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "PERDURE_E2E_AS_CLI=1")
+	p := &devProcess{t: t, cmd: cmd, logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	for i, a := range args {
+		if a == "--addr" && i+1 < len(args) {
+			p.base = "http://" + args[i+1]
+		}
+	}
+	cmd.Stdout = p.logs
+	cmd.Stderr = p.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start perdure %s: %v", args[0], err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() { p.kill() })
+	return p
 }
 
 func (p *devProcess) kill() {

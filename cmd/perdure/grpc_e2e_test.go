@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,18 +24,7 @@ import (
 // addr and the Durable Task gRPC API on grpcAddr.
 func startServer(t *testing.T, storePath, addr, grpcAddr string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "server", "--store", storePath, "--addr", addr, "--grpc-addr", grpcAddr,
-		"--shutdown-grace", "2s", "--lease", "3s")
-	cmd.Env = append(os.Environ(), "PERDURE_E2E_AS_CLI=1")
-	p := &devProcess{t: t, cmd: cmd, logs: &lockedBuffer{}, base: "http://" + addr, exited: make(chan error, 1)}
-	cmd.Stdout = p.logs
-	cmd.Stderr = p.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start perdure server: %v", err)
-	}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() { p.kill() })
+	p := spawn(t, "server", "--store", storePath, "--addr", addr, "--grpc-addr", grpcAddr, "--shutdown-grace", "2s", "--lease", "3s")
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(p.logs.String(), "Durable Task gRPC API is ready") {
 		select {

@@ -37,16 +37,22 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvWith(t, durabletask.Options{NotServedRetry: 200 * time.Millisecond})
+	return newEnvWith(t, durabletask.Options{NotServedRetry: 200 * time.Millisecond}, nil)
 }
 
-func newEnvWith(t *testing.T, opts durabletask.Options) *env {
+// newEnvWith is newEnv with the service's options, and wrap (nil: none)
+// around the store.
+func newEnvWith(t *testing.T, opts durabletask.Options, wrap func(store.Store) store.Store) *env {
 	t.Helper()
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := perdure.NewClient(perdure.Options{Store: st, LeaseDuration: 3 * time.Second})
+	var s store.Store = st
+	if wrap != nil {
+		s = wrap(st)
+	}
+	c, err := perdure.NewClient(perdure.Options{Store: s, LeaseDuration: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,33 +547,10 @@ func (s *countingStore) Apply(ctx context.Context, ops []store.Op) ([]error, err
 // chain are committed with the workflow task they wake, computed by the
 // SDK's worker first.
 func TestFusedSteps(t *testing.T) {
-	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{Store: st}
-	c, err := perdure.NewClient(perdure.Options{Store: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := durabletask.New(c, durabletask.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	svc.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	e := &env{t: t, c: c, addr: lis.Addr().String()}
-	e.dt = e.connect()
-	t.Cleanup(func() {
-		g.Stop()
-		svc.Close()
-		_ = c.Close()
-		_ = st.Close()
+	cs := &countingStore{}
+	e := newEnvWith(t, durabletask.Options{}, func(st store.Store) store.Store {
+		cs.Store = st
+		return cs
 	})
 	reg := task.NewTaskRegistry()
 	_ = reg.AddActivityN("inc", inc)
@@ -597,7 +580,7 @@ func TestFusedSteps(t *testing.T) {
 // the rest wait for room, none is set aside as unserved (which would
 // delay it by NotServedRetry, a minute here).
 func TestBusyWorker(t *testing.T) {
-	e := newEnvWith(t, durabletask.Options{MaxPendingPerStream: 2, NotServedRetry: time.Minute})
+	e := newEnvWith(t, durabletask.Options{MaxPendingPerStream: 2, NotServedRetry: time.Minute}, nil)
 	reg := task.NewTaskRegistry()
 	_ = reg.AddActivityN("inc", inc)
 	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
