@@ -129,6 +129,25 @@ func wantCompleted(t *testing.T, md *protos.WorkflowMetadata, output string) {
 	}
 }
 
+// chain3Registry serves "chain": three "inc" activities in a row.
+func chain3Registry() *task.TaskRegistry {
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		if err := ctx.GetInput(&n); err != nil {
+			return nil, err
+		}
+		for i := 0; i < 3; i++ {
+			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
+	})
+	return reg
+}
+
 func inc(ctx task.ActivityContext) (any, error) {
 	var n int
 	if err := ctx.GetInput(&n); err != nil {
@@ -552,21 +571,7 @@ func TestFusedSteps(t *testing.T) {
 		cs.Store = st
 		return cs
 	})
-	reg := task.NewTaskRegistry()
-	_ = reg.AddActivityN("inc", inc)
-	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
-		var n int
-		if err := ctx.GetInput(&n); err != nil {
-			return nil, err
-		}
-		for i := 0; i < 3; i++ {
-			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
-				return nil, err
-			}
-		}
-		return n, nil
-	})
-	e.worker(reg)
+	e.worker(chain3Registry())
 	wantCompleted(t, e.run("chain", 1), "4")
 	if n := cs.fused.Load(); n != 3 {
 		t.Fatalf("%d activity results were committed with the task they woke, want 3", n)
@@ -581,21 +586,7 @@ func TestFusedSteps(t *testing.T) {
 // delay it by NotServedRetry, a minute here).
 func TestBusyWorker(t *testing.T) {
 	e := newEnvWith(t, durabletask.Options{MaxPendingPerStream: 2, NotServedRetry: time.Minute}, nil)
-	reg := task.NewTaskRegistry()
-	_ = reg.AddActivityN("inc", inc)
-	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
-		var n int
-		if err := ctx.GetInput(&n); err != nil {
-			return nil, err
-		}
-		for i := 0; i < 3; i++ {
-			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
-				return nil, err
-			}
-		}
-		return n, nil
-	})
-	e.worker(reg)
+	e.worker(chain3Registry())
 	ctx := context.Background()
 	var ids []api.InstanceID
 	for i := 0; i < 30; i++ {
