@@ -676,3 +676,40 @@ func TestRerunFromEvent(t *testing.T) {
 		t.Fatalf("rerun into a running instance's id: %v, want AlreadyExists", err)
 	}
 }
+
+// TestWorkerDisconnects stops a worker while it runs an activity: the
+// activity is offered at once to the next worker that connects, and the
+// workflow completes with that worker's result.
+func TestWorkerDisconnects(t *testing.T) {
+	e := newEnv(t)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	first := task.NewTaskRegistry()
+	_ = first.AddActivityN("slow", func(ctx task.ActivityContext) (any, error) {
+		started <- struct{}{}
+		<-release // answers only after the test
+		return "first", nil
+	})
+	wf := func(ctx *task.WorkflowContext) (any, error) {
+		var s string
+		err := ctx.CallActivity("slow").Await(&s)
+		return s, err
+	}
+	_ = first.AddWorkflowN("w", wf)
+	stop := e.worker(first)
+	id, err := e.dt.ScheduleNewWorkflow(context.Background(), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the activity did not start")
+	}
+	stop()
+	second := task.NewTaskRegistry()
+	_ = second.AddActivityN("slow", func(ctx task.ActivityContext) (any, error) { return "second", nil })
+	_ = second.AddWorkflowN("w", wf)
+	e.worker(second)
+	wantCompleted(t, e.wait(id), `"second"`)
+}
