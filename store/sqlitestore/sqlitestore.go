@@ -71,6 +71,11 @@ type Store struct {
 	openedAt int // the schema version before Open migrated it
 	now      func() time.Time
 
+	// bulked counts the ops bulkApply applied (also in rolled back
+	// passes); noBulk turns bulkApply off. For tests.
+	bulked atomic.Int64
+	noBulk bool
+
 	// The background WAL checkpointer (checkpoint.go).
 	commits        atomic.Int64 // write transactions committed
 	cpdb           *sql.DB
@@ -138,7 +143,12 @@ func (s *Store) open(opts Options) error {
 		return "file:" + uriPath(s.path) + "?" + q.Encode()
 	}
 	var err error
-	if s.wdb, err = sql.Open("sqlite", pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))); err != nil {
+	// temp_store(MEMORY): the statement journal of a savepoint or of a
+	// multi-row statement (a copy of each page it changes, to undo it)
+	// stays in memory instead of spilling to a temporary file past 64 KiB.
+	// It only ever undoes part of an open transaction; crash recovery is
+	// the WAL's.
+	if s.wdb, err = sql.Open("sqlite", pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)")); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)

@@ -28,6 +28,13 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 // durable too. Only workflow task claims use it: a lease is no promise to
 // anyone, and the leases of an exclusive store are released at startup.
 func (s *Store) writeSync(ctx context.Context, durable bool, fn func(w *wtx) error) error {
+	return s.writer(ctx, durable, func(w *wtx) error { return w.tx(fn) })
+}
+
+// writer runs fn on the writer connection, outside any transaction: fn
+// runs its transactions with tx. With durable false, they are not fsynced
+// (see writeSync).
+func (s *Store) writer(ctx context.Context, durable bool, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -51,6 +58,12 @@ func (s *Store) writeSync(ctx context.Context, durable bool, fn func(w *wtx) err
 			}
 		}()
 	}
+	return fn(w)
+}
+
+// tx runs fn in a BEGIN IMMEDIATE transaction and commits it when fn
+// returns nil; otherwise it rolls it back.
+func (w *wtx) tx(fn func(w *wtx) error) error {
 	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -64,7 +77,7 @@ func (s *Store) writeSync(ctx context.Context, durable bool, fn func(w *wtx) err
 		_, _ = w.exec("ROLLBACK")
 		return err
 	}
-	s.commits.Add(1)
+	w.s.commits.Add(1)
 	return nil
 }
 
@@ -124,7 +137,13 @@ func (w *wtx) one(q string, args []any, scan func(sc scanner) error) (found bool
 
 type scanner interface{ Scan(dest ...any) error }
 
-// Apply commits ops in one transaction, each inside its own savepoint.
+// Apply commits ops in one transaction. Ops run without savepoints, which
+// cost every op a copy of each page it changes (the statement journal) and
+// two statements: as long as no op fails, the transaction is committed as
+// it is. When op i fails, the transaction is rolled back and run again,
+// ops before i as before and every op from i on inside a savepoint of its
+// own, so that a failed op leaves no trace. Ops only read and write the
+// database, so the ops before i succeed again.
 func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 	errs := make([]error, len(ops))
 	if len(ops) == 0 {
@@ -133,45 +152,52 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		}
 		return errs, ctx.Err()
 	}
-	if len(ops) == 1 {
-		// One op needs no savepoint: when it fails, the transaction is
-		// rolled back.
-		var opErr error
-		err := s.write(ctx, func(w *wtx) error {
-			opErr = w.applyOp(ops[0])
-			return opErr
-		})
-		var de *dbErr
-		if opErr != nil && err == opErr && !errors.As(opErr, &de) {
-			errs[0] = opErr
-			return errs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return errs, nil
-	}
-	err := s.write(ctx, func(w *wtx) error {
-		for i, op := range ops {
-			if _, err := w.exec("SAVEPOINT op"); err != nil {
-				return err
-			}
-			err := w.applyOp(op)
-			var de *dbErr
-			if errors.As(err, &de) {
-				return err
-			}
-			if err != nil {
-				if _, rerr := w.exec("ROLLBACK TO op"); rerr != nil {
-					return rerr
+	err := s.writer(ctx, true, func(w *wtx) error {
+		// Ops from guarded on run inside savepoints; bulk: workflow task
+		// outcomes go through bulkApply.
+		guarded, bulk := len(ops), !s.noBulk
+		for {
+			redo := -1
+			err := w.tx(func(w *wtx) error {
+				clear(errs)
+				var done []bool
+				if bulk {
+					var err error
+					if done, err = w.bulkApply(ops); err != nil {
+						return err
+					}
 				}
+				for i, op := range ops {
+					switch {
+					case done != nil && done[i]:
+					case i < guarded:
+						if err := w.applyOp(op); err != nil {
+							if isDBErr(err) {
+								return err
+							}
+							errs[i], redo = err, i
+							return errRedo
+						}
+					default:
+						if err := w.applyGuarded(op, &errs[i]); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			switch {
+			case err == errBulk:
+				bulk = false
+			case err != errRedo:
+				return err
+			case len(ops) == 1:
+				// The rollback undid the op: its error is the outcome.
+				return nil
+			default:
+				guarded = redo
 			}
-			if _, rerr := w.exec("RELEASE op"); rerr != nil {
-				return rerr
-			}
-			errs[i] = err
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -179,7 +205,40 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 	return errs, nil
 }
 
+// errRedo rolls back a pass of Apply in which an op failed without a
+// savepoint.
+var errRedo = errors.New("sqlitestore: an op failed: apply the batch again")
+
+func isDBErr(err error) bool {
+	var de *dbErr
+	return errors.As(err, &de)
+}
+
+// applyGuarded applies op inside a savepoint, rolled back when op fails;
+// *opErr is op's outcome, the result an error of the database.
+func (w *wtx) applyGuarded(op store.Op, opErr *error) error {
+	if _, err := w.exec("SAVEPOINT op"); err != nil {
+		return err
+	}
+	err := w.applyOp(op)
+	if isDBErr(err) {
+		return err
+	}
+	if err != nil {
+		if _, rerr := w.exec("ROLLBACK TO op"); rerr != nil {
+			return rerr
+		}
+	}
+	if _, rerr := w.exec("RELEASE op"); rerr != nil {
+		return rerr
+	}
+	*opErr = err
+	return nil
+}
+
+// applyOp applies op, whose outputs it resets first.
 func (w *wtx) applyOp(op store.Op) error {
+	resetOutputs(op)
 	switch op := op.(type) {
 	case *store.RunCreateOp:
 		return w.createRun(op)
@@ -224,4 +283,25 @@ func collect[T any](w *wtx, what string, scan func(scanner) (T, error), q string
 		return nil, w.s.wrapDB(what, err)
 	}
 	return out, w.s.wrapDB(what, rows.Err())
+}
+
+// resetOutputs clears what an earlier, rolled back, application of op set
+// in it.
+func resetOutputs(op store.Op) {
+	switch op := op.(type) {
+	case *store.RunCreateOp:
+		op.Result, op.Created, op.Claimed, op.ThenApplied, op.Err = nil, false, nil, false, nil
+		if op.Then != nil {
+			op.Then.Claimed = nil
+		}
+	case *store.MessageSendOp:
+		op.ResultRunID = ""
+	case *store.WorkflowTaskCommitOp:
+		op.Claimed = nil
+	case *store.ActivityTaskFinishOp:
+		op.Claimed, op.ThenApplied = nil, false
+		if op.Then != nil {
+			op.Then.Claimed = nil
+		}
+	}
 }
