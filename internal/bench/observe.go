@@ -108,6 +108,27 @@ func (e *Env) waitTasks(workflow string, before taskCounts, want int) (taskCount
 	}
 }
 
+// settleTasks waits until workflow's task counts have not changed for
+// 100 ms (at most 5 s).
+func (e *Env) settleTasks(workflow string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	last, stable := -1, 0
+	for stable < 5 && time.Now().Before(deadline) {
+		c, err := e.taskCounts()
+		if err != nil {
+			return err
+		}
+		n := c.get(workflow, "cached") + c.get(workflow, "replayed")
+		if n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
 // commitStats sums the group commits of every node: transactions, their
 // ops and the time they took.
 type commitStats struct {
