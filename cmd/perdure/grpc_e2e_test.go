@@ -18,6 +18,8 @@ import (
 	"github.com/dapr/durabletask-go/task"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/perdure/perdure/internal/dtscenarios"
 )
 
 // startServer runs `perdure server` as a child process serving HTTP on
@@ -51,9 +53,10 @@ func dtConnect(t *testing.T, addr string) *dtclient.TaskHubGrpcClient {
 }
 
 // TestDurableTaskServer runs workflows of the stock Go SDK's worker on a
-// real `perdure server` process, started over gRPC and over the
-// Dapr-compatible HTTP API, then kills the server with SIGKILL mid-run and
-// starts it again: every workflow finishes with the right result.
+// real `perdure server` process: the scenario suite (internal/dtscenarios),
+// a workflow started over the Dapr-compatible HTTP API, then many at once
+// while the server is killed with SIGKILL and started again: every
+// workflow finishes with the right result.
 func TestDurableTaskServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
@@ -65,7 +68,8 @@ func TestDurableTaskServer(t *testing.T) {
 
 	var mu sync.Mutex
 	runs := map[string]int{} // activity runs by instance and input
-	reg := task.NewTaskRegistry()
+	suite := &dtscenarios.Suite{Prefix: "suite-"}
+	reg := suite.Registry()
 	_ = reg.AddActivityN("step", func(ctx task.ActivityContext) (any, error) {
 		var n int
 		if err := ctx.GetInput(&n); err != nil {
@@ -101,6 +105,11 @@ func TestDurableTaskServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	dt := dtConnect(t, grpcAddr)
+
+	// The scenarios: chain with custom status, fan-out, timer, retries,
+	// continue-as-new, suspend/raise/resume, an event before the wait, a
+	// child, terminate and purge.
+	suite.Run(t, dt)
 
 	// Started over gRPC.
 	id, err := dt.ScheduleNewWorkflow(ctx, "Pipeline", api.WithInstanceID("grpc-1"), api.WithInput(10))

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/perdure/perdure"
+	"github.com/perdure/perdure/internal/dtscenarios"
 	"github.com/perdure/perdure/server/durabletask"
 	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/store/sqlitestore"
@@ -156,25 +157,22 @@ func inc(ctx task.ActivityContext) (any, error) {
 	return n + 1, nil
 }
 
-func TestChainWithCustomStatus(t *testing.T) {
+// TestScenarios runs the scenario suite with the stock Go SDK's worker
+// and client.
+func TestScenarios(t *testing.T) {
 	e := newEnv(t)
-	reg := task.NewTaskRegistry()
-	_ = reg.AddActivityN("inc", inc)
-	_ = reg.AddWorkflowN("chain", func(ctx *task.WorkflowContext) (any, error) {
-		var n int
-		if err := ctx.GetInput(&n); err != nil {
-			return nil, err
-		}
-		for i := 0; i < 3; i++ {
-			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
-				return nil, err
-			}
-			ctx.SetCustomStatus(fmt.Sprintf("step %d", i+1))
-		}
-		return n, nil
-	})
-	e.worker(reg)
-	md := e.run("chain", 10)
+	suite := &dtscenarios.Suite{}
+	e.worker(suite.Registry())
+	suite.Run(t, e.dt)
+}
+
+// TestChainIsAPerdureInstance checks that a workflow run by an SDK worker
+// is an ordinary Perdure instance, whose history reads back in both
+// forms.
+func TestChainIsAPerdureInstance(t *testing.T) {
+	e := newEnv(t)
+	e.worker((&dtscenarios.Suite{}).Registry())
+	md := e.run("Chain", 10)
 	wantCompleted(t, md, "13")
 	if got := md.GetCustomStatus().GetValue(); got != "step 3" {
 		t.Fatalf("custom status %q, want step 3", got)
@@ -184,7 +182,7 @@ func TestChainWithCustomStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.Status != perdure.StatusCompleted || string(inst.Output) != "13" || inst.Name != "chain" {
+	if inst.Status != perdure.StatusCompleted || string(inst.Output) != "13" || inst.Name != "Chain" {
 		t.Fatalf("Perdure sees %s %s %s", inst.Name, inst.Status, inst.Output)
 	}
 	h, err := e.c.History(context.Background(), md.InstanceId, "")
@@ -216,168 +214,6 @@ func TestChainWithCustomStatus(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("GetInstanceHistory: %d TaskCompleted events, want 3", n)
-	}
-}
-
-func TestFanOutTimerRetriesChild(t *testing.T) {
-	e := newEnv(t)
-	reg := task.NewTaskRegistry()
-	_ = reg.AddActivityN("inc", inc)
-	var flaky atomic.Int32
-	_ = reg.AddActivityN("flaky", func(ctx task.ActivityContext) (any, error) {
-		if flaky.Add(1) < 3 {
-			return nil, errors.New("not yet")
-		}
-		return "ok", nil
-	})
-	_ = reg.AddWorkflowN("child", func(ctx *task.WorkflowContext) (any, error) {
-		var n int
-		if err := ctx.GetInput(&n); err != nil {
-			return nil, err
-		}
-		return n * 2, nil
-	})
-	_ = reg.AddWorkflowN("mixed", func(ctx *task.WorkflowContext) (any, error) {
-		var tasks []task.Task
-		for i := 0; i < 10; i++ {
-			tasks = append(tasks, ctx.CallActivity("inc", task.WithActivityInput(i)))
-		}
-		sum := 0
-		for _, tk := range tasks {
-			var n int
-			if err := tk.Await(&n); err != nil {
-				return nil, err
-			}
-			sum += n
-		}
-		start := ctx.CurrentTimeUtc
-		if err := ctx.CreateTimer(300 * time.Millisecond).Await(nil); err != nil {
-			return nil, err
-		}
-		if ctx.CurrentTimeUtc.Sub(start) < 300*time.Millisecond {
-			return nil, fmt.Errorf("the timer fired after %s", ctx.CurrentTimeUtc.Sub(start))
-		}
-		var s string
-		if err := ctx.CallActivity("flaky", task.WithActivityRetryPolicy(&task.RetryPolicy{MaxAttempts: 5,
-			InitialRetryInterval: 10 * time.Millisecond, BackoffCoefficient: 1})).Await(&s); err != nil {
-			return nil, err
-		}
-		var c int
-		if err := ctx.CallChildWorkflow("child", task.WithChildWorkflowInput(sum)).Await(&c); err != nil {
-			return nil, err
-		}
-		return fmt.Sprintf("%d %s %d", sum, s, c), nil
-	})
-	e.worker(reg)
-	md := e.run("mixed", nil)
-	wantCompleted(t, md, `"55 ok 110"`)
-	if n := flaky.Load(); n != 3 {
-		t.Fatalf("flaky ran %d times, want 3", n)
-	}
-}
-
-func TestContinueAsNewAndEvents(t *testing.T) {
-	e := newEnv(t)
-	reg := task.NewTaskRegistry()
-	_ = reg.AddWorkflowN("counter", func(ctx *task.WorkflowContext) (any, error) {
-		var n int
-		if err := ctx.GetInput(&n); err != nil {
-			return nil, err
-		}
-		if n < 5 {
-			ctx.ContinueAsNew(n + 1)
-			return nil, nil
-		}
-		return n, nil
-	})
-	_ = reg.AddWorkflowN("approval", func(ctx *task.WorkflowContext) (any, error) {
-		var first, second string
-		if err := ctx.WaitForSingleEvent("first", time.Minute).Await(&first); err != nil {
-			return nil, err
-		}
-		if err := ctx.WaitForSingleEvent("second", time.Minute).Await(&second); err != nil {
-			return nil, err
-		}
-		return first + second, nil
-	})
-	e.worker(reg)
-	wantCompleted(t, e.run("counter", 0), "5")
-
-	ctx := context.Background()
-	id, err := e.dt.ScheduleNewWorkflow(ctx, "approval")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dt.WaitForWorkflowStart(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	// An event raised before the workflow waits for it.
-	if err := e.dt.RaiseEvent(ctx, id, "second", api.WithEventPayload("b")); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.dt.SuspendWorkflow(ctx, id, "hold"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.dt.RaiseEvent(ctx, id, "first", api.WithEventPayload("a")); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	md, err := e.dt.FetchWorkflowMetadata(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_SUSPENDED {
-		t.Fatalf("status %s while suspended", md.RuntimeStatus)
-	}
-	if err := e.dt.ResumeWorkflow(ctx, id, "go"); err != nil {
-		t.Fatal(err)
-	}
-	wantCompleted(t, e.wait(id), `"ab"`)
-}
-
-func TestTerminateAndPurge(t *testing.T) {
-	e := newEnv(t)
-	reg := task.NewTaskRegistry()
-	_ = reg.AddWorkflowN("forever", func(ctx *task.WorkflowContext) (any, error) {
-		return nil, ctx.CallChildWorkflow("sleeper", task.WithChildWorkflowInstanceID(string(ctx.ID)+"-child")).Await(nil)
-	})
-	_ = reg.AddWorkflowN("sleeper", func(ctx *task.WorkflowContext) (any, error) {
-		return nil, ctx.CreateTimer(time.Hour).Await(nil)
-	})
-	e.worker(reg)
-	ctx := context.Background()
-	id, err := e.dt.ScheduleNewWorkflow(ctx, "forever", api.WithInstanceID("p1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := api.InstanceID("p1-child")
-	waitFor(t, func() bool {
-		md, err := e.dt.FetchWorkflowMetadata(ctx, child)
-		return err == nil && md.RuntimeStatus == protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING
-	})
-	// Purging a running instance is refused.
-	if err := e.dt.PurgeWorkflowState(ctx, id); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition && status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("purge of a running instance: %v, want FailedPrecondition", err)
-	}
-	if err := e.dt.TerminateWorkflow(ctx, id, api.WithRecursiveTerminate(true)); err != nil {
-		t.Fatal(err)
-	}
-	if md := e.wait(id); md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED {
-		t.Fatalf("status %s after terminate", md.RuntimeStatus)
-	}
-	if md := e.wait(child); md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED {
-		t.Fatalf("child status %s after recursive terminate", md.RuntimeStatus)
-	}
-	if err := e.dt.PurgeWorkflowState(ctx, id, api.WithRecursivePurge(true)); err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range []api.InstanceID{id, child} {
-		if _, err := e.dt.FetchWorkflowMetadata(ctx, x); !errors.Is(err, api.ErrInstanceNotFound) {
-			t.Fatalf("%s after purge: %v, want not found", x, err)
-		}
-	}
-	if err := e.dt.PurgeWorkflowState(ctx, id); !errors.Is(err, api.ErrInstanceNotFound) {
-		t.Fatalf("second purge: %v, want not found", err)
 	}
 }
 
