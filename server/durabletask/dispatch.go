@@ -360,20 +360,28 @@ func (d *dispatcher) notServing(st *stream, kind int, name string) {
 // exchange hands wi to st and waits for the answer. It returns nil when
 // the worker disconnected, the server is closing, or timeout (0: none)
 // passed.
+//
+// At most one item per instance (workflow items) or per activity task is
+// handed out at a time, so that an answer without a completion token (some
+// SDKs send none) names its item; exchange returns errBusy at once for a
+// second one.
 func (d *dispatcher) exchange(st *stream, it *item, wi *protos.WorkItem, timeout time.Duration) any {
 	it.token, it.st, it.resp = token(), st, make(chan any, 1)
 	wi.CompletionToken = it.token
+	k := keyOf(it.kind, it.key)
 	d.mu.Lock()
+	if _, busy := d.byKey[k]; busy {
+		d.mu.Unlock()
+		return errBusy
+	}
 	d.items[it.token] = it
-	d.byKey[keyOf(it.kind, it.key)] = it
+	d.byKey[k] = it
 	st.pending++
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		delete(d.items, it.token)
-		if d.byKey[keyOf(it.kind, it.key)] == it {
-			delete(d.byKey, keyOf(it.kind, it.key))
-		}
+		delete(d.byKey, k)
 		st.pending--
 		d.mu.Unlock()
 	}()
@@ -400,6 +408,10 @@ func (d *dispatcher) exchange(st *stream, it *item, wi *protos.WorkItem, timeout
 	}
 	return nil
 }
+
+// errBusy is what exchange returns when another item of the same instance
+// or task is out.
+var errBusy = errors.New("another work item of this instance is out")
 
 func keyOf(kind int, key string) string {
 	if kind == kindWorkflow {

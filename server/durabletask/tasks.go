@@ -72,6 +72,11 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
 		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), PastEvents: pastDT, NewEvents: newDT}}}
 	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, s.opts.WorkflowTaskTimeout)
+	if r == errBusy {
+		// A fused step of the run is out: try again once it is answered.
+		d.release(t, s.gw.Now().Add(20*time.Millisecond), "")
+		return
+	}
 	if r == nil {
 		d.release(t, s.gw.Now(), "")
 		return
@@ -371,6 +376,11 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 		WorkflowInstance: &protos.WorkflowInstance{InstanceId: t.InstanceID, ExecutionId: optStr(t.RunID)}}}}
 	r := d.exchange(st, &item{kind: kindActivity, key: t.InstanceID + "/" + strconv.Itoa(int(idOf(t.Seq))), act: t}, wi, 0)
 	now := s.gw.Now()
+	if r == errBusy {
+		// The same task id of an earlier run of the instance is still out.
+		d.retry(t, &failure.Failure{Type: failure.TypeWorkerLost, Message: "an activity of the instance with the same task id is still running"}, now.Add(100*time.Millisecond))
+		return
+	}
 	if r == nil {
 		d.retry(t, &failure.Failure{Type: failure.TypeWorkerLost, Message: "the worker running this attempt disconnected"}, now)
 		return
@@ -443,7 +453,7 @@ func (d *dispatcher) fuse(t *store.ActivityTask, op *store.ActivityTaskFinishOp,
 	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
 		InstanceId: lr.InstanceID, ExecutionId: wrapperspb.String(lr.RunID), PastEvents: pastDT, NewEvents: newDT}}}
 	r := d.exchange(st, &item{kind: kindWorkflow, key: lr.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
-	if r == nil {
+	if r == nil || r == errBusy {
 		return nil
 	}
 	task := &store.WorkflowTask{Run: lr, Messages: []*store.Message{{}}, LeaseOwner: d.owner}
@@ -499,7 +509,7 @@ func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now t
 		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID),
 		NewEvents: append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)}}}
 	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
-	if r == nil {
+	if r == nil || r == errBusy {
 		d.unreserve(kindWorkflow)
 		return nil
 	}
