@@ -145,21 +145,34 @@ func (d *dispatcher) committed(run *store.Run, op *store.WorkflowTaskCommitOp, p
 }
 
 // notRegistered reports whether a worker answered a run's first workflow
-// task by failing it because it does not have the workflow (each SDK says
-// so in its own words).
+// task by failing it because it does not have the workflow.
 func notRegistered(resp *protos.WorkflowResponse, name string) bool {
 	for _, a := range resp.Actions {
 		c := a.GetCompleteWorkflow()
-		if c == nil || c.WorkflowStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED || c.FailureDetails == nil {
-			continue
-		}
-		msg := strings.ToLower(c.FailureDetails.ErrorMessage + " " + c.FailureDetails.ErrorType)
-		if strings.Contains(msg, "not registered") || strings.Contains(msg, "notregistered") ||
-			(strings.Contains(msg, strings.ToLower(name)) && (strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found"))) {
+		if c != nil && c.WorkflowStatus == protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED && missing(c.FailureDetails, name) {
 			return true
 		}
 	}
 	return false
+}
+
+// missing reports whether failure details say that the worker does not
+// have the workflow or activity name. Each SDK says so in its own words:
+// Go "workflow named 'x' is not registered" and TaskActivityNotRegistered,
+// Python "A 'x' orchestrator was not registered.", .NET and Java
+// OrchestratorTaskNotFound / ActivityTaskNotFound, JavaScript
+// "Orchestrator 'x' does not exist." and "Activity function 'x' is not
+// registered.". An application's own failure that merely mentions the name
+// is not taken for one.
+func missing(d *protos.TaskFailureDetails, name string) bool {
+	if d == nil {
+		return false
+	}
+	typ, msg := strings.ToLower(d.ErrorType), strings.ToLower(d.ErrorMessage)
+	if strings.Contains(typ, "notregistered") || strings.Contains(typ, "notfound") || strings.Contains(msg, "not registered") {
+		return true
+	}
+	return strings.Contains(msg, "'"+strings.ToLower(name)+"' does not exist")
 }
 
 // runningChildren returns the instance ids of the children started in evs
@@ -386,7 +399,7 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 		return
 	}
 	resp := r.(*protos.ActivityResponse)
-	if fd := resp.FailureDetails; fd != nil && (fd.ErrorType == "TaskActivityNotRegistered" || strings.Contains(strings.ToLower(fd.ErrorMessage), "not registered")) {
+	if fd := resp.FailureDetails; missing(fd, t.Name) {
 		d.notServing(st, kindActivity, t.Name)
 		d.retry(t, &failure.Failure{Type: failure.TypeNotRegistered, Message: fd.ErrorMessage}, now)
 		return
