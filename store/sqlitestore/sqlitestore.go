@@ -4,10 +4,13 @@
 // Every connection runs in WAL mode with synchronous=FULL, so Apply and the
 // claims return only after their transaction is fsynced. All writes go
 // through a single connection (SQLite has one writer at a time) inside
-// BEGIN IMMEDIATE transactions, with a SAVEPOINT per op so that a failed op
-// leaves no trace; reads use a small pool of read-only connections that see
-// the last committed state. Hot statements are prepared once per
-// connection.
+// BEGIN IMMEDIATE transactions. A batch's ops run without savepoints;
+// when one fails, the transaction is rolled back and run again with a
+// SAVEPOINT around each op from that one on, so that a failed op leaves no
+// trace. The workflow task outcomes and starts of a batch are written with
+// one statement per table (bulk.go). Reads use a small pool of read-only
+// connections that see the last committed state. Hot statements are
+// prepared once per connection.
 //
 // Open takes an exclusive advisory lock on PATH.lock: a second process (or
 // a second Open) on the same file fails at once instead of corrupting the
