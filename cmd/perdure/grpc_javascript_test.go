@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	dtapi "github.com/dapr/durabletask-go/api"
+	"github.com/dapr/durabletask-go/task"
+
 	"github.com/perdure/perdure/server/api"
 )
 
@@ -25,8 +28,10 @@ var npmNetworkError = regexp.MustCompile(`(?i)\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSE
 // testdata/durabletask-js/package-lock.json) on a real `perdure server`
 // process: the SDK's worker runs a chain of three activities and sets a
 // custom status, the SDK's client starts it and waits for it, and Perdure's
-// own HTTP APIs show the same result. It skips without node and npm, or
-// when npm cannot reach the registry.
+// own HTTP APIs show the same result; meanwhile a Go SDK worker of another
+// application is connected and its workflows complete too (two languages,
+// neither declaring its names). It skips without node and npm, or when npm
+// cannot reach the registry.
 func TestDurableTaskJavaScriptSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process and installs npm packages")
@@ -74,6 +79,33 @@ func TestDurableTaskJavaScriptSDK(t *testing.T) {
 	addr, grpcAddr := freeAddr(t), freeAddr(t)
 	srv := startServer(t, filepath.Join(dir, "perdure.db"), addr, grpcAddr)
 
+	// A Go worker of another application is connected at the same time,
+	// without saying what it serves: each worker is offered the other's
+	// workflows, answers that it does not have them, and they go to the
+	// other one.
+	goReg := task.NewTaskRegistry()
+	if err := goReg.AddWorkflowN("GoDouble", func(ctx *task.WorkflowContext) (any, error) {
+		var n int
+		err := ctx.GetInput(&n)
+		return 2 * n, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithCancel(context.Background())
+	defer gcancel()
+	if err := dtConnect(t, grpcAddr).StartWorkItemListener(gctx, goReg); err != nil {
+		t.Fatal(err)
+	}
+	goClient := dtConnect(t, grpcAddr)
+	var goIDs []dtapi.InstanceID
+	for i := range 10 {
+		gid, err := goClient.ScheduleNewWorkflow(gctx, "GoDouble", dtapi.WithInput(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		goIDs = append(goIDs, gid)
+	}
+
 	// The script runs the SDK's worker and client and prints the result.
 	const id, input, want = "js-chain-1", 10, 13
 	began = time.Now()
@@ -116,6 +148,16 @@ func TestDurableTaskJavaScriptSDK(t *testing.T) {
 	// native API shows such bytes as {"$base64": "…"}.
 	if cs := nativeString(t, inst.CustomStatus); cs != *res.CustomStatus {
 		t.Fatalf("GET /api/v1/instances/%s: custom status %s (%q), want %q", id, inst.CustomStatus, cs, *res.CustomStatus)
+	}
+
+	// The Go application's workflows completed too.
+	for i, gid := range goIDs {
+		wctx, wcancel := context.WithTimeout(gctx, 30*time.Second)
+		md, err := goClient.WaitForWorkflowCompletion(wctx, gid)
+		wcancel()
+		if err != nil || md.GetOutput().GetValue() != strconv.Itoa(2*i) {
+			t.Fatalf("the Go worker's workflow %s: %v %v\nserver logs:\n%s", gid, md, err, srv.logs)
+		}
 	}
 
 	// The Dapr-compatible API.

@@ -77,7 +77,7 @@ const (
 	DefaultWorkflows     = 1000
 	DefaultLatencyRuns   = 200
 	DefaultActivities    = 1000
-	DefaultWorkflowTasks = 64
+	DefaultWorkflowTasks = 1024
 	DefaultConcurrentAct = 256
 	DefaultSleepers      = 100000
 	DefaultTimerRate     = 1000

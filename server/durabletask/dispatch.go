@@ -343,6 +343,29 @@ func (d *dispatcher) route(kind int, name string) *stream {
 	return best
 }
 
+// waitRoute is route for claimed work, which it holds (leased) while no
+// connected worker serves name, for up to NotServedRetry: a worker that
+// connects meanwhile gets it at once. nil when none came.
+func (d *dispatcher) waitRoute(kind int, name string) *stream {
+	timer := time.NewTimer(d.s.opts.NotServedRetry)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		changed := d.changed
+		d.mu.Unlock()
+		if st := d.route(kind, name); st != nil {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil
+		case <-d.ctx.Done():
+			return nil
+		}
+	}
+}
+
 // notServing records that the worker of st answered that it does not
 // have name.
 func (d *dispatcher) notServing(st *stream, kind int, name string) {
@@ -614,4 +637,11 @@ func (d *dispatcher) afterEager(e *store.Eager, claimed *store.WorkflowTask, com
 		return
 	}
 	d.unreserve(kindWorkflow)
+}
+
+// Streams returns the number of connected GetWorkItems streams.
+func (s *Service) Streams() int {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return len(s.d.streams)
 }

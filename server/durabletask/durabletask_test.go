@@ -31,6 +31,7 @@ import (
 // TCP port.
 type env struct {
 	t    *testing.T
+	svc  *durabletask.Service
 	c    *perdure.Client
 	addr string
 	dt   *dtclient.TaskHubGrpcClient
@@ -68,7 +69,7 @@ func newEnvWith(t *testing.T, opts durabletask.Options, wrap func(store.Store) s
 	g := grpc.NewServer()
 	svc.Register(g)
 	go func() { _ = g.Serve(lis) }()
-	e := &env{t: t, c: c, addr: lis.Addr().String()}
+	e := &env{t: t, svc: svc, c: c, addr: lis.Addr().String()}
 	e.dt = e.connect()
 	t.Cleanup(func() {
 		g.Stop()
@@ -89,14 +90,18 @@ func (e *env) connect() *dtclient.TaskHubGrpcClient {
 	return dtclient.NewTaskHubGrpcClient(conn, backend.DefaultLogger())
 }
 
-// worker starts a stock worker serving reg; the returned function stops it.
+// worker starts a stock worker serving reg and waits until its stream is
+// connected; the returned function stops it.
 func (e *env) worker(reg *task.TaskRegistry) func() {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	n := e.svc.Streams()
 	if err := e.connect().StartWorkItemListener(ctx, reg); err != nil {
 		cancel()
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(cancel)
+	waitFor(e.t, func() bool { return e.svc.Streams() > n })
 	return cancel
 }
 
@@ -543,9 +548,33 @@ func TestWorkerDisconnects(t *testing.T) {
 		t.Fatal("the activity did not start")
 	}
 	stop()
+	waitFor(t, func() bool { return e.svc.Streams() == 0 })
 	second := task.NewTaskRegistry()
 	_ = second.AddActivityN("slow", func(ctx task.ActivityContext) (any, error) { return "second", nil })
 	_ = second.AddWorkflowN("w", wf)
 	e.worker(second)
 	wantCompleted(t, e.wait(id), `"second"`)
+}
+
+// TestWorkerConnectsLater starts a workflow that the only connected worker
+// does not have; the worker that has it connects a little later and gets
+// it at once, not after NotServedRetry (a minute here).
+func TestWorkerConnectsLater(t *testing.T) {
+	e := newEnvWith(t, durabletask.Options{NotServedRetry: time.Minute}, nil)
+	other := task.NewTaskRegistry()
+	_ = other.AddWorkflowN("Other", func(ctx *task.WorkflowContext) (any, error) { return nil, nil })
+	e.worker(other)
+	id, err := e.dt.ScheduleNewWorkflow(context.Background(), "chain", api.WithInput(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	e.worker(chain3Registry())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	md, err := e.dt.WaitForWorkflowCompletion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCompleted(t, md, "4")
 }

@@ -59,7 +59,7 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		d.release(t, s.eng.NotBeforeStart(run.InstanceID, now.Add(time.Second)), "")
 		return
 	}
-	st := d.route(kindWorkflow, run.Name)
+	st := d.waitRoute(kindWorkflow, run.Name)
 	if st == nil {
 		d.release(t, now.Add(s.opts.NotServedRetry), fmt.Sprintf("no connected Durable Task worker serves workflow %q", run.Name))
 		return
@@ -377,7 +377,7 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 		d.retry(t, &failure.Failure{Type: failure.TypeWorkerLost, Message: "the worker running this attempt stopped answering before its lease expired"}, s.gw.Now())
 		return
 	}
-	st := d.route(kindActivity, t.Name)
+	st := d.waitRoute(kindActivity, t.Name)
 	if st == nil {
 		d.retry(t, &failure.Failure{Type: failure.TypeNotRegistered, Message: fmt.Sprintf("no connected Durable Task worker serves activity %q", t.Name)},
 			s.gw.Now().Add(s.opts.NotServedRetry))
