@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/internal/dtscenarios"
@@ -577,4 +578,75 @@ func TestWorkerConnectsLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCompleted(t, md, "4")
+}
+
+// TestListAndPurgeByFilter lists instance ids a page at a time and purges
+// finished instances by status and creation time.
+func TestListAndPurgeByFilter(t *testing.T) {
+	e := newEnv(t)
+	e.worker(chain3Registry())
+	ctx := context.Background()
+	began := time.Now()
+	for i := 0; i < 3; i++ {
+		wantCompleted(t, e.run("chain", i, api.WithInstanceID(api.InstanceID(fmt.Sprintf("done-%d", i)))), fmt.Sprint(i+3))
+	}
+	if _, err := e.dt.ScheduleNewWorkflow(ctx, "nobody-serves-this", api.WithInstanceID("pending")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw := protos.NewTaskHubSidecarServiceClient(conn)
+	seen := map[string]bool{}
+	var token *string
+	for pages := 0; ; pages++ {
+		size := uint32(2)
+		resp, err := raw.ListInstanceIDs(ctx, &protos.ListInstanceIDsRequest{PageSize: &size, ContinuationToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.InstanceIds) > 2 {
+			t.Fatalf("page of %d ids, want at most 2", len(resp.InstanceIds))
+		}
+		for _, id := range resp.InstanceIds {
+			seen[id] = true
+		}
+		if token = resp.ContinuationToken; token == nil {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the pages do not end")
+		}
+	}
+	if len(seen) != 4 || !seen["pending"] || !seen["done-2"] {
+		t.Fatalf("listed %v, want the 4 instances", seen)
+	}
+	// A filter that selects none (created before the test).
+	resp, err := raw.PurgeInstances(ctx, &protos.PurgeInstancesRequest{Request: &protos.PurgeInstancesRequest_PurgeInstanceFilter{
+		PurgeInstanceFilter: &protos.PurgeInstanceFilter{CreatedTimeTo: timestamppb.New(began.Add(-time.Hour))}}})
+	if err != nil || resp.DeletedInstanceCount != 0 {
+		t.Fatalf("purge of instances created an hour ago: %v %v", resp, err)
+	}
+	// A running status is not a purgeable one.
+	_, err = raw.PurgeInstances(ctx, &protos.PurgeInstancesRequest{Request: &protos.PurgeInstancesRequest_PurgeInstanceFilter{
+		PurgeInstanceFilter: &protos.PurgeInstanceFilter{RuntimeStatus: []protos.OrchestrationStatus{protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING}}}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("purge of running instances: %v, want InvalidArgument", err)
+	}
+	resp, err = raw.PurgeInstances(ctx, &protos.PurgeInstancesRequest{Request: &protos.PurgeInstancesRequest_PurgeInstanceFilter{
+		PurgeInstanceFilter: &protos.PurgeInstanceFilter{CreatedTimeFrom: timestamppb.New(began.Add(-time.Minute)),
+			RuntimeStatus: []protos.OrchestrationStatus{protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED}}}})
+	if err != nil || resp.DeletedInstanceCount != 3 || !resp.GetIsComplete().GetValue() {
+		t.Fatalf("purge of the completed instances: %v %v, want 3", resp, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := e.dt.FetchWorkflowMetadata(ctx, api.InstanceID(fmt.Sprintf("done-%d", i))); !errors.Is(err, api.ErrInstanceNotFound) {
+			t.Fatalf("done-%d after purge: %v", i, err)
+		}
+	}
+	if md, err := e.dt.FetchWorkflowMetadata(ctx, "pending"); err != nil || md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING {
+		t.Fatalf("the pending instance after purge: %v %v", md, err)
+	}
 }
