@@ -12,11 +12,23 @@ import (
 // fsyncs it, adding milliseconds to that one commit. A passive checkpoint
 // runs concurrently with the writer and waits for nobody; the writer keeps
 // an automatic checkpoint at a much larger WAL size as a safety net.
+//
+// Under a steady stream of commits a passive checkpoint never lets the WAL
+// start over (new frames arrive while it copies), so the WAL file only
+// grows, to the safety net's 64 MB, and every commit's fsync must also
+// record the file's new size: on ext4 about 0.1 ms more than an fsync
+// after overwriting. So once a passive checkpoint has copied every frame
+// of a WAL of restartFrames or more, a RESTART checkpoint (which has
+// nothing left to copy) waits up to 2 ms for readers to leave the WAL, and
+// the next commits overwrite its start.
 const (
 	checkpointEvery = 100 * time.Millisecond
 	// writerAutoCheckpoint (pages) bounds the WAL if the background
 	// checkpoints cannot keep up.
 	writerAutoCheckpoint = 16384
+	// restartFrames: the WAL size (frames, of a page each) from which a
+	// fully copied WAL is restarted.
+	restartFrames = 1000
 )
 
 // startCheckpointer opens the checkpoint connection and starts the loop;
@@ -29,6 +41,13 @@ func (s *Store) startCheckpointer(dsn string) error {
 	db.SetMaxOpenConns(1)
 	conn, err := db.Conn(context.Background())
 	if err != nil {
+		db.Close()
+		return err
+	}
+	// A RESTART checkpoint keeps new writers waiting while it waits for
+	// readers: it gives up after 2 ms rather than delay commits.
+	if _, err := conn.ExecContext(context.Background(), "PRAGMA busy_timeout=2"); err != nil {
+		conn.Close()
 		db.Close()
 		return err
 	}
@@ -52,7 +71,11 @@ func (s *Store) checkpointLoop() {
 		// Only when something was written since the last look.
 		if n := s.commits.Load(); n != last {
 			last = n
-			_, _ = s.cpconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			var busy, frames, done int64
+			err := s.cpconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
+			if err == nil && frames >= restartFrames && done == frames {
+				_, _ = s.cpconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)")
+			}
 		}
 	}
 }

@@ -49,3 +49,43 @@ func TestCheckpointsInBackground(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWALRestartsUnderSteadyWrites: commits that never stop do not make
+// the WAL file grow without end: once the background checkpointer has
+// copied it all, the WAL starts over, and later commits overwrite it.
+func TestWALRestartsUnderSteadyWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s := open(t, path)
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	payload := make([]byte, 3000)
+	var atOneSecond int64
+	start := time.Now()
+	for i := 0; time.Since(start) < 3*time.Second; i++ {
+		id := fmt.Sprint("i", i)
+		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
+			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
+			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
+		if err != nil || errs[0] != nil {
+			t.Fatal(err, errs)
+		}
+		if atOneSecond == 0 && time.Since(start) >= time.Second {
+			atOneSecond = walSize()
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	end := walSize()
+	if atOneSecond < restartFrames*4096 {
+		t.Skipf("only %d bytes of WAL after a second: this disk is too slow to tell", atOneSecond)
+	}
+	if end > atOneSecond*3/2 {
+		t.Fatalf("the WAL grew from %d bytes after one second to %d after three: it never started over", atOneSecond, end)
+	}
+}
