@@ -228,7 +228,9 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 		return err
 	}
 	if dt != nil {
-		grpcSrv = grpc.NewServer()
+		// Workers' answers carry activity results: accept up to 64 MB
+		// (grpc-go's default is 4 MB).
+		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 		dt.Register(grpcSrv)
 		go func() {
 			if err := grpcSrv.Serve(grpcLn); err != nil {
