@@ -481,6 +481,21 @@ func (wa *workerAPI) polling(r *http.Request, owner string, queues, workflows, a
 	}
 }
 
+// RemoteWorkflows returns the workflow names that the remote workers seen
+// within the last minute serve, sorted (for a dispatcher that must leave
+// their runs to them, such as the Durable Task gRPC service).
+func (s *Server) RemoteWorkflows() []string {
+	if s.wk == nil {
+		return nil
+	}
+	var out []string
+	for _, w := range s.wk.list(time.Now()) {
+		out = append(out, w.Workflows...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // forget drops owner, which stopped.
 func (wa *workerAPI) forget(owner string) {
 	wa.mu.Lock()

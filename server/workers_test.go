@@ -142,6 +142,9 @@ func TestRemoteWorkerRouting(t *testing.T) {
 	if greeter == nil || !slices.Equal(greeter.Workflows, []string{"Greet"}) {
 		t.Fatalf("workers: %+v", ws)
 	}
+	if got := e.srv.Config.Handler.(*server.Server).RemoteWorkflows(); !slices.Equal(got, []string{"Greet", "Other"}) {
+		t.Fatalf("RemoteWorkflows: %v, want [Greet Other]", got)
+	}
 	eventually(t, "the greeter's activity loop polls", func() bool {
 		g := findWorker(e.workers(), "greeter/")
 		return g != nil && slices.Equal(g.Activities, []string{"Hello"})

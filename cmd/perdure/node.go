@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -195,6 +196,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 		}
 	}
 
+	var handlerRef atomic.Pointer[server.Server]
 	var dt *durabletask.Service
 	var grpcSrv *grpc.Server
 	var grpcLn net.Listener
@@ -203,7 +205,15 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 			n.ln.Close()
 			return fmt.Errorf("listen on %s for the Durable Task gRPC API: %w (choose another --grpc-addr, or --grpc-addr off)", f.grpcAddr, err)
 		}
-		if dt, err = durabletask.New(client, durabletask.Options{Logger: log}); err != nil {
+		// Runs of workflows that remote Go workers serve stay theirs
+		// (handler is set below, before any worker can connect).
+		remote := func() []string {
+			if h := handlerRef.Load(); h != nil {
+				return h.RemoteWorkflows()
+			}
+			return nil
+		}
+		if dt, err = durabletask.New(client, durabletask.Options{Logger: log, OtherWorkflows: remote}); err != nil {
 			n.ln.Close()
 			grpcLn.Close()
 			return err
@@ -227,6 +237,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 		n.ln.Close()
 		return err
 	}
+	handlerRef.Store(handler)
 	if dt != nil {
 		// Workers' answers carry activity results: accept up to 64 MB
 		// (grpc-go's default is 4 MB).

@@ -268,7 +268,7 @@ func (d *dispatcher) loop(kind int) {
 		if kind == kindWorkflow {
 			var ts []*store.WorkflowTask
 			ts, err = gw.WorkflowTaskClaim(d.ctx, &store.WorkflowTaskClaimParams{Owner: d.owner, Max: n, Now: now, LeaseUntil: until,
-				Names: names, ExcludeNames: d.s.eng.WorkflowNames(), TaskQueues: queues})
+				Names: names, ExcludeNames: d.goWorkflows(), TaskQueues: queues})
 			got = len(ts)
 			d.start(kind, got)
 			for _, t := range ts {
@@ -577,6 +577,16 @@ func (s *Service) WorkflowNames() (names []string, any bool) {
 		}
 	}
 	return keys(set), any
+}
+
+// goWorkflows returns the workflow names that Go workers serve: this
+// process's and, with Options.OtherWorkflows, others'.
+func (d *dispatcher) goWorkflows() []string {
+	names := d.s.eng.WorkflowNames()
+	if f := d.s.opts.OtherWorkflows; f != nil {
+		names = append(names, f()...)
+	}
+	return names
 }
 
 // reserve takes room for one item of kind handed out without a claim

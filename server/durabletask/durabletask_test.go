@@ -650,3 +650,25 @@ func TestListAndPurgeByFilter(t *testing.T) {
 		t.Fatalf("the pending instance after purge: %v %v", md, err)
 	}
 }
+
+// TestOtherWorkflowsStayTheirs: a workflow that other (remote Go) workers
+// serve is never offered to the SDK workers, even one that has it.
+func TestOtherWorkflowsStayTheirs(t *testing.T) {
+	e := newEnvWith(t, durabletask.Options{OtherWorkflows: func() []string { return []string{"GoOnly"} }}, nil)
+	reg := chain3Registry()
+	_ = reg.AddWorkflowN("GoOnly", func(ctx *task.WorkflowContext) (any, error) { return "taken by the SDK", nil })
+	e.worker(reg)
+	ctx := context.Background()
+	if _, err := e.dt.ScheduleNewWorkflow(ctx, "GoOnly", api.WithInstanceID("go-only")); err != nil {
+		t.Fatal(err)
+	}
+	wantCompleted(t, e.run("chain", 1), "4")
+	time.Sleep(300 * time.Millisecond)
+	md, err := e.dt.FetchWorkflowMetadata(ctx, "go-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING {
+		t.Fatalf("a workflow of other workers was run by the SDK worker: %s %s", md.RuntimeStatus, md.GetOutput().GetValue())
+	}
+}

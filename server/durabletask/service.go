@@ -57,6 +57,11 @@ type Options struct {
 	// NotServedRetry is how long a run or an activity that no connected
 	// worker serves waits before it is offered again. Default 5s.
 	NotServedRetry time.Duration
+	// OtherWorkflows (optional) returns workflow names that other workers
+	// serve, such as remote Go workers connected to this server
+	// (server.Server.RemoteWorkflows): their runs are left to them, as the
+	// runs of this process's own Go workers are.
+	OtherWorkflows func() []string
 }
 
 // Service implements TaskHubSidecarService.

@@ -506,7 +506,7 @@ func outstanding(evs []*history.Event) int {
 // workflow task and sets it as op.Then, to be committed with the start.
 func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now time.Time) func(bool, *store.WorkflowTask, error) {
 	name := op.Run.Name
-	if op.Run.TaskQueue != "" || slices.Contains(d.s.eng.WorkflowNames(), name) || !d.reserve(kindWorkflow, name) {
+	if op.Run.TaskQueue != "" || slices.Contains(d.goWorkflows(), name) || !d.reserve(kindWorkflow, name) {
 		return nil
 	}
 	st := d.route(kindWorkflow, name)
