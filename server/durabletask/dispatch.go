@@ -57,11 +57,28 @@ type stream struct {
 	workflows, activities map[string]bool
 	queue                 string
 
+	// stateful: the worker keeps each instance's history between its
+	// tasks (WORKER_CAPABILITY_STATEFUL_HISTORY), so a task can carry only
+	// the events after those it was sent before.
+	stateful bool
+
 	// Under dispatcher.mu.
 	pending int
 	notWF   map[string]bool // workflow names the worker said it does not have
 	notAct  map[string]bool
+	sent    map[string]sentPast // by instance id: the past last sent, for stateful workers
 }
+
+// sentPast is the history of a run last sent to a stateful worker: its
+// first n events in the protocol's form.
+type sentPast struct {
+	runID string
+	n     int
+}
+
+// maxSent bounds a stream's sentPast entries; past it they are forgotten
+// (the worker then gets whole histories again, which is always correct).
+const maxSent = 100000
 
 func (st *stream) offers(kind int, name string) bool {
 	if kind == kindWorkflow {
@@ -153,7 +170,8 @@ func (s *Service) GetWorkItems(req *protos.GetWorkItemsRequest, gs protos.TaskHu
 	md, _ := metadata.FromIncomingContext(ctx)
 	st := &stream{id: token(), items: make(chan *protos.WorkItem, s.opts.MaxPendingPerStream), gone: make(chan struct{}),
 		workflows: splitList(md.Get(MetadataWorkflows)), activities: splitList(md.Get(MetadataActivities)),
-		notWF: map[string]bool{}, notAct: map[string]bool{}}
+		notWF: map[string]bool{}, notAct: map[string]bool{}, sent: map[string]sentPast{},
+		stateful: slices.Contains(req.GetCapabilities(), protos.WorkerCapability_WORKER_CAPABILITY_STATEFUL_HISTORY)}
 	if q := md.Get(MetadataTaskQueue); len(q) > 0 {
 		st.queue = q[0]
 	}
@@ -341,6 +359,46 @@ func (d *dispatcher) route(kind int, name string) *stream {
 		}
 	}
 	return best
+}
+
+// setPast sets the past events of a workflow request for st: the whole
+// history of run runID in the protocol's form, or, when st's worker keeps
+// histories and was sent a prefix of this run's before, the events after
+// that prefix with CachedHistory naming its length. (A worker that lost its
+// copy reads the whole history with GetInstanceHistory, which gives the
+// same events.)
+func (d *dispatcher) setPast(st *stream, req *protos.WorkflowRequest, runID string, past []*protos.HistoryEvent) {
+	req.PastEvents = past
+	if !st.stateful {
+		return
+	}
+	d.mu.Lock()
+	prev, ok := st.sent[req.InstanceId]
+	if !ok && len(st.sent) >= maxSent {
+		clear(st.sent)
+	}
+	st.sent[req.InstanceId] = sentPast{runID: runID, n: len(past)}
+	d.mu.Unlock()
+	if ok && prev.runID == runID && prev.n > 0 && prev.n <= len(past) {
+		req.CachedHistory = &protos.CachedHistory{EventCount: int32(prev.n)}
+		req.PastEvents = past[prev.n:]
+	}
+}
+
+// answered notes a worker's answer to a workflow request: a worker that
+// keeps histories drops its copy when the run ends (or continues as new).
+func (d *dispatcher) answered(st *stream, instanceID string, resp *protos.WorkflowResponse) {
+	if !st.stateful {
+		return
+	}
+	for _, a := range resp.Actions {
+		if a.GetCompleteWorkflow() != nil {
+			d.mu.Lock()
+			delete(st.sent, instanceID)
+			d.mu.Unlock()
+			return
+		}
+	}
 }
 
 // waitRoute is route for claimed work, which it holds (leased) while no

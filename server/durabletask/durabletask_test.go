@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func newEnv(t *testing.T) *env {
 
 // newEnvWith is newEnv with the service's options, and wrap (nil: none)
 // around the store.
-func newEnvWith(t *testing.T, opts durabletask.Options, wrap func(store.Store) store.Store) *env {
+func newEnvWith(t *testing.T, opts durabletask.Options, wrap func(store.Store) store.Store, sopts ...grpc.ServerOption) *env {
 	t.Helper()
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "perdure.db"), sqlitestore.Options{})
 	if err != nil {
@@ -67,7 +68,7 @@ func newEnvWith(t *testing.T, opts durabletask.Options, wrap func(store.Store) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(sopts...)
 	svc.Register(g)
 	go func() { _ = g.Serve(lis) }()
 	e := &env{t: t, svc: svc, c: c, addr: lis.Addr().String()}
@@ -670,5 +671,89 @@ func TestOtherWorkflowsStayTheirs(t *testing.T) {
 	}
 	if md.RuntimeStatus != protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING {
 		t.Fatalf("a workflow of other workers was run by the SDK worker: %s %s", md.RuntimeStatus, md.GetOutput().GetValue())
+	}
+}
+
+// sentItems records the workflow work items the server sends.
+type sentItems struct {
+	mu    sync.Mutex
+	items []*protos.WorkflowRequest
+}
+
+type recordingStream struct {
+	grpc.ServerStream
+	r *sentItems
+}
+
+func (s recordingStream) SendMsg(m any) error {
+	if wi, ok := m.(*protos.WorkItem); ok && wi.GetWorkflowRequest() != nil {
+		s.r.mu.Lock()
+		s.r.items = append(s.r.items, wi.GetWorkflowRequest())
+		s.r.mu.Unlock()
+	}
+	return s.ServerStream.SendMsg(m)
+}
+
+// TestStatefulHistory: a worker that keeps histories between tasks (the
+// Go SDK does by default) is sent only the events after those it was sent
+// before; one that does not is sent whole histories. Both complete the
+// workflow.
+func TestStatefulHistory(t *testing.T) {
+	rec := &sentItems{}
+	e := newEnvWith(t, durabletask.Options{}, nil, grpc.StreamInterceptor(
+		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			return h(srv, recordingStream{ss, rec})
+		}))
+	reg := task.NewTaskRegistry()
+	_ = reg.AddActivityN("inc", inc)
+	_ = reg.AddWorkflowN("long", func(ctx *task.WorkflowContext) (any, error) {
+		n := 0
+		for i := 0; i < 20; i++ {
+			if err := ctx.CallActivity("inc", task.WithActivityInput(n)).Await(&n); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
+	})
+	stop := e.worker(reg)
+	wantCompleted(t, e.run("long", nil), "20")
+	rec.mu.Lock()
+	delta, sent := 0, 0
+	for _, r := range rec.items {
+		sent += len(r.PastEvents)
+		if r.CachedHistory != nil {
+			delta++
+		}
+	}
+	n := len(rec.items)
+	rec.items = nil
+	rec.mu.Unlock()
+	if n < 20 || delta < n-2 {
+		t.Fatalf("%d of %d workflow items carried only new events, want all but the first", delta, n)
+	}
+	if sent > 4*n {
+		t.Fatalf("%d past events sent over %d items: the history was sent whole", sent, n)
+	}
+
+	stop()
+	waitFor(t, func() bool { return e.svc.Streams() == 0 })
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := dtclient.NewTaskHubGrpcClient(conn, backend.DefaultLogger(), dtclient.WithStatefulHistoryDisabled()).StartWorkItemListener(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.svc.Streams() == 1 })
+	wantCompleted(t, e.run("long", nil), "20")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, r := range rec.items {
+		if r.CachedHistory != nil {
+			t.Fatal("a worker that keeps no histories was sent a part of one")
+		}
 	}
 }

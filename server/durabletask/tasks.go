@@ -69,8 +69,9 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 	for _, ev := range msgs {
 		newDT = append(newDT, eventOf(ev)...)
 	}
-	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
-		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), PastEvents: pastDT, NewEvents: newDT}}}
+	req := &protos.WorkflowRequest{InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), NewEvents: newDT}
+	d.setPast(st, req, run.RunID, pastDT)
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: req}}
 	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, s.opts.WorkflowTaskTimeout)
 	if r == errBusy {
 		// A fused step of the run is out: try again once it is answered.
@@ -82,6 +83,7 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		return
 	}
 	resp := r.(*protos.WorkflowResponse)
+	d.answered(st, run.InstanceID, resp)
 	if run.HistoryLen == 0 && notRegistered(resp, run.Name) {
 		d.notServing(st, kindWorkflow, run.Name)
 		d.release(t, s.gw.Now(), "")
@@ -462,13 +464,15 @@ func (d *dispatcher) fuse(t *store.ActivityTask, op *store.ActivityTaskFinishOp,
 	ev.Time = now
 	msgs := []*history.Event{ev}
 	pastDT, _ := historyOf(past, time.Time{})
-	newDT := append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)
-	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
-		InstanceId: lr.InstanceID, ExecutionId: wrapperspb.String(lr.RunID), PastEvents: pastDT, NewEvents: newDT}}}
+	req := &protos.WorkflowRequest{InstanceId: lr.InstanceID, ExecutionId: wrapperspb.String(lr.RunID),
+		NewEvents: append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)}
+	d.setPast(st, req, lr.RunID, pastDT)
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: req}}
 	r := d.exchange(st, &item{kind: kindWorkflow, key: lr.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
 	if r == nil || r == errBusy {
 		return nil
 	}
+	d.answered(st, lr.InstanceID, r.(*protos.WorkflowResponse))
 	task := &store.WorkflowTask{Run: lr, Messages: []*store.Message{{}}, LeaseOwner: d.owner}
 	then, all, err := d.commitOf(task, past, msgs, r.(*protos.WorkflowResponse), now)
 	if err != nil {
@@ -527,6 +531,7 @@ func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now t
 		return nil
 	}
 	resp := r.(*protos.WorkflowResponse)
+	d.answered(st, run.InstanceID, resp)
 	if notRegistered(resp, name) {
 		d.notServing(st, kindWorkflow, name)
 		d.unreserve(kindWorkflow)
