@@ -35,19 +35,20 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		ev.Time = now
 		msgs = append(msgs, ev)
 	}
-	past, cached := d.cache.get(run)
-	var err error
+	h, cached := d.cache.get(run)
 	if !cached {
-		past, err = s.eng.LoadHistory(d.ctx, run.RunID, history.DecodeForReplay)
-	}
-	if err != nil {
-		if d.ctx.Err() == nil {
-			d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
-		} else {
-			d.release(t, now, "")
+		past, err := s.eng.LoadHistory(d.ctx, run.RunID, history.DecodeForReplay)
+		if err != nil {
+			if d.ctx.Err() == nil {
+				d.release(t, now.Add(s.eng.WorkflowTaskRetry()), err.Error())
+			} else {
+				d.release(t, now, "")
+			}
+			return
 		}
-		return
+		h = newRunHistory(past)
 	}
+	past := h.past
 	for i, ev := range msgs {
 		if ev.Type == history.ExecutionTerminated {
 			d.terminate(t, past, msgs[:i+1], now)
@@ -64,26 +65,16 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		d.release(t, now.Add(s.opts.NotServedRetry), fmt.Sprintf("no connected Durable Task worker serves workflow %q", run.Name))
 		return
 	}
-	pastDT, _ := historyOf(past, time.Time{})
-	newDT := []*protos.HistoryEvent{workflowStarted(now)}
-	for _, ev := range msgs {
-		newDT = append(newDT, eventOf(ev)...)
-	}
-	req := &protos.WorkflowRequest{InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), NewEvents: newDT}
-	d.setPast(st, req, run.RunID, pastDT)
-	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: req}}
-	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, s.opts.WorkflowTaskTimeout)
-	if r == errBusy {
+	resp, busy := d.ask(st, run, h.dt, msgs, now)
+	if busy {
 		// A fused step of the run is out: try again once it is answered.
 		d.release(t, s.gw.Now().Add(20*time.Millisecond), "")
 		return
 	}
-	if r == nil {
+	if resp == nil {
 		d.release(t, s.gw.Now(), "")
 		return
 	}
-	resp := r.(*protos.WorkflowResponse)
-	d.answered(st, run.InstanceID, resp)
 	if run.HistoryLen == 0 && notRegistered(resp, run.Name) {
 		d.notServing(st, kindWorkflow, run.Name)
 		d.release(t, s.gw.Now(), "")
@@ -101,8 +92,31 @@ func (d *dispatcher) workflowTask(t *store.WorkflowTask) {
 		op.Eager = d.eager(now)
 	}
 	ok := d.apply(op, "commit workflow task", "instance_id", run.InstanceID)
-	d.committed(run, op, past, all, eager, ok)
+	d.committed(run, op, h, all, eager, ok)
 	d.afterEager(op.Eager, op.Claimed, ok)
+}
+
+// ask hands st's worker a workflow task of run — its past history in the
+// protocol's form (pastDT), then a WorkflowStarted at now and the events
+// msgs — and returns the answer: nil when the worker disconnected, the
+// item timed out or the server is closing; busy when another item of the
+// run is out.
+func (d *dispatcher) ask(st *stream, run *store.Run, pastDT []*protos.HistoryEvent, msgs []*history.Event, now time.Time) (resp *protos.WorkflowResponse, busy bool) {
+	newDT := []*protos.HistoryEvent{workflowStarted(now)}
+	for _, ev := range msgs {
+		newDT = append(newDT, eventOf(ev)...)
+	}
+	req := &protos.WorkflowRequest{InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID), NewEvents: newDT}
+	d.setPast(st, req, run.RunID, pastDT)
+	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: req}}
+	switch r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout).(type) {
+	case *protos.WorkflowResponse:
+		d.answered(st, run.InstanceID, r)
+		return r, false
+	case error:
+		return nil, true
+	}
+	return nil, false
 }
 
 // eagerActivities leases, in op, the new activities that connected
@@ -125,7 +139,7 @@ func (d *dispatcher) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Ti
 // committed follows a workflow task's commit (ok: it was applied): the
 // run's history is cached for its next task, and the activities leased
 // in the commit start; or the reservations are given back.
-func (d *dispatcher) committed(run *store.Run, op *store.WorkflowTaskCommitOp, past, all []*history.Event, eager []*store.ActivityTask, ok bool) {
+func (d *dispatcher) committed(run *store.Run, op *store.WorkflowTaskCommitOp, h runHistory, all []*history.Event, eager []*store.ActivityTask, ok bool) {
 	if ok && !op.Status.Finished() {
 		next := *run
 		next.HistoryLen += int64(len(all))
@@ -133,7 +147,7 @@ func (d *dispatcher) committed(run *store.Run, op *store.WorkflowTaskCommitOp, p
 			next.Status = op.Status
 		}
 		next.TaskError = ""
-		d.cache.put(&next, append(past[:len(past):len(past)], all...))
+		d.cache.put(&next, h.extend(all))
 	} else {
 		d.cache.drop(run.RunID)
 	}
@@ -426,7 +440,7 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 	applied := ok && op.ThenApplied
 	claimed := op.Claimed
 	if f != nil {
-		d.committed(f.run, f.op, f.past, f.all, f.eager, applied)
+		d.committed(f.run, f.op, f.h, f.all, f.eager, applied)
 		if applied {
 			claimed = f.op.Claimed
 		}
@@ -438,48 +452,41 @@ func (d *dispatcher) activityTask(c *store.ClaimedActivity) {
 // the worker before the result is committed, to be committed with it in
 // one transaction (as the engine fuses a Go workflow's steps).
 type fusedStep struct {
-	run       *store.Run
-	op        *store.WorkflowTaskCommitOp
-	past, all []*history.Event
-	eager     []*store.ActivityTask
+	run   *store.Run
+	op    *store.WorkflowTaskCommitOp
+	h     runHistory
+	all   []*history.Event
+	eager []*store.ActivityTask
 }
 
 // fuse asks a worker for the workflow task that op's result wakes, when
 // the run's history is cached and the result is the only thing the run
 // waits on, and sets it as op.Then; nil otherwise.
 func (d *dispatcher) fuse(t *store.ActivityTask, op *store.ActivityTaskFinishOp, data *history.Data, now time.Time) *fusedStep {
-	lr, past := d.cache.take(t.RunID)
+	lr, h := d.cache.take(t.RunID)
 	if lr == nil {
 		return nil
 	}
-	if outstanding(past) != 1 {
-		d.cache.put(lr, past)
-		return nil
-	}
 	st := d.route(kindWorkflow, lr.Name)
-	if st == nil {
+	if st == nil || outstanding(h.past) != 1 {
+		d.cache.put(lr, h)
 		return nil
 	}
 	ev := history.MessageEvent(&op.Message, data)
 	ev.Time = now
 	msgs := []*history.Event{ev}
-	pastDT, _ := historyOf(past, time.Time{})
-	req := &protos.WorkflowRequest{InstanceId: lr.InstanceID, ExecutionId: wrapperspb.String(lr.RunID),
-		NewEvents: append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)}
-	d.setPast(st, req, lr.RunID, pastDT)
-	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: req}}
-	r := d.exchange(st, &item{kind: kindWorkflow, key: lr.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
-	if r == nil || r == errBusy {
+	resp, _ := d.ask(st, lr, h.dt, msgs, now)
+	if resp == nil {
+		d.cache.put(lr, h)
 		return nil
 	}
-	d.answered(st, lr.InstanceID, r.(*protos.WorkflowResponse))
 	task := &store.WorkflowTask{Run: lr, Messages: []*store.Message{{}}, LeaseOwner: d.owner}
-	then, all, err := d.commitOf(task, past, msgs, r.(*protos.WorkflowResponse), now)
+	then, all, err := d.commitOf(task, h.past, msgs, resp, now)
 	if err != nil {
 		return nil // the regular task will report it
 	}
 	then.Consumed = nil
-	f := &fusedStep{run: lr, op: then, past: past, all: all, eager: d.eagerActivities(then, now)}
+	f := &fusedStep{run: lr, op: then, h: h, all: all, eager: d.eagerActivities(then, now)}
 	if !then.Status.Finished() && op.Eager != nil {
 		// The run's next task, should messages have arrived meanwhile,
 		// is leased with the op's Eager.
@@ -522,16 +529,11 @@ func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now t
 	run.Status, run.Current, run.HistoryLen = store.StatusPending, true, 0
 	ev := history.MessageEvent(&op.Start, start)
 	ev.Time = now
-	wi := &protos.WorkItem{Request: &protos.WorkItem_WorkflowRequest{WorkflowRequest: &protos.WorkflowRequest{
-		InstanceId: run.InstanceID, ExecutionId: wrapperspb.String(run.RunID),
-		NewEvents: append([]*protos.HistoryEvent{workflowStarted(now)}, eventOf(ev)...)}}}
-	r := d.exchange(st, &item{kind: kindWorkflow, key: run.InstanceID}, wi, d.s.opts.WorkflowTaskTimeout)
-	if r == nil || r == errBusy {
+	resp, _ := d.ask(st, &run, nil, []*history.Event{ev}, now)
+	if resp == nil {
 		d.unreserve(kindWorkflow)
 		return nil
 	}
-	resp := r.(*protos.WorkflowResponse)
-	d.answered(st, run.InstanceID, resp)
 	if notRegistered(resp, name) {
 		d.notServing(st, kindWorkflow, name)
 		d.unreserve(kindWorkflow)
@@ -551,7 +553,7 @@ func (d *dispatcher) fuseStart(op *store.RunCreateOp, start *history.Data, now t
 	op.Then = then
 	return func(applied bool, _ *store.WorkflowTask, err error) {
 		ok := err == nil && applied
-		d.committed(&run, then, nil, all, eager, ok)
+		d.committed(&run, then, runHistory{}, all, eager, ok)
 		if then.Eager == nil {
 			d.unreserve(kindWorkflow)
 			return
