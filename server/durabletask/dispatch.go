@@ -224,12 +224,14 @@ func (d *dispatcher) claimable(kind int) (n int, names, queues []string, changed
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	changed = d.changed
-	capacity := 0
+	n = d.roomLocked()
+	if n <= 0 {
+		return 0, nil, nil, changed
+	}
 	any := false
 	set := map[string]bool{}
 	qs := map[string]bool{"": true}
 	for _, st := range d.streams {
-		capacity += d.s.opts.MaxPendingPerStream
 		decl := st.workflows
 		if kind == kindActivity {
 			decl = st.activities
@@ -243,10 +245,6 @@ func (d *dispatcher) claimable(kind int) (n int, names, queues []string, changed
 		if st.queue != "" {
 			qs[st.queue] = true
 		}
-	}
-	n = capacity - d.inflight[kindWorkflow] - d.inflight[kindActivity]
-	if n <= 0 || len(d.streams) == 0 {
-		return 0, nil, nil, changed
 	}
 	if !any {
 		names = keys(set)
@@ -658,17 +656,23 @@ func (d *dispatcher) reserve(kind int, name string) bool {
 	if d.closed {
 		return false
 	}
-	capacity, ok := 0, name == ""
+	ok := name == ""
 	for _, st := range d.streams {
-		capacity += d.s.opts.MaxPendingPerStream
 		ok = ok || st.offers(kind, name)
 	}
-	if !ok || d.inflight[kindWorkflow]+d.inflight[kindActivity] >= capacity {
+	if !ok || d.roomLocked() <= 0 {
 		return false
 	}
 	d.inflight[kind]++
 	d.wg.Add(1)
 	return true
+}
+
+// roomLocked is how many more items, of both kinds together, the
+// connected workers can take: MaxPendingPerStream each, less those in
+// flight. Under d.mu.
+func (d *dispatcher) roomLocked() int {
+	return len(d.streams)*d.s.opts.MaxPendingPerStream - d.inflight[kindWorkflow] - d.inflight[kindActivity]
 }
 
 func (d *dispatcher) unreserve(kind int) {
