@@ -106,45 +106,38 @@ func detailsOf(f *failure.Failure) *protos.TaskFailureDetails {
 	return d
 }
 
+// statuses pairs Perdure's statuses with the protocol's (which also has
+// CANCELED and STALLED, that Perdure does not).
+var statuses = []struct {
+	perdure store.Status
+	proto   protos.OrchestrationStatus
+}{
+	{store.StatusPending, protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING},
+	{store.StatusRunning, protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING},
+	{store.StatusSuspended, protos.OrchestrationStatus_ORCHESTRATION_STATUS_SUSPENDED},
+	{store.StatusCompleted, protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED},
+	{store.StatusFailed, protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED},
+	{store.StatusTerminated, protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED},
+	{store.StatusContinuedAsNew, protos.OrchestrationStatus_ORCHESTRATION_STATUS_CONTINUED_AS_NEW},
+}
+
 // statusOf maps a Perdure status to the protocol's.
 func statusOf(s store.Status) protos.OrchestrationStatus {
-	switch s {
-	case store.StatusPending:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING
-	case store.StatusRunning:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING
-	case store.StatusSuspended:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_SUSPENDED
-	case store.StatusCompleted:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED
-	case store.StatusFailed:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED
-	case store.StatusTerminated:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED
-	case store.StatusContinuedAsNew:
-		return protos.OrchestrationStatus_ORCHESTRATION_STATUS_CONTINUED_AS_NEW
+	for _, p := range statuses {
+		if p.perdure == s {
+			return p.proto
+		}
 	}
 	return protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING
 }
 
 // storeStatusOf maps the protocol's status to Perdure's; ok is false for
-// statuses Perdure does not have (CANCELED, STALLED).
+// statuses Perdure does not have.
 func storeStatusOf(s protos.OrchestrationStatus) (store.Status, bool) {
-	switch s {
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_PENDING:
-		return store.StatusPending, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_RUNNING:
-		return store.StatusRunning, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_SUSPENDED:
-		return store.StatusSuspended, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED:
-		return store.StatusCompleted, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED:
-		return store.StatusFailed, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED:
-		return store.StatusTerminated, true
-	case protos.OrchestrationStatus_ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
-		return store.StatusContinuedAsNew, true
+	for _, p := range statuses {
+		if p.proto == s {
+			return p.perdure, true
+		}
 	}
 	return "", false
 }
