@@ -549,6 +549,7 @@ func TestWorkerDisconnects(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the activity did not start")
 	}
+	stopped := time.Now()
 	stop()
 	waitFor(t, func() bool { return e.svc.Streams() == 0 })
 	second := task.NewTaskRegistry()
@@ -556,6 +557,10 @@ func TestWorkerDisconnects(t *testing.T) {
 	_ = second.AddWorkflowN("w", wf)
 	e.worker(second)
 	wantCompleted(t, e.wait(id), `"second"`)
+	// At once, not when the first worker's lease (3 s here) expires.
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Fatalf("the activity was offered again %v after its worker stopped, want at once", took)
+	}
 }
 
 // TestWorkerConnectsLater starts a workflow that the only connected worker
