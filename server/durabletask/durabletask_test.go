@@ -762,3 +762,38 @@ func TestStatefulHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestUnansweredWorkflowItem: a workflow work item that its worker does
+// not answer within WorkflowTaskTimeout is offered again.
+func TestUnansweredWorkflowItem(t *testing.T) {
+	e := newEnvWith(t, durabletask.Options{WorkflowTaskTimeout: 200 * time.Millisecond}, nil)
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	items, err := protos.NewTaskHubSidecarServiceClient(conn).GetWorkItems(ctx, &protos.GetWorkItemsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.svc.Streams() == 1 })
+	if _, err := e.dt.ScheduleNewWorkflow(context.Background(), "mute", api.WithInstanceID("mute-1")); err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for len(tokens) < 2 {
+		wi, err := items.Recv()
+		if err != nil {
+			t.Fatalf("after %d items: %v", len(tokens), err)
+		}
+		if wi.GetWorkflowRequest().GetInstanceId() != "mute-1" {
+			t.Fatalf("unexpected item %v", wi)
+		}
+		tokens = append(tokens, wi.CompletionToken) // and no answer
+	}
+	if tokens[0] == tokens[1] {
+		t.Fatal("the item was offered again under the same completion token")
+	}
+}
