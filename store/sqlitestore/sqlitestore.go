@@ -151,7 +151,13 @@ func (s *Store) open(opts Options) error {
 	// stays in memory instead of spilling to a temporary file past 64 KiB.
 	// It only ever undoes part of an open transaction; crash recovery is
 	// the WAL's.
-	if s.wdb, err = sql.Open("sqlite", pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)")); err != nil {
+	// The writer goes through the VFS that combines its WAL writes
+	// (walvfs.go).
+	if err := registerWALVFS(); err != nil {
+		return err
+	}
+	wdsn := pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)") + "&vfs=" + walVFSName
+	if s.wdb, err = sql.Open("sqlite", wdsn); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)
