@@ -10,7 +10,8 @@
 // trace. The workflow task outcomes and starts of a batch are written with
 // one statement per table (bulk.go). Reads use a small pool of read-only
 // connections that see the last committed state. Hot statements are
-// prepared once per connection.
+// prepared once per connection. The writer connection goes through a VFS
+// that writes the WAL frames of a transaction with one pwrite (walvfs.go).
 //
 // Open takes an exclusive advisory lock on PATH.lock: a second process (or
 // a second Open) on the same file fails at once instead of corrupting the
