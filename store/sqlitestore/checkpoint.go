@@ -74,17 +74,36 @@ func (s *Store) checkpointLoop() {
 			var busy, frames, done int64
 			err := s.cpconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
 			if err == nil && frames >= restartFrames && done == frames {
-				_, _ = s.cpconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)")
+				s.restart()
 			}
 		}
 	}
 }
 
+// restart runs the RESTART checkpoint while the store's writer lock is
+// held: a RESTART holds SQLite's write lock while it waits for readers, and
+// a writer that meets that lock sleeps in SQLite's busy handler for 1 ms,
+// then 2, then 5, however soon the lock is free again. Waiting on the
+// store's lock instead, the next write starts the moment the restart ends.
+func (s *Store) restart() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	_, _ = s.cpconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)")
+	s.restarts.Add(1)
+}
+
+// stopCheckpointer ends the loop and closes its connection; later calls
+// do nothing. Close calls it before it takes the writer lock, which the
+// loop takes to restart the WAL.
 func (s *Store) stopCheckpointer() []error {
 	if s.cpstop == nil {
 		return nil
 	}
 	close(s.cpstop)
 	<-s.cpdone
+	s.cpstop = nil
 	return []error{s.cpconn.Close(), s.cpdb.Close()}
 }

@@ -88,4 +88,35 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	if end > atOneSecond*3/2 {
 		t.Fatalf("the WAL grew from %d bytes after one second to %d after three: it never started over", atOneSecond, end)
 	}
+	if s.restarts.Load() == 0 {
+		t.Fatal("no RESTART checkpoint ran")
+	}
+}
+
+// The RESTART checkpoint runs only while no write is in progress: it waits
+// for the writer lock, so that a writer never meets SQLite's write lock
+// held by the checkpointer and sleeps in the busy handler.
+func TestRestartWaitsForTheWriter(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "r.db"))
+	s.wmu.Lock()
+	done := make(chan struct{})
+	go func() {
+		s.restart()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.wmu.Unlock()
+		t.Fatal("the restart ran while the writer lock was held")
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.wmu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restart did not run once the writer lock was free")
+	}
+	if n := s.restarts.Load(); n != 1 {
+		t.Fatalf("%d restarts, want 1", n)
+	}
 }

@@ -82,6 +82,7 @@ type Store struct {
 
 	// The background WAL checkpointer (checkpoint.go).
 	commits        atomic.Int64 // write transactions committed
+	restarts       atomic.Int64 // RESTART checkpoints run, for tests
 	cpdb           *sql.DB
 	cpconn         *sql.Conn
 	cpstop, cpdone chan struct{}
@@ -209,9 +210,18 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	// Before the writer lock, which the checkpointer takes to restart the
+	// WAL (checkpoint.go).
+	errs := s.stopCheckpointer()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.shutdown()
+	if err := s.shutdown(); err != nil {
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlitestore: close %s: %w", s.path, err)
+	}
+	return nil
 }
 
 func (s *Store) shutdown() error {
