@@ -20,7 +20,8 @@ import (
 // after overwriting. So once a passive checkpoint has copied every frame
 // of a WAL of restartFrames or more, a RESTART checkpoint (which has
 // nothing left to copy) waits up to 2 ms for readers to leave the WAL, and
-// the next commits overwrite its start.
+// the next commits overwrite its start. It runs under the store's writer
+// lock (restart).
 const (
 	checkpointEvery = 100 * time.Millisecond
 	// writerAutoCheckpoint (pages) bounds the WAL if the background
