@@ -3,6 +3,7 @@ package perdure_test
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/perdure/perdure/store/memstore"
 	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
+	"github.com/perdure/perdure/workflow"
 )
 
 // commits is the number of group commits the engine has made, from its
@@ -69,5 +71,82 @@ func TestChainTakesFourCommits(t *testing.T) {
 				t.Fatalf("%d commits for one chain of three activities, want 4", n)
 			}
 		})
+	}
+}
+
+// countingStore counts RunGet calls.
+type countingStore struct {
+	store.Store
+	runGets atomic.Int64
+}
+
+func (s *countingStore) RunGet(ctx context.Context, instanceID, runID string) (*store.Run, error) {
+	s.runGets.Add(1)
+	return s.Store.RunGet(ctx, instanceID, runID)
+}
+
+// releaseGate lets gated return; TestResultNotReadAgain makes it anew.
+var releaseGate chan struct{}
+
+func gated(ctx context.Context, n int) (int, error) {
+	select {
+	case <-releaseGate:
+		return n + 1, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func gatedWorkflow(ctx workflow.Context, n int) (int, error) {
+	return workflow.ExecuteActivity(ctx, gated, n).Get(ctx)
+}
+
+// A caller waiting for a result is handed the run its finishing commit
+// left (the SQLite store says what that is): the wait reads the run once,
+// when it begins, not again once the run has finished.
+func TestResultNotReadAgain(t *testing.T) {
+	releaseGate = make(chan struct{})
+	sq, err := sqlitestore.Open(filepath.Join(t.TempDir(), "r.db"), sqlitestore.Options{})
+	must(t, err)
+	defer sq.Close()
+	st := &countingStore{Store: sq}
+	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: testLogger()})
+	must(t, err)
+	defer c.Close()
+	w := worker.New(c, worker.Options{})
+	must(t, worker.RegisterWorkflow(w, gatedWorkflow))
+	must(t, worker.RegisterActivity(w, gated))
+	must(t, w.Start())
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	id, err := c.StartWorkflow(ctx, gatedWorkflow, 41, perdure.StartOptions{})
+	must(t, err)
+	before := st.runGets.Load()
+	type result struct {
+		out int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		out, err := perdure.GetResult[int](ctx, c, id)
+		got <- result{out, err}
+	}()
+	for st.runGets.Load() == before { // the wait has read the run once
+		select {
+		case <-ctx.Done():
+			t.Fatal("the wait never read the run")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(releaseGate)
+	r := <-got
+	must(t, r.err)
+	if r.out != 42 {
+		t.Fatalf("result %d, want 42", r.out)
+	}
+	if n := st.runGets.Load() - before; n != 1 {
+		t.Fatalf("the wait read the run %d times, want 1", n)
 	}
 }

@@ -461,6 +461,12 @@ type WorkflowTaskCommitOp struct {
 	// again and Claimed (out) is its next workflow task.
 	Eager   *Eager
 	Claimed *WorkflowTask
+
+	// Finished (out, optional): when the commit finishes the run, a store
+	// may set the run as the commit left it, as RunGet would return it,
+	// so that those waiting for the run need not read it again. Nil when
+	// the store does not say.
+	Finished *Run
 }
 
 // WorkflowTaskAbandonOp releases a run's lease after a failed workflow task

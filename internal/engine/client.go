@@ -178,7 +178,7 @@ func (e *Engine) WaitForCompletion(ctx context.Context, instanceID string) (*sto
 // waitOnce reads the instance and, while it has not finished, waits for a
 // run of it to finish here or for the poll interval.
 func (e *Engine) waitOnce(ctx context.Context, instanceID string) (*store.Run, bool, error) {
-	ch, release := e.instanceChan(instanceID)
+	w, release := e.instanceChan(instanceID)
 	defer release()
 	run, err := e.st.RunGet(ctx, instanceID, "")
 	if err != nil {
@@ -190,7 +190,13 @@ func (e *Engine) waitOnce(ctx context.Context, instanceID string) (*store.Run, b
 	c, stop := e.clk.After(e.cfg.CompletionPoll)
 	defer stop()
 	select {
-	case <-ch:
+	case <-w.ch:
+		// The run as its finishing commit left it, when the store said:
+		// no need to read it again.
+		if r := w.run; r != nil && r.InstanceID == instanceID && r.Status.Finished() && r.Status != store.StatusContinuedAsNew {
+			run := *r
+			return &run, true, nil
+		}
 	case <-c:
 	case <-ctx.Done():
 		return nil, true, ctx.Err()

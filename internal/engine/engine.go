@@ -446,7 +446,7 @@ func (e *Engine) afterCommit(ops []store.Op, errs []error) {
 			act = act || a.State != store.ActivityRunning
 		}
 		if op.Status.Finished() {
-			e.signalInstance(op.InstanceID)
+			e.signalInstance(op.InstanceID, op.Finished)
 		}
 	}
 	for i, op := range ops {
@@ -480,26 +480,29 @@ func (e *Engine) afterCommit(ops []store.Op, errs []error) {
 }
 
 // waiter is the channel closed when an instance's run finishes, shared by
-// the n callers waiting on that instance.
+// the n callers waiting on that instance; run is the finished run when the
+// store said what its commit left (WorkflowTaskCommitOp.Finished).
 type waiter struct {
-	ch chan struct{}
-	n  int
+	ch  chan struct{}
+	n   int
+	run *store.Run
 }
 
-func (e *Engine) signalInstance(id string) {
+func (e *Engine) signalInstance(id string, run *store.Run) {
 	e.mu.Lock()
 	if w, ok := e.waiters[id]; ok {
+		w.run = run
 		close(w.ch)
 		delete(e.waiters, id)
 	}
 	e.mu.Unlock()
 }
 
-// instanceChan returns a channel closed when a run of the instance
-// finishes, and a function to call once the caller stops waiting, so that
-// instances that never finish here (missing, or run by another node) leave
-// nothing behind.
-func (e *Engine) instanceChan(id string) (<-chan struct{}, func()) {
+// instanceChan returns the waiter whose channel is closed when a run of
+// the instance finishes, and a function to call once the caller stops
+// waiting, so that instances that never finish here (missing, or run by
+// another node) leave nothing behind.
+func (e *Engine) instanceChan(id string) (*waiter, func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	w, ok := e.waiters[id]
@@ -508,7 +511,7 @@ func (e *Engine) instanceChan(id string) (<-chan struct{}, func()) {
 		e.waiters[id] = w
 	}
 	w.n++
-	return w.ch, func() {
+	return w, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		w.n--

@@ -409,8 +409,11 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 		return err
 	}
 	r.readyAt = sql.NullInt64{}
-	_, err = w.exec(`UPDATE runs SET ready_at = NULL WHERE run_id = ?`, r.RunID)
-	return err
+	if _, err = w.exec(`UPDATE runs SET ready_at = NULL WHERE run_id = ?`, r.RunID); err != nil {
+		return err
+	}
+	op.Finished = r.public()
+	return nil
 }
 
 // carryOver copies the EventRaised messages of run from into next, in

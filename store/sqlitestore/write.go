@@ -292,16 +292,16 @@ func resetOutputs(op store.Op) {
 	case *store.RunCreateOp:
 		op.Result, op.Created, op.Claimed, op.ThenApplied, op.Err = nil, false, nil, false, nil
 		if op.Then != nil {
-			op.Then.Claimed = nil
+			op.Then.Claimed, op.Then.Finished = nil, nil
 		}
 	case *store.MessageSendOp:
 		op.ResultRunID = ""
 	case *store.WorkflowTaskCommitOp:
-		op.Claimed = nil
+		op.Claimed, op.Finished = nil, nil
 	case *store.ActivityTaskFinishOp:
 		op.Claimed, op.ThenApplied = nil, false
 		if op.Then != nil {
-			op.Then.Claimed = nil
+			op.Then.Claimed, op.Then.Finished = nil, nil
 		}
 	}
 }
