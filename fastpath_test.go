@@ -106,20 +106,15 @@ func gatedWorkflow(ctx workflow.Context, n int) (int, error) {
 // when it begins, not again once the run has finished.
 func TestResultNotReadAgain(t *testing.T) {
 	releaseGate = make(chan struct{})
-	sq, err := sqlitestore.Open(filepath.Join(t.TempDir(), "r.db"), sqlitestore.Options{})
-	must(t, err)
-	defer sq.Close()
-	st := &countingStore{Store: sq}
-	c, err := perdure.NewClient(perdure.Options{Store: st, Logger: testLogger()})
-	must(t, err)
-	defer c.Close()
-	w := worker.New(c, worker.Options{})
-	must(t, worker.RegisterWorkflow(w, gatedWorkflow))
-	must(t, worker.RegisterActivity(w, gated))
-	must(t, w.Start())
-	defer w.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	e := newEnv(t, "sqlite", nil)
+	e.stop()
+	st := &countingStore{Store: e.st}
+	e.st = st
+	e.start(func(w *worker.Worker) {
+		mustReg(worker.RegisterWorkflow(w, gatedWorkflow))
+		mustReg(worker.RegisterActivity(w, gated))
+	})
+	c, ctx := e.c, e.ctx
 
 	id, err := c.StartWorkflow(ctx, gatedWorkflow, 41, perdure.StartOptions{})
 	must(t, err)
