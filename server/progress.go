@@ -115,11 +115,25 @@ func (s *Server) snapshot(ctx context.Context, id string) (*snapshot, error) {
 	return snap, nil
 }
 
-// fingerprint hashes everything the progress document shows.
+// fingerprint hashes everything the progress document shows. The
+// instance is read apart from the run (and both apart from the tasks and
+// messages), so a snapshot can mix the state before a commit with the
+// state after it; the instance's own fields are hashed too, so that such a
+// snapshot never has the version of a consistent one, and a client that
+// follows with it is answered again at once instead of keeping the mixed
+// document until the state next changes (a suspended instance shown as
+// running).
 func (sn *snapshot) fingerprint() string {
 	h := fnv.New64a()
 	str := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
 	num := func(n int64) { _ = binary.Write(h, binary.LittleEndian, n) }
+	if in := sn.inst; in != nil {
+		str(in.RunID)
+		str(string(in.Status))
+		num(in.UpdatedAt.UnixNano())
+		str(in.TaskError)
+		str(string(in.CustomStatus))
+	}
 	r := sn.run
 	str(r.RunID)
 	str(string(r.Status))
