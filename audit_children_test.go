@@ -87,7 +87,8 @@ func TestChildIDsDoNotRepeatAfterContinueAsNew(t *testing.T) {
 		if got != "second child finished" {
 			t.Fatalf("got %q", got)
 		}
-		first, err := e.c.GetInstance(e.ctx, "eternal:0001")
+		// Its own first task may still be on its way (PENDING): wait for it.
+		first, err := e.c.WaitForStart(e.ctx, "eternal:0001")
 		must(t, err)
 		if first.Status != perdure.StatusRunning {
 			t.Fatalf("the first run's child is %s, want still RUNNING", first.Status)
