@@ -78,7 +78,12 @@ const (
 	DefaultLatencyRuns   = 200
 	DefaultActivities    = 1000
 	DefaultWorkflowTasks = 1024
-	DefaultConcurrentAct = 256
+	// DefaultConcurrentAct: an activity keeps its slot until its result
+	// is durable (the slot then goes to the next activity the commit
+	// leased, eager dispatch), so slots bound throughput at about slots /
+	// commit latency: with 256, chain3 waited for slots (see
+	// docs/performance.md, fourth round, item 23).
+	DefaultConcurrentAct = 1024
 	DefaultSleepers      = 100000
 	DefaultTimerRate     = 1000
 	DefaultHistoryEvents = 10000
