@@ -63,10 +63,10 @@ var (
 	walMethods lib.Tsqlite3_io_methods
 )
 
-// walStats counts, for tests, the writes the VFS took and the pwrite
-// calls it made of them.
+// walStats counts, for tests, the writes the VFS took, the pwrite calls
+// it made of them, and the writes that did not append (written through).
 var walStats struct {
-	writes, pwrites atomic.Int64
+	writes, pwrites, rewrites atomic.Int64
 }
 
 // registerWALVFS registers the VFS once per process.
@@ -173,6 +173,9 @@ func walWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
 	appends := (off == 0 && amt == 32) || off == w.end
 	if appends && w.buf == 0 {
 		w.buf = libc.Xmalloc(tls, walBufSize)
+	}
+	if !appends {
+		walStats.rewrites.Add(1)
 	}
 	if !appends || w.buf == 0 || int64(amt) > walBufSize {
 		if rc := w.flush(tls, p); rc != lib.SQLITE_OK {

@@ -64,7 +64,8 @@ func TestWALWritesCombined(t *testing.T) {
 // and a copy of the database and its WAL taken then recovers every
 // commit: the frames, their order and checksums are as SQLite wrote
 // them, also for transactions larger than the buffer and for those that
-// spill pages to the WAL before they commit and rewrite them in place.
+// spill pages to the WAL before they commit and rewrite them in place (the
+// test fails if none did).
 func TestWALWritesReachTheFile(t *testing.T) {
 	for _, cache := range []int{0, 8} {
 		t.Run(fmt.Sprintf("cache_size=%d", cache), func(t *testing.T) {
@@ -109,6 +110,23 @@ func TestWALWritesReachTheFile(t *testing.T) {
 				mustApply(t, s, startOp(id, in, t0))
 				check(other, fmt.Sprintf("after commit %d", i))
 			}
+			// One transaction of many starts: with the small cache its
+			// index pages are spilled, changed again and rewritten in
+			// place, which the VFS writes through rather than gathers.
+			rewrites := walStats.rewrites.Load()
+			var batch []store.Op
+			for i := range 200 {
+				id := fmt.Sprint("b", i)
+				in := bytes.Repeat([]byte{'x'}, 500+i)
+				want[id] = in
+				batch = append(batch, startOp(id, in, t0))
+			}
+			mustApply(t, s, batch...)
+			check(other, "after a batch of 200 starts")
+			if cache > 0 && walStats.rewrites.Load() == rewrites {
+				t.Fatal("no frame was rewritten in place: the test does not cover that path")
+			}
+
 			// A claim commits without fsync: its lease is in the file too.
 			mustApply(t, s, &store.RunCreateOp{
 				Run:   store.Run{InstanceID: "c", RunID: "c", Name: "wf", Input: []byte(`2`), CreatedAt: t0, UpdatedAt: t0},
