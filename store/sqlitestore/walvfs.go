@@ -125,6 +125,10 @@ func cfunc[F any](f F) uintptr {
 	return *(*uintptr)(unsafe.Pointer(&struct{ f F }{f}))
 }
 
+// cfn returns the function pointer p of the translated SQLite as a Go
+// function of type F (the inverse of cfunc).
+func cfn[F any](p uintptr) F { return *(*F)(unsafe.Pointer(&p)) }
+
 // cptr turns an address of SQLite's C memory (never Go memory) into a
 // pointer.
 func cptr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
@@ -136,7 +140,7 @@ func innerMethods(p uintptr) *lib.Tsqlite3_io_methods {
 }
 
 func walOpen(tls *libc.TLS, _ uintptr, zName uintptr, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
-	open := *(*func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{baseOpen}))
+	open := cfn[func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32](baseOpen)
 	if flags&lib.SQLITE_OPEN_WAL == 0 {
 		return open(tls, baseVFS, zName, pFile, flags, pOutFlags)
 	}
@@ -161,8 +165,7 @@ func (w *walFile) flush(tls *libc.TLS, p uintptr) int32 {
 }
 
 func innerWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
-	f := *(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxWrite}))
-	return f(tls, inner(p), z, amt, off)
+	return cfn[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](innerMethods(p).FxWrite)(tls, inner(p), z, amt, off)
 }
 
 func walWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
@@ -174,16 +177,16 @@ func walWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
 	if appends && w.buf == 0 {
 		w.buf = libc.Xmalloc(tls, walBufSize)
 	}
-	if !appends {
-		walStats.rewrites.Add(1)
-	}
 	if !appends || w.buf == 0 || int64(amt) > walBufSize {
+		// Written through, after what the buffer holds.
 		if rc := w.flush(tls, p); rc != lib.SQLITE_OK {
 			return rc
 		}
-		w.end = max(w.end, off+int64(amt))
 		if appends {
 			w.end = off + int64(amt)
+		} else {
+			walStats.rewrites.Add(1)
+			w.end = max(w.end, off+int64(amt))
 		}
 		walStats.pwrites.Add(1)
 		return innerWrite(tls, p, z, amt, off)
@@ -220,19 +223,21 @@ func walClose(tls *libc.TLS, p uintptr) int32 {
 		libc.Xfree(tls, w.buf)
 		w.buf = 0
 	}
-	f := *(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxClose}))
+	f := cfn[func(*libc.TLS, uintptr) int32](innerMethods(p).FxClose)
 	if rc2 := f(tls, inner(p)); rc == lib.SQLITE_OK {
 		rc = rc2
 	}
 	return rc
 }
 
+// flushed writes what the buffer of file p holds.
+func flushed(tls *libc.TLS, p uintptr) int32 { return (*walFile)(cptr(p)).flush(tls, p) }
+
 func walRead(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
-	if rc := (*walFile)(cptr(p)).flush(tls, p); rc != lib.SQLITE_OK {
+	if rc := flushed(tls, p); rc != lib.SQLITE_OK {
 		return rc
 	}
-	f := *(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxRead}))
-	return f(tls, inner(p), z, amt, off)
+	return cfn[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](innerMethods(p).FxRead)(tls, inner(p), z, amt, off)
 }
 
 func walTruncate(tls *libc.TLS, p uintptr, size int64) int32 {
@@ -241,47 +246,40 @@ func walTruncate(tls *libc.TLS, p uintptr, size int64) int32 {
 		return rc
 	}
 	w.end = min(w.end, size)
-	f := *(*func(*libc.TLS, uintptr, int64) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxTruncate}))
-	return f(tls, inner(p), size)
+	return cfn[func(*libc.TLS, uintptr, int64) int32](innerMethods(p).FxTruncate)(tls, inner(p), size)
 }
 
 func walSync(tls *libc.TLS, p uintptr, flags int32) int32 {
-	if rc := (*walFile)(cptr(p)).flush(tls, p); rc != lib.SQLITE_OK {
+	if rc := flushed(tls, p); rc != lib.SQLITE_OK {
 		return rc
 	}
-	f := *(*func(*libc.TLS, uintptr, int32) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxSync}))
-	return f(tls, inner(p), flags)
+	return cfn[func(*libc.TLS, uintptr, int32) int32](innerMethods(p).FxSync)(tls, inner(p), flags)
 }
 
 func walFileSize(tls *libc.TLS, p, pSize uintptr) int32 {
-	if rc := (*walFile)(cptr(p)).flush(tls, p); rc != lib.SQLITE_OK {
+	if rc := flushed(tls, p); rc != lib.SQLITE_OK {
 		return rc
 	}
-	f := *(*func(*libc.TLS, uintptr, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxFileSize}))
-	return f(tls, inner(p), pSize)
+	return cfn[func(*libc.TLS, uintptr, uintptr) int32](innerMethods(p).FxFileSize)(tls, inner(p), pSize)
 }
 
 func walFileControl(tls *libc.TLS, p uintptr, op int32, pArg uintptr) int32 {
-	if rc := (*walFile)(cptr(p)).flush(tls, p); rc != lib.SQLITE_OK {
+	if rc := flushed(tls, p); rc != lib.SQLITE_OK {
 		return rc
 	}
-	f := *(*func(*libc.TLS, uintptr, int32, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxFileControl}))
-	return f(tls, inner(p), op, pArg)
+	return cfn[func(*libc.TLS, uintptr, int32, uintptr) int32](innerMethods(p).FxFileControl)(tls, inner(p), op, pArg)
 }
 
 func walLock(tls *libc.TLS, p uintptr, lock int32) int32 {
-	f := *(*func(*libc.TLS, uintptr, int32) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxLock}))
-	return f(tls, inner(p), lock)
+	return cfn[func(*libc.TLS, uintptr, int32) int32](innerMethods(p).FxLock)(tls, inner(p), lock)
 }
 
 func walUnlock(tls *libc.TLS, p uintptr, lock int32) int32 {
-	f := *(*func(*libc.TLS, uintptr, int32) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxUnlock}))
-	return f(tls, inner(p), lock)
+	return cfn[func(*libc.TLS, uintptr, int32) int32](innerMethods(p).FxUnlock)(tls, inner(p), lock)
 }
 
 func walCheckReservedLock(tls *libc.TLS, p, pResOut uintptr) int32 {
-	f := *(*func(*libc.TLS, uintptr, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{innerMethods(p).FxCheckReservedLock}))
-	return f(tls, inner(p), pResOut)
+	return cfn[func(*libc.TLS, uintptr, uintptr) int32](innerMethods(p).FxCheckReservedLock)(tls, inner(p), pResOut)
 }
 
 func walSectorSize(tls *libc.TLS, p uintptr) int32 {
@@ -289,8 +287,7 @@ func walSectorSize(tls *libc.TLS, p uintptr) int32 {
 	if m.FxSectorSize == 0 {
 		return lib.SQLITE_DEFAULT_SECTOR_SIZE
 	}
-	f := *(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{m.FxSectorSize}))
-	return f(tls, inner(p))
+	return cfn[func(*libc.TLS, uintptr) int32](m.FxSectorSize)(tls, inner(p))
 }
 
 func walDeviceCharacteristics(tls *libc.TLS, p uintptr) int32 {
@@ -298,6 +295,5 @@ func walDeviceCharacteristics(tls *libc.TLS, p uintptr) int32 {
 	if m.FxDeviceCharacteristics == 0 {
 		return 0
 	}
-	f := *(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{m.FxDeviceCharacteristics}))
-	return f(tls, inner(p))
+	return cfn[func(*libc.TLS, uintptr) int32](m.FxDeviceCharacteristics)(tls, inner(p))
 }
