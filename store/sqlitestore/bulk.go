@@ -404,7 +404,6 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 	for k := range items {
 		it := &items[k]
 		c, r := it.c, it.r
-		c.Finished = nil // only the op-by-op path says (commitRun)
 		byRun[r.RunID] = it
 		if it.fused {
 			rowids = append(rowids, it.rowid)

@@ -159,7 +159,12 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		for {
 			redo := -1
 			err := w.tx(func(w *wtx) error {
+				// A pass starts from clean outputs, whichever path
+				// (bulk or op by op) then applies each op.
 				clear(errs)
+				for _, op := range ops {
+					resetOutputs(op)
+				}
 				var done []bool
 				if bulk {
 					var err error
@@ -236,9 +241,8 @@ func (w *wtx) applyGuarded(op store.Op, opErr *error) error {
 	return nil
 }
 
-// applyOp applies op, whose outputs it resets first.
+// applyOp applies op (Apply has reset its outputs).
 func (w *wtx) applyOp(op store.Op) error {
-	resetOutputs(op)
 	switch op := op.(type) {
 	case *store.RunCreateOp:
 		return w.createRun(op)
@@ -285,8 +289,8 @@ func collect[T any](w *wtx, what string, scan func(scanner) (T, error), q string
 	return out, w.s.wrapDB(what, rows.Err())
 }
 
-// resetOutputs clears what an earlier, rolled back, application of op set
-// in it.
+// resetOutputs clears what an earlier, rolled back, pass of Apply set in
+// op.
 func resetOutputs(op store.Op) {
 	switch op := op.(type) {
 	case *store.RunCreateOp:
