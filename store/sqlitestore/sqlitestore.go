@@ -215,17 +215,13 @@ func (s *Store) Close() error {
 	errs := s.stopCheckpointer()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.shutdown(); err != nil {
-		return err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sqlitestore: close %s: %w", s.path, err)
-	}
-	return nil
+	return s.shutdown(errs...)
 }
 
-func (s *Store) shutdown() error {
-	errs := s.stopCheckpointer()
+// shutdown closes what Open opened, stopping the checkpointer unless it
+// has stopped already; errs are errors met before, reported with its own.
+func (s *Store) shutdown(errs ...error) error {
+	errs = append(errs, s.stopCheckpointer()...)
 	for _, st := range s.wstmt {
 		errs = append(errs, st.Close())
 	}
