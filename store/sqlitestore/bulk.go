@@ -366,7 +366,7 @@ var (
 
 // sql returns the update of runs of shape sh. Only the columns that
 // change are set, so that the indexes of the others are not rewritten;
-// a recomputed ready_at is returned.
+// a recomputed ready_at is returned, and a finished run whole.
 func (sh runShape) sql() *multiSQL {
 	runShapesMu.Lock()
 	defer runShapesMu.Unlock()
@@ -387,7 +387,9 @@ func (sh runShape) sql() *multiSQL {
 		set += `, ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = runs.run_id)`
 		tail += ` RETURNING runs.run_id, runs.ready_at`
 	case readyNull:
+		// The finished run is handed to its waiters, as commitRun does.
 		set += `, completed_at = v.column2, ready_at = NULL`
+		tail += ` RETURNING ` + returningRunCols
 	}
 	m := &multiSQL{head: set + `
 		FROM (VALUES `, row: `(` + strings.TrimSuffix(strings.Repeat(`?, `, runWidth), `, `) + `)`, tail: tail}
@@ -470,7 +472,7 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 	}
 	for _, sh := range shapes {
 		args := byShape[sh]
-		if sh.ready != readyRecompute {
+		if sh.ready == readyKeep {
 			if err := w.bulkExec(sh.sql(), args, runWidth, true); err != nil {
 				return err
 			}
@@ -484,6 +486,18 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 			}
 			seen := 0
 			for rows.Next() {
+				if sh.ready == readyNull {
+					r, err := scanRun(rows)
+					if err != nil {
+						rows.Close()
+						return w.s.wrapDB("bulk update", err)
+					}
+					if it := byRun[r.RunID]; it != nil {
+						it.c.Finished = r.public()
+						seen++
+					}
+					continue
+				}
 				var runID string
 				var ready sql.NullInt64
 				if err := rows.Scan(&runID, &ready); err != nil {

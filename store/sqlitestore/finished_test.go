@@ -77,3 +77,39 @@ func TestFinishedRunHandedBack(t *testing.T) {
 		Message: store.Message{Type: "TaskCompleted", VisibleAt: t1}, Then: last})
 	check("fused result", last)
 }
+
+// The bulk statements hand back finished runs too: results fused with the
+// tasks that complete their runs, applied together.
+func TestFinishedRunHandedBackInBulk(t *testing.T) {
+	f := newBulkFixture(t)
+	ids := []string{"r1", "r2", "r3", "r4"}
+	var ops []store.Op
+	for i, id := range ids {
+		f.start(id)
+		ops = append(ops, f.finish(id, i%2 == 0))
+	}
+	bulked := f.s.bulked.Load()
+	f.ok(ops...)
+	if n := f.s.bulked.Load() - bulked; n != int64(len(ops)) {
+		t.Fatalf("bulkApply applied %d ops, want %d", n, len(ops))
+	}
+	for i, op := range ops {
+		c := op.(*store.ActivityTaskFinishOp).Then
+		if i%2 == 1 {
+			if c.Finished != nil {
+				t.Fatalf("%s: a commit that does not finish the run handed one back", c.RunID)
+			}
+			continue
+		}
+		if c.Finished == nil {
+			t.Fatalf("%s: no run handed back", c.RunID)
+		}
+		got, err := f.s.RunGet(f.ctx, c.InstanceID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c.Finished, got) {
+			t.Fatalf("%s: handed back\n%+v\nRunGet\n%+v", c.RunID, *c.Finished, *got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/perdure/perdure/store"
@@ -18,6 +19,16 @@ type runRow struct {
 const runCols = `run_id, instance_id, name, status, is_current, input, output, failure, custom_status,
 	parent_instance_id, parent_run_id, parent_seq, previous_run_id, task_queue,
 	created_at, updated_at, completed_at, history_len, task_error, lease_owner, lease_until, ready_at, waiting`
+
+// returningRunCols is runCols qualified by the table, for the RETURNING
+// clause of an UPDATE … FROM.
+var returningRunCols = func() string {
+	cols := strings.Split(runCols, ",")
+	for i, c := range cols {
+		cols[i] = "runs." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
 
 func scanRun(sc scanner) (*runRow, error) {
 	var r runRow
