@@ -71,41 +71,63 @@ const modulePrefix = "github.com/perdure/perdure/"
 func callerSource() string {
 	var pcs [shallowFrames]uintptr
 	n := runtime.Callers(3, pcs[:])
-	if src, ok := sources.Load(pcs); ok {
+	if src, ok := sources.Load(pcs); !ok {
+		src, ok := resolveSource(pcs[:n])
+		switch {
+		case ok:
+		case n < shallowFrames:
+			src = "" // the whole stack is Perdure's own
+		default:
+			src = lookDeeper
+		}
+		cacheSource(&sources, pcs, src)
+		if src != lookDeeper {
+			return src
+		}
+	} else if src != lookDeeper {
 		return src.(string)
 	}
-	if src, ok := resolveSource(pcs[:n]); ok {
-		if sourcesCached.Add(1) <= maxCachedSources {
-			sources.Store(pcs, src)
-		}
-		return src
-	}
-	if n < shallowFrames {
-		return ""
-	}
-	var deep [24]uintptr
+	// Workflow code Perdure itself registers (the benchmark's, the
+	// examples' helpers) or called through more of its frames.
+	var deep [deepFrames]uintptr
 	n = runtime.Callers(3, deep[:])
+	if src, ok := deepSources.Load(deep); ok {
+		return src.(string)
+	}
 	src, _ := resolveSource(deep[:n])
+	cacheSource(&deepSources, deep, src)
 	return src
 }
 
 // Resolving program counters to file:line is most of callerSource's cost,
 // and workflow code issues its commands from a few places: the answer is
-// cached by the call stack's innermost program counters, when the caller
-// is among them.
+// cached by the call stack's innermost program counters. When those are
+// all Perdure's own, the cache says to look deeper, and the answer for
+// the deeper stack is cached by its own program counters.
 const (
 	shallowFrames    = 8
+	deepFrames       = 24
 	maxCachedSources = 1 << 14
+	lookDeeper       = "\x00deeper"
 )
 
 var (
 	sources       sync.Map // [shallowFrames]uintptr → string
+	deepSources   sync.Map // [deepFrames]uintptr → string
 	sourcesCached atomic.Int64
+	resolved      atomic.Int64 // resolveSource calls, for tests
 )
+
+func cacheSource[K comparable](m *sync.Map, k K, src string) {
+	if sourcesCached.Add(1) <= maxCachedSources {
+		m.Store(k, src)
+	}
+}
 
 // resolveSource returns the file:line of the first frame of pcs outside the
 // runtime packages; ok is false when every frame is inside them.
 func resolveSource(pcs []uintptr) (string, bool) {
+	resolved.Add(1)
 	frames := runtime.CallersFrames(pcs)
 	for {
 		fr, more := frames.Next()
