@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,7 @@ import (
 func init() {
 	addCommand(func() *cobra.Command {
 		var cfg bench.Config
-		var output, cpuProfile string
+		var output, cpuProfile, traceFile string
 		cmd := &cobra.Command{
 			Use:   "bench [chain3|fanout|sleepers|long-history]",
 			Short: "Measure throughput, latency and memory on a fresh store",
@@ -95,6 +96,17 @@ the disk of this machine.
 					}
 					defer pprof.StopCPUProfile()
 				}
+				if traceFile != "" {
+					f, err := os.Create(traceFile)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					if err := trace.Start(f); err != nil {
+						return err
+					}
+					defer trace.Stop()
+				}
 				r, err := bench.Run(cmd.Context(), args[0], cfg)
 				if err != nil {
 					return err
@@ -119,6 +131,7 @@ the disk of this machine.
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
 		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
 		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+		fl.StringVar(&traceFile, "trace", "", "write an execution trace of the whole run (go tool trace) to this file")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")
 		return cmd
