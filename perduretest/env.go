@@ -85,7 +85,7 @@ func NewEnv(t testing.TB, opts ...Option) *Env {
 		o(&cfg)
 	}
 	e := &Env{t: t, clock: clock.NewVirtual(cfg.start.UTC()), timeout: cfg.timeout}
-	e.st = memstore.New(memstore.WithClock(e.clock.Now))
+	e.st = memstore.New()
 	c, err := hook.NewClient(hook.ClientOptions{Store: e.st, Clock: e.clock, Logger: cfg.logger, Tune: func(c *engine.Config) {
 		c.IdlePoll = noIdlePoll
 		c.CompletionPoll = noIdlePoll

@@ -195,12 +195,13 @@ func longPoll[T any](s *Server, r *http.Request, kind store.Wake, wait time.Dura
 	var elapsed time.Duration // 0 for the first claim: the worker's own time
 	for {
 		wake := s.wk.gw.WorkChan(kind)
+		since := s.wk.gw.Now()
 		tasks, err := claim(r.Context(), elapsed)
 		if err != nil || len(tasks) > 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
 			return tasks, err
 		}
 		waitCtx, stop := context.WithDeadline(ctx, deadline)
-		s.wk.gw.WaitForWork(waitCtx, wake)
+		s.wk.gw.WaitForWork(waitCtx, wake, since)
 		stop()
 		if err := r.Context().Err(); err != nil {
 			return nil, err
@@ -377,7 +378,14 @@ func (s *Server) workerActivityList(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) workerNextWakeup(w http.ResponseWriter, r *http.Request) error {
-	at, ok, err := s.wk.gw.NextWakeup(r.Context())
+	var req workerapi.NextWakeupRequest
+	if err := s.decodeWorker(w, r, &req); err != nil {
+		return err
+	}
+	if req.After.IsZero() {
+		req.After = s.wk.gw.Now()
+	}
+	at, ok, err := s.wk.gw.NextWakeup(r.Context(), req.After)
 	if err != nil {
 		return err
 	}

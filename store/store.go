@@ -245,10 +245,13 @@ type Store interface {
 	ActivityTaskList(ctx context.Context, runID string) ([]*ActivityTask, error)
 	// ActivityTaskGet returns one unfinished activity task.
 	ActivityTaskGet(ctx context.Context, runID string, seq int64) (*ActivityTask, error)
-	// NextWakeup returns the earliest future time at which a message or a
-	// READY activity task becomes visible, or a lease or deadline expires;
-	// ok is false when nothing is scheduled.
-	NextWakeup(ctx context.Context) (t time.Time, ok bool, err error)
+	// NextWakeup returns the earliest time after after at which a message
+	// or a READY activity task becomes visible, or a lease or deadline
+	// expires; ok is false when nothing is scheduled after it. A caller
+	// that found nothing to claim passes the time of its claim, so that
+	// what became due since is reported (a time not after the store's
+	// clock: claim again at once), not skipped.
+	NextWakeup(ctx context.Context, after time.Time) (t time.Time, ok bool, err error)
 	// Purge deletes finished instances (all their runs, history, messages
 	// and tasks) and returns how many instances it deleted.
 	Purge(ctx context.Context, p *PurgeParams) (int, error)

@@ -251,11 +251,15 @@ func (e *Engine) loopWakeChan(kind int) <-chan struct{} {
 	return e.loopWake[kind]
 }
 
-// waitUntilWork blocks until notified, until the store's next wake-up time,
-// or until ctx is done. ls (may be nil) records the sleep for Idle.
-func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}, ls *loopState) {
+// waitUntilWork blocks until notified, until the store's next wake-up time
+// after since (the time of the claim that found nothing), or until ctx is
+// done. ls (may be nil) records the sleep for Idle. What became due
+// between the claim and now is a wake-up at once: asked for the next
+// wake-up after now instead, the store would skip it, and with nothing
+// else scheduled the loop would sleep a whole IdlePoll past it.
+func (e *Engine) waitUntilWork(ctx context.Context, wake <-chan struct{}, ls *loopState, since time.Time) {
 	d := e.cfg.IdlePoll
-	if next, ok, err := e.st.NextWakeup(ctx); err == nil && ok {
+	if next, ok, err := e.st.NextWakeup(ctx, since); err == nil && ok {
 		d = min(d, max(next.Sub(e.clk.Now()), time.Millisecond))
 	}
 	if ls != nil {

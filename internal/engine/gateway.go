@@ -66,11 +66,12 @@ func (g *Gateway) WorkChan(kind store.Wake) <-chan struct{} {
 }
 
 // WaitForWork blocks until wake (from WorkChan) is closed, until the
-// store's next wake-up time (a timer, a retry, a lease expiry), until the
-// engine's idle poll interval has passed (work written by another process
-// that no notification announced), until the engine closes, or until ctx
-// is done.
-func (g *Gateway) WaitForWork(ctx context.Context, wake <-chan struct{}) {
+// store's next wake-up time after since (a timer, a retry, a lease expiry;
+// since is the time of the claim that found nothing, or any time before
+// it), until the engine's idle poll interval has passed (work written by
+// another process that no notification announced), until the engine
+// closes, or until ctx is done.
+func (g *Gateway) WaitForWork(ctx context.Context, wake <-chan struct{}, since time.Time) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -80,7 +81,7 @@ func (g *Gateway) WaitForWork(ctx context.Context, wake <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
-	g.e.waitUntilWork(ctx, wake, nil)
+	g.e.waitUntilWork(ctx, wake, nil, since)
 }
 
 // Now is the engine's current time, as stores keep it.

@@ -228,8 +228,8 @@ func (s *server) activityLoop(ctx context.Context, ls *loopState) {
 // each on its own goroutine in a slot.
 func claimLoop[T any](s *server, ctx context.Context, ls *loopState, sl *slots,
 	claim func(max int, now time.Time) ([]T, error), run func(T)) {
-	s.loop(ctx, ls, sl, func(max int) (int, error) {
-		tasks, err := claim(max, s.e.Now())
+	s.loop(ctx, ls, sl, func(max int, now time.Time) (int, error) {
+		tasks, err := claim(max, now)
 		for _, t := range tasks {
 			sl.acquire()
 			sl.run(func() { run(t) })
@@ -240,7 +240,7 @@ func claimLoop[T any](s *server, ctx context.Context, ls *loopState, sl *slots,
 
 // loop claims while there are free slots in sem and sleeps until woken when
 // there is nothing to claim.
-func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(max int) (int, error)) {
+func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(max int, now time.Time) (int, error)) {
 	for ctx.Err() == nil {
 		wake := s.e.loopWakeChan(ls.kind)
 		free := sl.free()
@@ -251,7 +251,8 @@ func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(
 			}
 			continue
 		}
-		n, err := claim(free)
+		now := s.e.Now()
+		n, err := claim(free, now)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -264,7 +265,7 @@ func (s *server) loop(ctx context.Context, ls *loopState, sl *slots, claim func(
 			continue
 		}
 		if n == 0 {
-			s.e.waitUntilWork(ctx, wake, ls)
+			s.e.waitUntilWork(ctx, wake, ls, now)
 		}
 	}
 }

@@ -569,6 +569,14 @@ type ActivityTaskListResponse struct {
 	Tasks []*store.ActivityTask `json:"tasks"`
 }
 
+// NextWakeupRequest is the body of POST …/next-wakeup: the earliest
+// wake-up after After is asked for; without it, after the server's clock
+// (the body was {} before After existed, and a server that predates it
+// ignores it).
+type NextWakeupRequest struct {
+	After time.Time `json:"after,omitzero"`
+}
+
 // NextWakeupResponse answers POST …/next-wakeup.
 type NextWakeupResponse struct {
 	At time.Time `json:"at"`

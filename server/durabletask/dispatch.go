@@ -324,7 +324,7 @@ func (d *dispatcher) loop(kind int) {
 				case <-ctx.Done():
 				}
 			}()
-			gw.WaitForWork(ctx, wake)
+			gw.WaitForWork(ctx, wake, now)
 			cancel()
 		}
 	}

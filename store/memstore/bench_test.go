@@ -40,7 +40,7 @@ func BenchmarkClaimAmongIdleRuns(b *testing.B) {
 		if err != nil || len(tasks) != 1 {
 			b.Fatal(err, len(tasks))
 		}
-		if _, _, err := s.NextWakeup(ctx); err != nil {
+		if _, _, err := s.NextWakeup(ctx, t0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -40,8 +40,10 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithClock makes NextWakeup compare with now instead of time.Now (for an
-// engine that runs on virtual time).
+// WithClock once made NextWakeup compare with now instead of time.Now.
+//
+// Deprecated: NextWakeup compares with the time its caller passes (the
+// engine's clock, virtual or not); the option has no effect.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }

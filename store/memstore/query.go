@@ -116,13 +116,13 @@ func (s *Store) ActivityTaskGet(ctx context.Context, runID string, seq int64) (*
 	return copyTask(&t.t), nil
 }
 
-// NextWakeup returns the earliest due time after the current time.
-func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
+// NextWakeup returns the earliest due time after after.
+func (s *Store) NextWakeup(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	if err := s.rlock(ctx); err != nil {
 		return time.Time{}, false, err
 	}
 	defer s.mu.Unlock()
-	now := utc(s.now())
+	now := utc(after)
 	t1, ok1 := s.runQ.nextAfter(now)
 	t2, ok2 := s.taskQ.nextAfter(now)
 	switch {

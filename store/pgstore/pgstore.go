@@ -22,8 +22,8 @@ type Options struct {
 	// MaxConns is the size of the connection pool. Default 8. The
 	// Wakeups listener uses one more connection of its own.
 	MaxConns int32
-	// Now is the clock NextWakeup compares with; default time.Now (set it
-	// for an engine that runs on virtual time).
+	// Deprecated: NextWakeup compares with the time its caller passes
+	// (the engine's clock, virtual or not); Now has no effect.
 	Now func() time.Time
 	// Schema is the PostgreSQL schema that holds Perdure's tables, set as
 	// the search_path of every connection and created by the migrations

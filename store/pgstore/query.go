@@ -128,13 +128,13 @@ func (s *Store) ActivityTaskGet(ctx context.Context, runID string, seq int64) (*
 	return t, nil
 }
 
-// NextWakeup returns the earliest due time after the store's clock.
-func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
+// NextWakeup returns the earliest due time after after.
+func (s *Store) NextWakeup(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var next *time.Time
 	err := s.read(ctx, "next wake-up", `SELECT LEAST(
 			(SELECT MIN(ready_at) FROM runs WHERE ready_at > $1::timestamptz),
 			(SELECT MIN(due_at) FROM activity_tasks WHERE due_at > $1))`,
-		[]any{utc(s.now())}, func(rows pgx.Rows) error { return rows.Scan(&next) })
+		[]any{utc(after)}, func(rows pgx.Rows) error { return rows.Scan(&next) })
 	if err != nil || next == nil {
 		return time.Time{}, false, err
 	}

@@ -433,9 +433,9 @@ func (s *Store) ActivityTaskGet(ctx context.Context, runID string, seq int64) (*
 }
 
 // NextWakeup implements store.Store: the server store's next wake-up.
-func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
+func (s *Store) NextWakeup(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var res workerapi.NextWakeupResponse
-	if err := s.call(ctx, workerapi.PathNextWakeup, struct{}{}, &res, retryAll); err != nil {
+	if err := s.call(ctx, workerapi.PathNextWakeup, workerapi.NextWakeupRequest{After: after}, &res, retryAll); err != nil {
 		return time.Time{}, false, err
 	}
 	return res.At, res.OK, nil

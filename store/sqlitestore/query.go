@@ -243,8 +243,8 @@ func (s *Store) RunCounts(ctx context.Context, p *store.RunListParams) (map[stor
 }
 
 // NextWakeup returns the earliest due time after the current time.
-func (s *Store) NextWakeup(ctx context.Context) (time.Time, bool, error) {
-	now := micros(s.now())
+func (s *Store) NextWakeup(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	now := micros(after)
 	var best sql.NullInt64
 	for _, q := range []string{nextRunSQL, nextTaskSQL} {
 		var v sql.NullInt64

@@ -48,8 +48,8 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the number of read connections. Default 4.
 	ReadConns int
-	// Now is the clock NextWakeup compares with; default time.Now (set it
-	// for an engine that runs on virtual time).
+	// Deprecated: NextWakeup compares with the time its caller passes
+	// (the engine's clock, virtual or not); Now has no effect.
 	Now func() time.Time
 }
 

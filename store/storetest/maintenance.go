@@ -8,13 +8,14 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
-// now returns the wall clock as the engine writes it; NextWakeup compares
-// with the store's own clock.
+// now returns the wall clock as the engine writes it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// wakeup asks for the next wake-up after now, as a claim loop that has
+// just found nothing does.
 func (h *harness) wakeup() (time.Time, bool) {
 	h.Helper()
-	t, ok, err := h.S.NextWakeup(h.Ctx)
+	t, ok, err := h.S.NextWakeup(h.Ctx, now())
 	noErr(h, "NextWakeup", err)
 	return t, ok
 }
@@ -57,6 +58,29 @@ var wakeupCases = []testCase{
 		wantWakeup(h, "earliest future message", t0.Add(time.Hour))
 		h.send("soon", "", "TimerFired", t0.Add(30*time.Minute), false)
 		wantWakeup(h, "a sooner timer", t0.Add(30*time.Minute))
+	}},
+	{"After", func(h *harness) {
+		// A claim at t0 found nothing; a timer due just after it is due
+		// by now. Asked for after the claim, the store reports it; asked
+		// for after now, it would be skipped for the later one.
+		t0 := now()
+		h.startAt("due", t0.Add(time.Millisecond))
+		h.startAt("later", t0.Add(time.Hour))
+		for time.Now().Before(t0.Add(2 * time.Millisecond)) {
+			time.Sleep(time.Millisecond)
+		}
+		got, ok, err := h.S.NextWakeup(h.Ctx, t0)
+		noErr(h, "NextWakeup", err)
+		if !ok {
+			h.Fatalf("NextWakeup after the claim reported nothing")
+		}
+		eqTime(h, "wake-up due since the claim", got, t0.Add(time.Millisecond))
+		got, ok, err = h.S.NextWakeup(h.Ctx, t0.Add(time.Millisecond))
+		noErr(h, "NextWakeup", err)
+		if !ok {
+			h.Fatalf("NextWakeup after the first message reported nothing")
+		}
+		eqTime(h, "wake-up after the first message (exclusive)", got, t0.Add(time.Hour))
 	}},
 	{"RunLease", func(h *harness) {
 		t0 := now()
@@ -270,7 +294,7 @@ var applyCases = []testCase{
 		isErr(h, "ActivityTaskList", err, store.ErrClosed)
 		_, err = h.S.ActivityTaskGet(h.Ctx, r.RunID, 1)
 		isErr(h, "ActivityTaskGet", err, store.ErrClosed)
-		_, _, err = h.S.NextWakeup(h.Ctx)
+		_, _, err = h.S.NextWakeup(h.Ctx, now())
 		isErr(h, "NextWakeup", err, store.ErrClosed)
 		_, err = h.S.Purge(h.Ctx, &store.PurgeParams{})
 		isErr(h, "Purge", err, store.ErrClosed)

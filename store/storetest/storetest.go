@@ -43,8 +43,8 @@
 //     a run that does not exist.
 //   - RunList: CreatedAfter is inclusive and CreatedBefore exclusive; runs
 //     with equal CreatedAt are ordered by RunID, descending.
-//   - NextWakeup only reports times after the store's clock (time.Now
-//     unless the store was given another one);
+//   - NextWakeup only reports times after the time it is given, even
+//     times the store's clock has passed;
 //     non-Control messages of a SUSPENDED run do not count.
 //   - Purge by filter deletes the instances that finished first;
 //     FinishedBefore is exclusive.
