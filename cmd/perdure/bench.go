@@ -16,6 +16,7 @@ func init() {
 	addCommand(func() *cobra.Command {
 		var cfg bench.Config
 		var output, cpuProfile, traceFile string
+		repeat := 1
 		cmd := &cobra.Command{
 			Use:   "bench [chain3|fanout|sleepers|long-history]",
 			Short: "Measure throughput, latency and memory on a fresh store",
@@ -50,6 +51,7 @@ connection (a round trip and the server's durable commit), and fsync_ms
 the disk of this machine.
 
   perdure bench chain3                3 chained activities: workflows/s, p50/p99 latency
+  perdure bench chain3 --repeat 5     five runs: the median of each figure
   perdure bench chain3 --mode http    the same through the HTTP API
   perdure bench chain3 --mode grpc    the same with Dapr Workflow's Go SDK over gRPC
   perdure bench fanout                one workflow over 1,000 activities
@@ -84,6 +86,12 @@ the disk of this machine.
 				if err := bench.Check(args[0], cfg); err != nil {
 					return err
 				}
+				if repeat < 1 {
+					return fmt.Errorf("--repeat %d: give 1 or more runs", repeat)
+				}
+				if repeat > 1 && cfg.StorePath != "" && !bench.IsPostgres(cfg.StorePath) {
+					return fmt.Errorf("--repeat %d with --store %s: each run needs a fresh store; leave --store out (a temporary file per run)", repeat, cfg.StorePath)
+				}
 				cfg.Progress = cmd.ErrOrStderr()
 				if cpuProfile != "" {
 					f, err := os.Create(cpuProfile)
@@ -107,11 +115,30 @@ the disk of this machine.
 					}
 					defer trace.Stop()
 				}
-				r, err := bench.Run(cmd.Context(), args[0], cfg)
+				if repeat == 1 {
+					r, err := bench.Run(cmd.Context(), args[0], cfg)
+					if err != nil {
+						return err
+					}
+					return bench.Write(cmd.OutOrStdout(), r, output == "json")
+				}
+				var rs []bench.Result
+				for i := range repeat {
+					fmt.Fprintf(cfg.Progress, "%s: run %d of %d\n", args[0], i+1, repeat)
+					r, err := bench.Run(cmd.Context(), args[0], cfg)
+					if err != nil {
+						return fmt.Errorf("run %d of %d: %w", i+1, repeat, err)
+					}
+					if err := bench.Write(cfg.Progress, r, true); err != nil {
+						return err
+					}
+					rs = append(rs, r)
+				}
+				c, err := bench.Combine(rs)
 				if err != nil {
 					return err
 				}
-				return bench.Write(cmd.OutOrStdout(), r, output == "json")
+				return bench.Write(cmd.OutOrStdout(), c, output == "json")
 			},
 		}
 		fl := cmd.Flags()
@@ -131,6 +158,7 @@ the disk of this machine.
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
 		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
 		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
+		fl.IntVar(&repeat, "repeat", 1, "run the scenario this many times, each on a fresh store, and report each figure's median (the runs' values of the figures that varied under <key>_runs)")
 		fl.StringVar(&traceFile, "trace", "", "write an execution trace of the whole run (go tool trace) to this file")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")

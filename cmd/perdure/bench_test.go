@@ -159,3 +159,45 @@ func TestBenchNodesRefused(t *testing.T) {
 		t.Errorf("bench --help does not document the PostgreSQL flags: %v\n%s", err, out)
 	}
 }
+
+// --repeat runs the scenario on a fresh store each time and prints the
+// medians, with the runs' values of what varied; it refuses a count
+// below 1 and a SQLite --store, which only the first run would find empty.
+func TestBenchRepeat(t *testing.T) {
+	out, progress, err := runBench(t, "chain3", "-n", "10", "-l", "3", "--repeat", "2", "--output", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("--output json printed more than the JSON line:\n%s", out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if m["repeat"] != 2.0 || m["scenario"] != "chain3" || m["workflows"] != 10.0 {
+		t.Errorf("figures %v", m)
+	}
+	runs, ok := m["workflows_per_second_runs"].([]any)
+	if !ok || len(runs) != 2 {
+		t.Fatalf("workflows_per_second_runs = %#v, want the two runs' values", m["workflows_per_second_runs"])
+	}
+	lo, hi := runs[0].(float64), runs[1].(float64)
+	if v := m["workflows_per_second"].(float64); v < min(lo, hi)-0.001 || v > max(lo, hi)+0.001 {
+		t.Errorf("median %v outside the runs %v", v, runs)
+	}
+	if strings.Count(progress, "chain3: run ") != 2 || strings.Count(progress, `"scenario":"chain3"`) != 2 {
+		t.Errorf("progress does not show each run and its figures:\n%s", progress)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chain3", "--repeat", "0"}, "--repeat 0"},
+		{[]string{"chain3", "--repeat", "2", "--store", t.TempDir() + "/b.db"}, "fresh store"},
+	} {
+		if _, _, err := runBench(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bench %s: %v, want an error containing %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
