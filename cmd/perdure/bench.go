@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/perdure/perdure/internal/bench"
 )
@@ -92,6 +96,9 @@ the disk of this machine.
 				if repeat > 1 && cfg.StorePath != "" && !bench.IsPostgres(cfg.StorePath) {
 					return fmt.Errorf("--repeat %d with --store %s: each run needs a fresh store; leave --store out (a temporary file per run)", repeat, cfg.StorePath)
 				}
+				if repeat > 1 && (cpuProfile != "" || traceFile != "") {
+					return fmt.Errorf("--repeat %d: --cpuprofile and --trace profile one run; leave --repeat out", repeat)
+				}
 				cfg.Progress = cmd.ErrOrStderr()
 				if cpuProfile != "" {
 					f, err := os.Create(cpuProfile)
@@ -122,19 +129,11 @@ the disk of this machine.
 					}
 					return bench.Write(cmd.OutOrStdout(), r, output == "json")
 				}
-				var rs []bench.Result
-				for i := range repeat {
-					fmt.Fprintf(cfg.Progress, "%s: run %d of %d\n", args[0], i+1, repeat)
-					r, err := bench.Run(cmd.Context(), args[0], cfg)
-					if err != nil {
-						return fmt.Errorf("run %d of %d: %w", i+1, repeat, err)
-					}
-					if err := bench.Write(cfg.Progress, r, true); err != nil {
-						return err
-					}
-					rs = append(rs, r)
+				runs, err := benchRuns(cmd, args[0], repeat)
+				if err != nil {
+					return err
 				}
-				c, err := bench.Combine(rs)
+				c, err := bench.Combine(runs)
 				if err != nil {
 					return err
 				}
@@ -164,4 +163,42 @@ the disk of this machine.
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")
 		return cmd
 	})
+}
+
+// benchRuns runs the scenario n times, each as a child process of this
+// binary (perdure bench SCENARIO with the same flags, --output json), so
+// that no run starts warmer than the first; their progress goes to
+// stderr as they run. It returns each run's JSON line.
+func benchRuns(cmd *cobra.Command, scenario string, n int) ([][]byte, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("--repeat: find this program to run it again: %w", err)
+	}
+	args := []string{"bench", scenario}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "repeat", "output":
+		default:
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	args = append(args, "--output", "json")
+	progress := cmd.ErrOrStderr()
+	var runs [][]byte
+	for i := range n {
+		fmt.Fprintf(progress, "%s: run %d of %d\n", scenario, i+1, n)
+		var out bytes.Buffer
+		child := exec.CommandContext(cmd.Context(), exe, args...)
+		child.Stdout, child.Stderr = &out, progress
+		if err := child.Run(); err != nil {
+			return nil, fmt.Errorf("run %d of %d (%s %s): %w", i+1, n, exe, strings.Join(args, " "), err)
+		}
+		line := bytes.TrimSpace(out.Bytes())
+		if k := bytes.LastIndexByte(line, '\n'); k >= 0 {
+			line = line[k+1:]
+		}
+		fmt.Fprintf(progress, "%s\n", line)
+		runs = append(runs, line)
+	}
+	return runs, nil
 }

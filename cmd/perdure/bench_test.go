@@ -160,10 +160,12 @@ func TestBenchNodesRefused(t *testing.T) {
 	}
 }
 
-// --repeat runs the scenario on a fresh store each time and prints the
-// medians, with the runs' values of what varied; it refuses a count
-// below 1 and a SQLite --store, which only the first run would find empty.
+// --repeat runs the scenario in a fresh process on a fresh store each
+// time and prints the medians, with the runs' values of what varied; it
+// refuses a count below 1, a SQLite --store, which only the first run
+// would find empty, and a profile, which each run would overwrite.
 func TestBenchRepeat(t *testing.T) {
+	t.Setenv("PERDURE_E2E_AS_CLI", "1") // the runs are this binary, acting as perdure (TestMain)
 	out, progress, err := runBench(t, "chain3", "-n", "10", "-l", "3", "--repeat", "2", "--output", "json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress)
@@ -195,6 +197,7 @@ func TestBenchRepeat(t *testing.T) {
 	}{
 		{[]string{"chain3", "--repeat", "0"}, "--repeat 0"},
 		{[]string{"chain3", "--repeat", "2", "--store", t.TempDir() + "/b.db"}, "fresh store"},
+		{[]string{"chain3", "--repeat", "2", "--trace", t.TempDir() + "/t.out"}, "profile one run"},
 	} {
 		if _, _, err := runBench(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("bench %s: %v, want an error containing %q", strings.Join(c.args, " "), err, c.want)

@@ -8,11 +8,18 @@ import (
 )
 
 func TestCombine(t *testing.T) {
-	run := func(p50, fsync float64, resumes ...float64) Result {
-		return &LongHistoryResult{Scenario: LongHistory, Mode: ModeEmbedded, Store: "sqlite", Instances: 2,
-			ResumeP50Ms: p50, ResumeMs: resumes, FsyncMs: fsync, GoVersion: "go1", CPUs: 2}
+	js := func(r Result) []byte {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	c, err := Combine([]Result{run(30, 0.1, 1, 2), run(10, 0.1, 3), run(20, 0.1)})
+	run := func(p50, fsync float64, resumes ...float64) []byte {
+		return js(&LongHistoryResult{Scenario: LongHistory, Mode: ModeEmbedded, Store: "sqlite", Instances: 2,
+			ResumeP50Ms: p50, ResumeMs: resumes, FsyncMs: fsync, GoVersion: "go1", CPUs: 2})
+	}
+	c, err := Combine([][]byte{run(30, 0.1, 1, 2), run(10, 0.1, 3), run(20, 0.1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +54,7 @@ func TestCombine(t *testing.T) {
 	}
 
 	// Even: the mean of the middle two.
-	c, err = Combine([]Result{run(0.1, 1), run(0.2, 1)})
+	c, err = Combine([][]byte{run(0.1, 1), run(0.2, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +63,13 @@ func TestCombine(t *testing.T) {
 	}
 
 	// Runs of different scenarios are refused.
-	if _, err := Combine([]Result{run(1, 1), &Chain3Result{Scenario: Chain3}}); err == nil {
+	if _, err := Combine([][]byte{run(1, 1), js(&Chain3Result{Scenario: Chain3})}); err == nil {
 		t.Error("runs of two scenarios combined")
 	}
 	if _, err := Combine(nil); err == nil {
 		t.Error("no runs combined")
+	}
+	if _, err := Combine([][]byte{run(1, 1), []byte("chain3: oops")}); err == nil {
+		t.Error("a run that is not JSON combined")
 	}
 }
