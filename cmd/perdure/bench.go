@@ -155,6 +155,7 @@ the disk of this machine.
 		fl.BoolVar(&cfg.Keep, "keep", false, "PostgreSQL: keep the schema after the run (its name is in the progress)")
 		fl.StringVar(&cfg.Mode, "mode", bench.ModeEmbedded, "embedded (client, engine and worker in one process) http (client → perdure server over TCP) or grpc (Dapr Workflow's Go SDK worker and client → Durable Task gRPC API); http and grpc run chain3 and fanout")
 		fl.StringVarP(&output, "output", "o", "table", "table (a table, then the JSON line) or json (the JSON line alone)")
+		fl.BoolVar(&cfg.Cold, "cold", false, "chain3 and fanout: time the process's first burst (or fanout) instead of the one after an untimed one of the same size")
 		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
 		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
 		fl.IntVar(&repeat, "repeat", 1, "run the scenario this many times, each on a fresh store, and report each figure's median (the runs' values of the figures that varied under <key>_runs)")

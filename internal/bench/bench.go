@@ -145,6 +145,13 @@ type Config struct {
 	// during chain3's throughput phase and fanout: transactions, ops per
 	// transaction, time spent in commits.
 	Stats bool
+	// Cold times chain3's burst and fanout in a process that has not run
+	// them yet. By default a burst of the same size runs first, untimed:
+	// a process's first burst also pays for the Go runtime's warm-up
+	// (goroutine stacks that grow before the runtime learns their usual
+	// size, the heap and stack pools growing from the OS), which a
+	// running node has behind it.
+	Cold bool
 
 	// observe registers the engine's metrics on a private registry, for
 	// the scenarios that read them (Env.taskCounts).

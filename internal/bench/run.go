@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Result is the figures of one scenario run.
@@ -25,16 +26,20 @@ type Chain3Result struct {
 	Workflows          int     `json:"workflows"`
 	Seconds            float64 `json:"seconds"`
 	WorkflowsPerSecond float64 `json:"workflows_per_second"`
-	LatencyRuns        int     `json:"latency_runs"`
-	P50Ms              float64 `json:"p50_ms"`
-	P99Ms              float64 `json:"p99_ms"`
-	MaxMs              float64 `json:"max_ms"`
-	FsyncMs            float64 `json:"fsync_ms"`
-	CommitMs           float64 `json:"commit_ms"`
-	WorkflowTasks      int     `json:"workflow_tasks"`
-	ActivityWorkers    int     `json:"concurrent_activities"`
-	GoVersion          string  `json:"go_version"`
-	CPUs               int     `json:"cpus"`
+	// The untimed burst before (none with Config.Cold): the figures of a
+	// process's first burst.
+	WarmupSeconds            float64 `json:"warmup_seconds,omitempty"`
+	WarmupWorkflowsPerSecond float64 `json:"warmup_workflows_per_second,omitempty"`
+	LatencyRuns              int     `json:"latency_runs"`
+	P50Ms                    float64 `json:"p50_ms"`
+	P99Ms                    float64 `json:"p99_ms"`
+	MaxMs                    float64 `json:"max_ms"`
+	FsyncMs                  float64 `json:"fsync_ms"`
+	CommitMs                 float64 `json:"commit_ms"`
+	WorkflowTasks            int     `json:"workflow_tasks"`
+	ActivityWorkers          int     `json:"concurrent_activities"`
+	GoVersion                string  `json:"go_version"`
+	CPUs                     int     `json:"cpus"`
 }
 
 // FanoutResult holds the fanout figures; the JSON keys are a contract.
@@ -46,12 +51,14 @@ type FanoutResult struct {
 	Activities          int     `json:"activities"`
 	Seconds             float64 `json:"seconds"`
 	ActivitiesPerSecond float64 `json:"activities_per_second"`
-	FsyncMs             float64 `json:"fsync_ms"`
-	CommitMs            float64 `json:"commit_ms"`
-	WorkflowTasks       int     `json:"workflow_tasks"`
-	ActivityWorkers     int     `json:"concurrent_activities"`
-	GoVersion           string  `json:"go_version"`
-	CPUs                int     `json:"cpus"`
+	// The untimed fanout before (none with Config.Cold).
+	WarmupSeconds   float64 `json:"warmup_seconds,omitempty"`
+	FsyncMs         float64 `json:"fsync_ms"`
+	CommitMs        float64 `json:"commit_ms"`
+	WorkflowTasks   int     `json:"workflow_tasks"`
+	ActivityWorkers int     `json:"concurrent_activities"`
+	GoVersion       string  `json:"go_version"`
+	CPUs            int     `json:"cpus"`
 }
 
 // WriteTable implements Result.
@@ -60,6 +67,7 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 		{"workflows started at once", fmt.Sprint(r.Workflows)},
 		{"all completed in", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f workflows/s", r.WorkflowsPerSecond)},
+		{"warm-up burst before", warmupNote(r.WarmupSeconds, fmt.Sprintf("%.1f workflows/s", r.WarmupWorkflowsPerSecond))},
 		{"latency runs (one at a time)", fmt.Sprint(r.LatencyRuns)},
 		{"latency p50", fmt.Sprintf("%.3f ms", r.P50Ms)},
 		{"latency p99", fmt.Sprintf("%.3f ms", r.P99Ms)},
@@ -77,6 +85,7 @@ func (r *FanoutResult) WriteTable(w io.Writer) error {
 		{"activities in one workflow", fmt.Sprint(r.Activities)},
 		{"start to result", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f activities/s", r.ActivitiesPerSecond)},
+		{"warm-up fanout before", warmupNote(r.WarmupSeconds, "")},
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
 		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
@@ -218,6 +227,15 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 }
 
 func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*Chain3Result, error) {
+	var warm time.Duration
+	if !cfg.Cold {
+		progress("warm-up burst: %d workflows at once, untimed (--cold to time the process's first burst)", cfg.Workflows)
+		var err error
+		if warm, err = e.Chain3Throughput(ctx, cfg.Workflows); err != nil {
+			return nil, fmt.Errorf("warm-up burst: %w", err)
+		}
+		progress("warm-up burst: %d workflows completed in %.3f s", cfg.Workflows, warm.Seconds())
+	}
 	progress("throughput: starting %d workflows at once", cfg.Workflows)
 	before, _ := e.commitStats()
 	took, err := e.Chain3Throughput(ctx, cfg.Workflows)
@@ -235,14 +253,24 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		Scenario: Chain3, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Workflows: cfg.Workflows, Seconds: round3(took.Seconds()),
 		WorkflowsPerSecond: round1(float64(cfg.Workflows) / took.Seconds()),
-		LatencyRuns:        cfg.LatencyRuns,
-		P50Ms:              ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
+		WarmupSeconds:      round3(warm.Seconds()), WarmupWorkflowsPerSecond: perSecond(cfg.Workflows, warm),
+		LatencyRuns: cfg.LatencyRuns,
+		P50Ms:       ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
 		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus(),
 	}, nil
 }
 
 func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*FanoutResult, error) {
+	var warm time.Duration
+	if !cfg.Cold {
+		progress("warm-up: one workflow over %d activities, untimed (--cold to time the process's first)", cfg.Activities)
+		var err error
+		if warm, err = e.RunFanout(ctx, cfg.Activities); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		progress("warm-up: completed in %.3f s", warm.Seconds())
+	}
 	progress("one workflow over %d activities", cfg.Activities)
 	before, _ := e.commitStats()
 	took, err := e.RunFanout(ctx, cfg.Activities)
@@ -254,8 +282,27 @@ func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 	return &FanoutResult{
 		Scenario: Fanout, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Activities: cfg.Activities, Seconds: round3(took.Seconds()),
-		ActivitiesPerSecond: round1(float64(cfg.Activities) / took.Seconds()),
-		FsyncMs:             e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
+		ActivitiesPerSecond: round1(float64(cfg.Activities) / took.Seconds()), WarmupSeconds: round3(warm.Seconds()),
+		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
 		GoVersion: runtime.Version(), CPUs: cpus(),
 	}, nil
+}
+
+// perSecond is n per d, 0 when d is 0 (a phase that did not run).
+func perSecond(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return round1(float64(n) / d.Seconds())
+}
+
+// warmupNote describes the untimed run before the timed one.
+func warmupNote(seconds float64, rate string) string {
+	if seconds == 0 {
+		return "none (--cold)"
+	}
+	if rate == "" {
+		return fmt.Sprintf("%.3f s (untimed)", seconds)
+	}
+	return fmt.Sprintf("%.3f s, %s (untimed)", seconds, rate)
 }
