@@ -8,8 +8,6 @@ import (
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/store"
-	"github.com/perdure/perdure/store/memstore"
-	"github.com/perdure/perdure/store/sqlitestore"
 	"github.com/perdure/perdure/worker"
 	"github.com/perdure/perdure/workflow"
 )
@@ -44,12 +42,7 @@ func napper(ctx workflow.Context, d time.Duration) (string, error) {
 func TestTimerDueDuringAnEmptyClaim(t *testing.T) {
 	for _, kind := range []string{"memory", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
-			var st store.Store = memstore.New()
-			if kind == "sqlite" {
-				var err error
-				st, err = sqlitestore.Open(filepath.Join(t.TempDir(), "p.db"), sqlitestore.Options{})
-				must(t, err)
-			}
+			st := openStore(t, kind, filepath.Join(t.TempDir(), "p.db"))
 			defer st.Close()
 			const poll = 2 * time.Second
 			c, err := perdure.NewClient(perdure.Options{Store: &slowEmptyClaims{Store: st, delay: 100 * time.Millisecond},

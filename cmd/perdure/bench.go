@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -100,28 +101,16 @@ the disk of this machine.
 					return fmt.Errorf("--repeat %d: --cpuprofile and --trace profile one run; leave --repeat out", repeat)
 				}
 				cfg.Progress = cmd.ErrOrStderr()
-				if cpuProfile != "" {
-					f, err := os.Create(cpuProfile)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					if err := pprof.StartCPUProfile(f); err != nil {
-						return err
-					}
-					defer pprof.StopCPUProfile()
+				stopCPU, err := profile(cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+				if err != nil {
+					return err
 				}
-				if traceFile != "" {
-					f, err := os.Create(traceFile)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					if err := trace.Start(f); err != nil {
-						return err
-					}
-					defer trace.Stop()
+				defer stopCPU()
+				stopTrace, err := profile(traceFile, trace.Start, trace.Stop)
+				if err != nil {
+					return err
 				}
+				defer stopTrace()
 				if repeat == 1 {
 					r, err := bench.Run(cmd.Context(), args[0], cfg)
 					if err != nil {
@@ -202,4 +191,24 @@ func benchRuns(cmd *cobra.Command, scenario string, n int) ([][]byte, error) {
 		runs = append(runs, line)
 	}
 	return runs, nil
+}
+
+// profile starts writing a profile (CPU, execution trace) to path with
+// start, when path is set; the returned func stops it and closes the file.
+func profile(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }

@@ -26,8 +26,11 @@ func runBench(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-func TestBenchChain3JSON(t *testing.T) {
-	out, progress, err := runBench(t, "chain3", "-n", "20", "-l", "5", "--output", "json")
+// benchJSON runs `perdure bench args… --output json`, checks that it
+// printed the JSON line alone, and returns the figures and the progress.
+func benchJSON(t *testing.T, args ...string) (map[string]any, string) {
+	t.Helper()
+	out, progress, err := runBench(t, append(args, "--output", "json")...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress)
 	}
@@ -38,6 +41,11 @@ func TestBenchChain3JSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	return m, progress
+}
+
+func TestBenchChain3JSON(t *testing.T) {
+	m, progress := benchJSON(t, "chain3", "-n", "20", "-l", "5")
 	for _, k := range []string{"workflows_per_second", "p50_ms", "p99_ms", "fsync_ms"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %#v, want a positive number", k, m[k])
@@ -166,17 +174,7 @@ func TestBenchNodesRefused(t *testing.T) {
 // would find empty, and a profile, which each run would overwrite.
 func TestBenchRepeat(t *testing.T) {
 	t.Setenv("PERDURE_E2E_AS_CLI", "1") // the runs are this binary, acting as perdure (TestMain)
-	out, progress, err := runBench(t, "chain3", "-n", "10", "-l", "3", "--repeat", "2", "--output", "json")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress)
-	}
-	if strings.Count(out, "\n") != 1 {
-		t.Fatalf("--output json printed more than the JSON line:\n%s", out)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	m, progress := benchJSON(t, "chain3", "-n", "10", "-l", "3", "--repeat", "2")
 	if m["repeat"] != 2.0 || m["scenario"] != "chain3" || m["workflows"] != 10.0 {
 		t.Errorf("figures %v", m)
 	}
