@@ -47,7 +47,7 @@ func GetInfo(ctx context.Context) Info {
 		return Info{}
 	}
 	return Info{InstanceID: s.InstanceID, RunID: s.RunID, WorkflowName: s.WorkflowName, ActivityName: s.ActivityName,
-		Step: s.Seq, Attempt: s.Attempt, TaskToken: s.TaskToken, IdempotencyKey: s.IdempotencyKey,
+		Step: s.Seq, Attempt: s.Attempt, TaskToken: s.TaskToken(), IdempotencyKey: s.IdempotencyKey(),
 		ScheduledAt: s.ScheduledAt, StartedAt: s.StartedAt, Deadline: s.Deadline, TaskQueue: s.TaskQueue}
 }
 
@@ -63,7 +63,7 @@ func RecordHeartbeat(ctx context.Context, details any) {
 	if details != nil {
 		var err error
 		if b, err = s.Encode(details); err != nil {
-			s.Logger.Warn("heartbeat details could not be encoded", "error", err)
+			GetLogger(ctx).Warn("heartbeat details could not be encoded", "error", err)
 			return
 		}
 	}
@@ -87,10 +87,10 @@ func HeartbeatDetails[T any](ctx context.Context) (v T, ok bool, err error) {
 // GetLogger returns a logger tagged with the activity, instance and attempt.
 func GetLogger(ctx context.Context) *slog.Logger {
 	s := actx.From(ctx)
-	if s == nil || s.Logger == nil {
+	if s == nil || s.Logger() == nil {
 		return slog.Default()
 	}
-	return s.Logger
+	return s.Logger()
 }
 
 // ErrResultPending, returned by an activity, means: this attempt is not

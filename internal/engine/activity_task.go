@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,16 +124,17 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		}
 	}
 	hb := &heartbeater{s: s, t: t, opts: opts, cancel: cancel, details: t.HeartbeatDetails, last: s.e.clk.Now()}
-	token := Token{InstanceID: t.InstanceID, RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt}.Encode()
-	logger := s.log.With("activity", t.Name, "instance_id", t.InstanceID, "attempt", t.Attempt)
 	st := &actx.State{
 		InstanceID: t.InstanceID, RunID: t.RunID, ActivityName: t.Name, Seq: t.Seq, Attempt: t.Attempt,
-		TaskToken: token, IdempotencyKey: fmt.Sprintf("%s/%s/%d", t.InstanceID, t.RunID, t.Seq),
 		ScheduledAt: t.ScheduledAt, StartedAt: t.StartedAt, Deadline: deadline, TaskQueue: t.TaskQueue,
 		LastDetails: t.HeartbeatDetails, Heartbeat: hb.record,
 		Encode: func(v any) ([]byte, error) { return payload.Encode(s.codec, v) },
 		Decode: func(b []byte, v any) error { return payload.Decode(s.codec, b, v) },
-		Logger: logger,
+		Describe: func() (string, string, *slog.Logger) {
+			return Token{InstanceID: t.InstanceID, RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt}.Encode(),
+				t.InstanceID + "/" + t.RunID + "/" + strconv.FormatInt(t.Seq, 10),
+				s.log.With("activity", t.Name, "instance_id", t.InstanceID, "attempt", t.Attempt)
+		},
 	}
 	ctx = actx.With(ctx, st)
 	stopHB := hb.start(ctx)
@@ -151,7 +154,7 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		s.e.cfg.Observer.ActivityAttempt(t.Name, "pending", s.e.Now().Sub(t.StartedAt))
 		perr := s.e.apply1(&store.ActivityTaskPendOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Deadline: pd})
 		if perr != nil && !errors.Is(perr, store.ErrStaleTask) {
-			logger.Error("record pending activity", "error", perr)
+			st.Logger().Error("record pending activity", "error", perr)
 		}
 		return
 	}
