@@ -17,6 +17,7 @@ type Virtual struct {
 type vtimer struct {
 	at      time.Time
 	ch      chan time.Time
+	fn      func() // AfterFunc's: called on a goroutine of its own instead
 	stopped bool
 }
 
@@ -32,15 +33,27 @@ func (v *Virtual) Now() time.Time {
 
 // After returns a channel that receives once the clock reaches now+d.
 func (v *Virtual) After(d time.Duration) (<-chan time.Time, func() bool) {
+	t := &vtimer{ch: make(chan time.Time, 1)}
+	return t.ch, v.add(t, d)
+}
+
+// AfterFunc calls f on a goroutine of its own once the clock reaches
+// now+d.
+func (v *Virtual) AfterFunc(d time.Duration, f func()) func() bool {
+	return v.add(&vtimer{fn: f}, d)
+}
+
+// add arms t to fire d from now and returns its stop function.
+func (v *Virtual) add(t *vtimer, d time.Duration) func() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	t := &vtimer{at: v.now.Add(d), ch: make(chan time.Time, 1)}
+	t.at = v.now.Add(d)
 	if d <= 0 {
-		t.ch <- v.now
-		return t.ch, func() bool { return false }
+		t.fire(v.now)
+		return func() bool { return false }
 	}
 	v.timers = append(v.timers, t)
-	return t.ch, func() bool {
+	return func() bool {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if t.stopped {
@@ -99,8 +112,16 @@ func (v *Virtual) AdvanceTo(t time.Time) {
 	v.mu.Unlock()
 	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, x := range due {
-		x.ch <- now
+		x.fire(now)
 	}
+}
+
+func (t *vtimer) fire(now time.Time) {
+	if t.fn != nil {
+		go t.fn()
+		return
+	}
+	t.ch <- now
 }
 
 // IsReal reports whether c is the wall clock.

@@ -359,34 +359,54 @@ func (h *heartbeater) start(ctx context.Context) (stop func()) {
 	if interval < 10*time.Millisecond {
 		interval = 10 * time.Millisecond
 	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			tick, stop := h.s.e.clk.After(interval)
-			select {
-			case <-done:
-				stop()
-				h.flush(false)
-				return
-			case <-ctx.Done():
-				stop()
-				return
-			case <-tick:
-				h.mu.Lock()
-				since := h.s.e.clk.Now().Sub(h.last)
-				h.mu.Unlock()
-				if h.opts.HeartbeatTimeout > 0 && since > h.opts.HeartbeatTimeout {
-					h.cancel(&failure.TimeoutError{Kind: "Heartbeat", Message: fmt.Sprintf(
-						"activity %q attempt %d sent no heartbeat for %s (heartbeat timeout)", h.t.Name, h.t.Attempt, h.opts.HeartbeatTimeout)})
-					return
-				}
-				h.flush(true)
-			}
+	// Nothing runs until an interval has passed: most attempts end
+	// sooner, and their stop only writes the details recorded since the
+	// last flush. Each tick arms the next.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		disarm  func() bool
+		ticking sync.WaitGroup
+	)
+	var tick func()
+	tick = func() {
+		mu.Lock()
+		if stopped || ctx.Err() != nil {
+			mu.Unlock()
+			return
 		}
-	}()
-	return func() { close(done); <-finished }
+		ticking.Add(1)
+		mu.Unlock()
+		defer ticking.Done()
+		h.mu.Lock()
+		since := h.s.e.clk.Now().Sub(h.last)
+		h.mu.Unlock()
+		if h.opts.HeartbeatTimeout > 0 && since > h.opts.HeartbeatTimeout {
+			h.cancel(&failure.TimeoutError{Kind: "Heartbeat", Message: fmt.Sprintf(
+				"activity %q attempt %d sent no heartbeat for %s (heartbeat timeout)", h.t.Name, h.t.Attempt, h.opts.HeartbeatTimeout)})
+			return
+		}
+		h.flush(true)
+		mu.Lock()
+		if !stopped {
+			disarm = h.s.e.clk.AfterFunc(interval, tick)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	disarm = h.s.e.clk.AfterFunc(interval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		d := disarm
+		mu.Unlock()
+		d()
+		ticking.Wait() // a tick under way ends before the attempt's outcome is written
+		if ctx.Err() == nil {
+			h.flush(false)
+		}
+	}
 }
 
 // flush persists details (if changed) and, when renew is set, the lease.
