@@ -34,7 +34,6 @@ type Store struct {
 
 	msgSeq uint64
 	ord    uint64
-	now    func() time.Time
 }
 
 // Option configures a Store.
@@ -45,7 +44,7 @@ type Option func(*Store)
 // Deprecated: NextWakeup compares with the time its caller passes (the
 // engine's clock, virtual or not); the option has no effect.
 func WithClock(now func() time.Time) Option {
-	return func(s *Store) { s.now = now }
+	return func(*Store) {}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,7 +90,6 @@ func New(opts ...Option) *Store {
 		tasks:     map[taskKey]*taskRec{},
 		runQ:      newQueues(),
 		taskQ:     newQueues(),
-		now:       time.Now,
 	}
 	for _, o := range opts {
 		o(s)

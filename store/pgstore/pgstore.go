@@ -44,7 +44,6 @@ type Store struct {
 	cfg     *pgxpool.Config
 	where   string // names the database in errors
 	closed  atomic.Bool
-	now     func() time.Time
 	version int
 	channel string // the NOTIFY channel of this schema
 
@@ -121,12 +120,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, now: opts.Now, where: describe(cfg.ConnConfig), noBulk: opts.noBulk}
+	s := &Store{cfg: cfg, where: describe(cfg.ConnConfig), noBulk: opts.noBulk}
 	if opts.Schema != "" {
 		s.where += " schema " + opts.Schema
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("pgstore: %s: %w", s.where, err)

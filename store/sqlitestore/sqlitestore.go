@@ -73,7 +73,6 @@ type Store struct {
 
 	version  int
 	openedAt int // the schema version before Open migrated it
-	now      func() time.Time
 
 	// bulked counts the ops bulkApply applied (also in rolled back
 	// passes); noBulk turns bulkApply off. For tests.
@@ -123,10 +122,6 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 func (s *Store) open(opts Options) error {
-	s.now = opts.Now
-	if s.now == nil {
-		s.now = time.Now
-	}
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 5 * time.Second
