@@ -86,11 +86,12 @@ func HeartbeatDetails[T any](ctx context.Context) (v T, ok bool, err error) {
 
 // GetLogger returns a logger tagged with the activity, instance and attempt.
 func GetLogger(ctx context.Context) *slog.Logger {
-	s := actx.From(ctx)
-	if s == nil || s.Logger() == nil {
-		return slog.Default()
+	if s := actx.From(ctx); s != nil {
+		if l := s.Logger(); l != nil {
+			return l
+		}
 	}
-	return s.Logger()
+	return slog.Default()
 }
 
 // ErrResultPending, returned by an activity, means: this attempt is not

@@ -147,7 +147,7 @@ the disk of this machine.
 		fl.BoolVar(&cfg.Cold, "cold", false, "chain3 and fanout: time the process's first burst (or fanout) instead of the one after an untimed one of the same size")
 		fl.BoolVar(&cfg.Stats, "stats", false, "chain3 and fanout: print what the group commits did (transactions, ops each, time) in the progress")
 		fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (go tool pprof) to this file")
-		fl.IntVar(&repeat, "repeat", 1, "run the scenario this many times, each on a fresh store, and report each figure's median (the runs' values of the figures that varied under <key>_runs)")
+		fl.IntVar(&repeat, "repeat", 1, "run the scenario this many times, each in a process of its own on a fresh store, and report each figure's median (the runs' values of the figures that varied under <key>_runs)")
 		fl.StringVar(&traceFile, "trace", "", "write an execution trace of the whole run (go tool trace) to this file")
 		fl.IntVar(&cfg.WorkflowTasks, "workflow-tasks", bench.DefaultWorkflowTasks, "workflow tasks run at once by the worker")
 		fl.IntVar(&cfg.ConcurrentActivities, "concurrent-activities", bench.DefaultConcurrentAct, "activity attempts run at once by the worker")

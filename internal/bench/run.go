@@ -227,14 +227,10 @@ func Run(ctx context.Context, scenario string, cfg Config) (Result, error) {
 }
 
 func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*Chain3Result, error) {
-	var warm time.Duration
-	if !cfg.Cold {
-		progress("warm-up burst: %d workflows at once, untimed (--cold to time the process's first burst)", cfg.Workflows)
-		var err error
-		if warm, err = e.Chain3Throughput(ctx, cfg.Workflows); err != nil {
-			return nil, fmt.Errorf("warm-up burst: %w", err)
-		}
-		progress("warm-up burst: %d workflows completed in %.3f s", cfg.Workflows, warm.Seconds())
+	warm, err := warmUp(cfg, progress, fmt.Sprintf("a burst of %d workflows", cfg.Workflows),
+		func() (time.Duration, error) { return e.Chain3Throughput(ctx, cfg.Workflows) })
+	if err != nil {
+		return nil, err
 	}
 	progress("throughput: starting %d workflows at once", cfg.Workflows)
 	before, _ := e.commitStats()
@@ -262,14 +258,10 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 }
 
 func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*FanoutResult, error) {
-	var warm time.Duration
-	if !cfg.Cold {
-		progress("warm-up: one workflow over %d activities, untimed (--cold to time the process's first)", cfg.Activities)
-		var err error
-		if warm, err = e.RunFanout(ctx, cfg.Activities); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
-		}
-		progress("warm-up: completed in %.3f s", warm.Seconds())
+	warm, err := warmUp(cfg, progress, fmt.Sprintf("one workflow over %d activities", cfg.Activities),
+		func() (time.Duration, error) { return e.RunFanout(ctx, cfg.Activities) })
+	if err != nil {
+		return nil, err
 	}
 	progress("one workflow over %d activities", cfg.Activities)
 	before, _ := e.commitStats()
@@ -305,4 +297,20 @@ func warmupNote(seconds float64, rate string) string {
 		return fmt.Sprintf("%.3f s (untimed)", seconds)
 	}
 	return fmt.Sprintf("%.3f s, %s (untimed)", seconds, rate)
+}
+
+// warmUp runs the scenario's timed part once untimed first (unless
+// cfg.Cold) and returns how long it took: a process's first run also pays
+// for the Go runtime's warm-up (see Config.Cold).
+func warmUp(cfg Config, progress func(string, ...any), what string, run func() (time.Duration, error)) (time.Duration, error) {
+	if cfg.Cold {
+		return 0, nil
+	}
+	progress("untimed first run: %s (--cold times the process's first run instead)", what)
+	d, err := run()
+	if err != nil {
+		return 0, fmt.Errorf("untimed first run: %w", err)
+	}
+	progress("untimed first run: done in %.3f s", d.Seconds())
+	return d, nil
 }
