@@ -2,7 +2,6 @@ package perdure_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,19 +35,15 @@ func TestLongAttemptKeepsItsLease(t *testing.T) {
 	for _, kind := range []string{"memory", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
 			longRuns.Store(0)
-			st := openStore(t, kind, filepath.Join(t.TempDir(), "p.db"))
-			defer st.Close()
 			const lease = 300 * time.Millisecond
-			c, err := perdure.NewClient(perdure.Options{Store: st, LeaseDuration: lease, PollInterval: 50 * time.Millisecond, Logger: testLogger()})
-			must(t, err)
-			defer c.Close()
-			w := worker.New(c, worker.Options{})
-			must(t, worker.RegisterWorkflow(w, longCaller))
-			must(t, worker.RegisterActivity(w, longActivity))
-			must(t, w.Start())
-			defer w.Stop()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+			e := newEnv(t, kind, nil)
+			e.stop()
+			e.opts.LeaseDuration, e.opts.PollInterval = lease, 50*time.Millisecond
+			e.start(func(w *worker.Worker) {
+				mustReg(worker.RegisterWorkflow(w, longCaller))
+				mustReg(worker.RegisterActivity(w, longActivity))
+			})
+			c, ctx := e.c, e.ctx
 			id, err := c.StartWorkflow(ctx, longCaller, 4*lease, perdure.StartOptions{})
 			must(t, err)
 			attempt, err := perdure.GetResult[int](ctx, c, id)

@@ -2,7 +2,6 @@ package perdure_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,19 +41,13 @@ func napper(ctx workflow.Context, d time.Duration) (string, error) {
 func TestTimerDueDuringAnEmptyClaim(t *testing.T) {
 	for _, kind := range []string{"memory", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
-			st := openStore(t, kind, filepath.Join(t.TempDir(), "p.db"))
-			defer st.Close()
 			const poll = 2 * time.Second
-			c, err := perdure.NewClient(perdure.Options{Store: &slowEmptyClaims{Store: st, delay: 100 * time.Millisecond},
-				PollInterval: poll, Logger: testLogger()})
-			must(t, err)
-			defer c.Close()
-			w := worker.New(c, worker.Options{})
-			must(t, worker.RegisterWorkflow(w, napper))
-			must(t, w.Start())
-			defer w.Stop()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+			e := newEnv(t, kind, nil)
+			e.stop()
+			e.st = &slowEmptyClaims{Store: e.st, delay: 100 * time.Millisecond}
+			e.opts.PollInterval = poll
+			e.start(func(w *worker.Worker) { mustReg(worker.RegisterWorkflow(w, napper)) })
+			c, ctx := e.c, e.ctx
 
 			// Let the loop's first claim (of nothing) end: the loop then
 			// sleeps until the start below wakes it.
