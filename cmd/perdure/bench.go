@@ -30,6 +30,12 @@ then, as the last line, one JSON object with every figure (--output json
 prints the JSON line alone). Progress goes to stderr. Every result is
 checked; a wrong or missing one fails the run.
 
+chain3's burst and fanout are timed after an untimed run of the same
+size, the state of a node that has been running; its figures are in the
+JSON as warmup_*. --cold times the process's first run instead, which
+also pays for the Go runtime's warm-up. --repeat N runs the scenario N
+times, each in a process of its own, and reports each figure's median.
+
 Embedded mode (the default) runs the client, the engine and a worker in one
 process on a SQLite file with durable commits. --mode http (chain3 and
 fanout) starts the same node behind the HTTP API of perdure server on a
