@@ -46,7 +46,7 @@ func benchJSON(t *testing.T, args ...string) (map[string]any, string) {
 
 func TestBenchChain3JSON(t *testing.T) {
 	m, progress := benchJSON(t, "chain3", "-n", "20", "-l", "5")
-	for _, k := range []string{"workflows_per_second", "p50_ms", "p99_ms", "fsync_ms"} {
+	for _, k := range []string{"workflows_per_second", "warmup_seconds", "warmup_workflows_per_second", "p50_ms", "p99_ms", "fsync_ms"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %#v, want a positive number", k, m[k])
 		}
@@ -54,8 +54,13 @@ func TestBenchChain3JSON(t *testing.T) {
 	if m["scenario"] != "chain3" || m["mode"] != "embedded" || m["store"] != "sqlite" || m["workflows"] != 20.0 || m["latency_runs"] != 5.0 {
 		t.Errorf("figures %v", m)
 	}
-	if !strings.Contains(progress, "chain3: throughput") {
-		t.Errorf("no progress on stderr:\n%s", progress)
+	if !strings.Contains(progress, "chain3: throughput") || !strings.Contains(progress, "chain3: untimed first run: done") {
+		t.Errorf("no progress on stderr, or no untimed first run:\n%s", progress)
+	}
+	// --cold times the first burst: no untimed one before it.
+	m, progress = benchJSON(t, "chain3", "-n", "20", "-l", "5", "--cold")
+	if _, ok := m["warmup_seconds"]; ok || strings.Contains(progress, "untimed first run") {
+		t.Errorf("--cold ran an untimed burst first: %v\n%s", m, progress)
 	}
 }
 
