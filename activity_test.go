@@ -12,6 +12,7 @@ import (
 
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/activity"
+	"github.com/perdure/perdure/store"
 	"github.com/perdure/perdure/worker"
 	"github.com/perdure/perdure/workflow"
 )
@@ -378,6 +379,87 @@ func TestLongAttemptKeepsItsLease(t *testing.T) {
 			must(t, err)
 			if n := longRuns.Load(); attempt != 1 || n != 1 {
 				t.Fatalf("the activity ran %d times, the result is from attempt %d: want once, attempt 1", n, attempt)
+			}
+		})
+	}
+}
+
+// claimCounter counts the activity tasks that claims hand out.
+type claimCounter struct {
+	store.Store
+	claimed atomic.Int64
+}
+
+func (s *claimCounter) ActivityTaskClaim(ctx context.Context, p *store.ActivityTaskClaimParams) ([]*store.ClaimedActivity, error) {
+	tasks, err := s.Store.ActivityTaskClaim(ctx, p)
+	s.claimed.Add(int64(len(tasks)))
+	return tasks, err
+}
+
+var running, mostRunning atomic.Int64
+
+func boundedAddOne(_ context.Context, n int) (int, error) {
+	now := running.Add(1)
+	defer running.Add(-1)
+	for {
+		m := mostRunning.Load()
+		if now <= m || mostRunning.CompareAndSwap(m, now) {
+			break
+		}
+	}
+	time.Sleep(time.Millisecond)
+	return n + 1, nil
+}
+
+func boundedChain(ctx workflow.Context, n int) (int, error) {
+	for range 3 {
+		var err error
+		if n, err = workflow.ExecuteActivity(ctx, boundedAddOne, n).Get(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// With one activity slot, each activity of a chain starts in the slot of
+// the one before, leased in the commit that records that one's result:
+// none waits for a claim, and no two run at once.
+func TestChainedActivitiesHandTheirSlotOn(t *testing.T) {
+	for _, kind := range []string{"memory", "sqlite"} {
+		t.Run(kind, func(t *testing.T) {
+			running.Store(0)
+			mostRunning.Store(0)
+			e := newEnv(t, kind, nil)
+			e.stop()
+			cc := &claimCounter{Store: e.st}
+			e.st = cc
+			e.wopts.MaxConcurrentActivities = 1
+			e.start(func(w *worker.Worker) {
+				mustReg(worker.RegisterWorkflow(w, boundedChain))
+				mustReg(worker.RegisterActivity(w, boundedAddOne))
+			})
+			c, ctx := e.c, e.ctx
+			var ids []string
+			for i := range 4 {
+				id, err := c.StartWorkflow(ctx, boundedChain, 10*i, perdure.StartOptions{})
+				must(t, err)
+				ids = append(ids, id)
+			}
+			for i, id := range ids {
+				out, err := perdure.GetResult[int](ctx, c, id)
+				must(t, err)
+				if out != 10*i+3 {
+					t.Fatalf("workflow %d returned %d, want %d", i, out, 10*i+3)
+				}
+			}
+			if n := mostRunning.Load(); n != 1 {
+				t.Fatalf("%d activities ran at once with one slot", n)
+			}
+			if n := cc.claimed.Load(); n > 3 {
+				// Each workflow's first activity may wait for the slot
+				// (and be claimed); its next two start in the slot of
+				// the one before.
+				t.Fatalf("claims handed out %d activity tasks; want at most 3 (the first activities of the workflows that found the slot taken)", n)
 			}
 		})
 	}

@@ -80,7 +80,22 @@ func encodeAttempts(a []history.Attempt) []byte {
 }
 
 // runActivity runs one claimed activity attempt and records its outcome.
-func (s *server) runActivity(c *store.ClaimedActivity) {
+// spareSlot is the slot of an attempt that succeeded, while its result is
+// recorded. The commit that records it may lease the run's next activity
+// eagerly; when s serves that activity, the lease takes this slot instead
+// of a free one, and the attempt's goroutine does not give it back. The
+// attempt's function has returned, so the slots still bound the
+// activities running at once; without the hand-on, a chain of activities
+// held two slots during each commit and, once half the slots were held so,
+// its next activities waited to be claimed instead of starting at once.
+type spareSlot struct {
+	s     *server
+	taken bool
+}
+
+// runActivity runs the attempt c and reports whether its slot was handed
+// on (see spareSlot).
+func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
 	t := c.Task
 	opts := decodeOptions(t.Options)
 	if c.Expired {
@@ -92,13 +107,13 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 				Message: fmt.Sprintf("attempt %d was not completed by task token before its deadline (%s timeout)", t.Attempt, kind)}
 		}
 		s.e.attemptFailed(t, opts, f, t.StartedAt)
-		return
+		return false
 	}
 	fn, ok := s.reg.Activity(t.Name)
 	if !ok { // the claim filters by name, so only a registry race gets here
 		s.e.attemptFailed(t, opts, &failure.Failure{Type: failure.TypeNotRegistered,
 			Message: fmt.Sprintf("activity %q is not registered on this worker", t.Name)}, t.StartedAt)
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancelCause(s.actCtx)
 	defer cancel(nil)
@@ -141,8 +156,9 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 	out, err := callActivity(ctx, fn, t.Input)
 	stopHB()
 	if err == nil {
-		s.e.attemptSucceeded(t, out, s.e.Now())
-		return
+		spare := &spareSlot{s: s}
+		s.e.attemptSucceeded(t, out, s.e.Now(), spare)
+		return spare.taken
 	}
 	if errors.Is(err, activity.ErrResultPending) {
 		pd := deadline
@@ -156,20 +172,21 @@ func (s *server) runActivity(c *store.ClaimedActivity) {
 		if perr != nil && !errors.Is(perr, store.ErrStaleTask) {
 			st.Logger().Error("record pending activity", "error", perr)
 		}
-		return
+		return false
 	}
 	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())) {
 		var te *failure.TimeoutError
 		if errors.As(cause, &te) {
 			err = cause
 		} else if errors.Is(cause, errTaskGone) {
-			return // the run finished or the task was cancelled: nothing to record
+			return false // the run finished or the task was cancelled: nothing to record
 		} else if s.actCtx.Err() != nil {
 			s.e.attemptInterrupted(t) // shutting down: the attempt runs again at once
-			return
+			return false
 		}
 	}
 	s.e.attemptFailed(t, opts, failure.FromError(err), t.StartedAt)
+	return false
 }
 
 var errTaskGone = errors.New("activity task no longer exists")
@@ -217,8 +234,8 @@ func callActivity(ctx context.Context, fn ActivityFunc, in []byte) (out []byte, 
 // this engine has a free workflow task slot.
 //
 // d is the data op.Message was encoded from.
-func (e *Engine) finish(op *store.ActivityTaskFinishOp, d *history.Data) error {
-	if f := e.fuseResult(op.RunID, history.MessageEvent(&op.Message, d), op.Now); f != nil {
+func (e *Engine) finish(op *store.ActivityTaskFinishOp, d *history.Data, spare *spareSlot) error {
+	if f := e.fuseResult(op.RunID, history.MessageEvent(&op.Message, d), op.Now, spare); f != nil {
 		op.Then = f.op
 		op.Eager = f.s.eager(op.Now, f.s.wfNames)
 		err := e.apply1(op)
@@ -236,11 +253,11 @@ func (e *Engine) finish(op *store.ActivityTaskFinishOp, d *history.Data) error {
 	return err
 }
 
-func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Time) {
+func (e *Engine) attemptSucceeded(t *store.ActivityTask, out []byte, now time.Time, spare *spareSlot) {
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
 	d := &history.Data{Seq: t.Seq, Name: t.Name, Result: out, Attempts: trim(attempts)}
 	msg := history.Message(history.TaskCompleted, d, now, false)
-	err := e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now}, d)
+	err := e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: t.Attempt, Message: msg, Now: now}, d, spare)
 	if err != nil && !errors.Is(err, store.ErrStaleTask) && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("record activity result", "activity", t.Name, "instance_id", t.InstanceID, "error", err)
 	}
@@ -304,7 +321,7 @@ func (e *Engine) recordFailure(t *store.ActivityTask, o history.ActivityOptions,
 	}
 	var err error
 	if f, ok := op.(*store.ActivityTaskFinishOp); ok {
-		err = e.finish(f, d)
+		err = e.finish(f, d, nil)
 	} else {
 		err = e.apply1(op)
 	}

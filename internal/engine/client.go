@@ -280,7 +280,7 @@ func (e *Engine) CompleteActivity(ctx context.Context, token string, result []by
 	attempts := append(decodeAttempts(t.Attempts), history.Attempt{Attempt: t.Attempt, StartedAt: t.StartedAt, EndedAt: now})
 	d := &history.Data{Seq: t.Seq, Name: t.Name, Result: result, Attempts: trim(attempts)}
 	msg := history.Message(history.TaskCompleted, d, now, false)
-	err = e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now}, d)
+	err = e.finish(&store.ActivityTaskFinishOp{RunID: t.RunID, Seq: t.Seq, Attempt: tok.Attempt, Message: msg, RequireUnexpired: true, Now: now}, d, nil)
 	return rejected(err, tok)
 }
 

@@ -106,11 +106,17 @@ func (sl *slots) release() {
 }
 
 // run runs fn on its own goroutine in a slot already taken, and gives the
-// slot back when fn returns.
-func (sl *slots) run(fn func()) {
+// slot back when fn returns, unless fn reports that it handed the slot on
+// to a task it leased (see spareSlot).
+func (sl *slots) run(fn func() (handedOn bool)) {
 	go func() {
-		defer sl.release()
-		fn()
+		handedOn := false
+		defer func() {
+			if !handedOn {
+				sl.release()
+			}
+		}()
+		handedOn = fn()
 	}()
 }
 
@@ -213,7 +219,10 @@ func (s *server) workflowLoop(ctx context.Context, ls *loopState) {
 	claimLoop(s, ctx, ls, s.wf, func(max int, now time.Time) ([]*store.WorkflowTask, error) {
 		return s.e.st.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{
 			Owner: s.owner, Max: max, Now: now, LeaseUntil: now.Add(s.e.cfg.LeaseDuration), Names: names, TaskQueues: s.queues})
-	}, s.runWorkflowTask)
+	}, func(t *store.WorkflowTask) bool {
+		s.runWorkflowTask(t)
+		return false
+	})
 }
 
 func (s *server) activityLoop(ctx context.Context, ls *loopState) {
@@ -225,14 +234,15 @@ func (s *server) activityLoop(ctx context.Context, ls *loopState) {
 }
 
 // claimLoop claims up to the free slots' worth of tasks at a time and runs
-// each on its own goroutine in a slot.
+// each on its own goroutine in a slot (which run may hand on, as
+// slots.run says).
 func claimLoop[T any](s *server, ctx context.Context, ls *loopState, sl *slots,
-	claim func(max int, now time.Time) ([]T, error), run func(T)) {
+	claim func(max int, now time.Time) ([]T, error), run func(T) (handedOn bool)) {
 	s.loop(ctx, ls, sl, func(max int, now time.Time) (int, error) {
 		tasks, err := claim(max, now)
 		for _, t := range tasks {
 			sl.acquire()
-			sl.run(func() { run(t) })
+			sl.run(func() bool { return run(t) })
 		}
 		return len(tasks), err
 	})
@@ -320,6 +330,17 @@ func (e *Engine) eagerWorkflow(name, queue string) *server {
 	return nil
 }
 
+// servesActivity tells whether s runs activity name on task queue queue
+// and is not stopping.
+func (s *server) servesActivity(name, queue string) bool {
+	if _, ok := s.reg.Activity(name); !ok || s.opts.TaskQueue != queue {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.stopping
+}
+
 // eagerActivity is eagerWorkflow for an activity name on a task queue.
 func (e *Engine) eagerActivity(name, queue string) *server {
 	e.mu.Lock()
@@ -340,5 +361,8 @@ func (s *server) runEager(t *store.WorkflowTask, err error) {
 		s.wf.release()
 		return
 	}
-	s.wf.run(func() { s.runWorkflowTask(t) })
+	s.wf.run(func() bool {
+		s.runWorkflowTask(t)
+		return false
+	})
 }

@@ -87,7 +87,7 @@ func (s *server) workflowTask(t *store.WorkflowTask) *store.WorkflowTask {
 		s.abandon(t, err)
 		return nil
 	}
-	eager := s.eagerActivities(op, now)
+	eager := s.eagerActivities(op, now, nil)
 	if !op.Status.Finished() {
 		op.Eager = s.eager(now, nil)
 	}
@@ -145,8 +145,9 @@ type fused struct {
 
 // fuseResult computes, when the run's runner is cached and a worker of
 // this engine has a free workflow task slot for it, the workflow task that
-// applies the message event ev at now; nil otherwise.
-func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time) *fused {
+// applies the message event ev at now; nil otherwise. spare, when not nil,
+// is the slot of the attempt whose result ev is (see spareSlot).
+func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time, spare *spareSlot) *fused {
 	r, run := e.cache.take(runID)
 	if r == nil {
 		return nil
@@ -162,7 +163,7 @@ func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time) *fus
 		e.cache.put(runID, r, run)
 		return nil
 	}
-	if f := s.fuse(r, run, ev, now); f != nil {
+	if f := s.fuse(r, run, ev, now, spare); f != nil {
 		return f
 	}
 	s.wf.release()
@@ -171,7 +172,7 @@ func (e *Engine) fuseResult(runID string, ev *history.Event, now time.Time) *fus
 
 // fuse steps runner r of run with the message event ev; nil (r closed)
 // when the step does not apply ev alone.
-func (s *server) fuse(r *replay.Runner, run *store.Run, ev *history.Event, now time.Time) *fused {
+func (s *server) fuse(r *replay.Runner, run *store.Run, ev *history.Event, now time.Time, spare *spareSlot) *fused {
 	began := time.Now()
 	ev.Time = now
 	events := []*history.Event{ev}
@@ -188,7 +189,7 @@ func (s *server) fuse(r *replay.Runner, run *store.Run, ev *history.Event, now t
 	}
 	op.Consumed = nil
 	f := &fused{s: s, r: r, run: run, op: op, now: now, began: began}
-	f.eager = s.eagerActivities(op, now)
+	f.eager = s.eagerActivities(op, now, spare)
 	if !op.Status.Finished() {
 		op.Eager = s.eager(now, nil)
 	}
@@ -207,7 +208,7 @@ func (s *server) fuseStart(op *store.RunCreateOp, start *history.Data, now time.
 	run.Status, run.Current, run.HistoryLen = store.StatusPending, true, 0
 	r := replay.NewRunner(replay.Info{InstanceID: run.InstanceID, RunID: run.RunID, Name: run.Name, ParentInstanceID: run.ParentInstanceID,
 		PreviousRunID: run.PreviousRunID, TaskQueue: run.TaskQueue, CreatedAt: run.CreatedAt}, fn, s.codec, s.log)
-	f := s.fuse(r, &run, history.MessageEvent(&op.Start, start), now)
+	f := s.fuse(r, &run, history.MessageEvent(&op.Start, start), now, nil)
 	if f != nil {
 		op.Then = f.op
 	}
@@ -235,7 +236,10 @@ func (f *fused) done(applied bool, claimed *store.WorkflowTask, err error) {
 		s.wf.release()
 		return
 	}
-	s.wf.run(func() { s.runWorkflowTask(claimed) })
+	s.wf.run(func() bool {
+		s.runWorkflowTask(claimed)
+		return false
+	})
 }
 
 // eagerTasks are the activity tasks of one commit leased to workers of
@@ -249,15 +253,17 @@ type eagerTask struct {
 
 // eagerActivities leases, in op, each new activity that a worker of this
 // engine serves and has a free slot for: the task is created RUNNING in its
-// first attempt.
-func (s *server) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time) eagerTasks {
+// first attempt. The first one that spare's worker serves takes spare.
+func (s *server) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time, spare *spareSlot) eagerTasks {
 	var out eagerTasks
 	for _, a := range op.NewActivities {
 		if a.VisibleAt.After(now) {
 			continue
 		}
-		es := s.e.eagerActivity(a.Name, a.TaskQueue)
-		if es == nil {
+		var es *server
+		if spare != nil && !spare.taken && spare.s.servesActivity(a.Name, a.TaskQueue) {
+			es, spare.taken = spare.s, true
+		} else if es = s.e.eagerActivity(a.Name, a.TaskQueue); es == nil {
 			continue
 		}
 		a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
@@ -276,7 +282,7 @@ func (ts eagerTasks) release() {
 func (ts eagerTasks) start() {
 	for _, et := range ts {
 		c := &store.ClaimedActivity{Task: et.t}
-		et.s.act.run(func() { et.s.runActivity(c) })
+		et.s.act.run(func() bool { return et.s.runActivity(c) })
 	}
 }
 
