@@ -83,19 +83,36 @@ func encodeAttempts(a []history.Attempt) []byte {
 // spareSlot is the slot of an attempt that succeeded, while its result is
 // recorded. The commit that records it may lease the run's next activity
 // eagerly; when s serves that activity, the lease takes this slot instead
-// of a free one, and the attempt's goroutine does not give it back. The
-// attempt's function has returned, so the slots still bound the
-// activities running at once; without the hand-on, a chain of activities
-// held two slots during each commit and, once half the slots were held so,
-// its next activities waited to be claimed instead of starting at once.
+// of a free one. Once the commit is made, the attempt's goroutine runs
+// that activity (next) in the slot; if the commit fails, the lease's slot
+// is given back as any eager lease's. The attempt's function has returned,
+// so the slots still bound the activities running at once; without the
+// hand-on, a chain of activities held two slots during each commit and,
+// once half the slots were held so, its next activities waited to be
+// claimed instead of starting at once.
 type spareSlot struct {
 	s     *server
 	taken bool
+	next  *store.ClaimedActivity
 }
 
-// runActivity runs the attempt c and reports whether its slot was handed
-// on (see spareSlot).
+// runActivity runs the attempt c, then each attempt leased in its slot
+// (see spareSlot), and reports whether the slot was handed on and given
+// back by the commit that took it.
 func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
+	for {
+		spare := &spareSlot{s: s}
+		s.runAttempt(c, spare)
+		if spare.next == nil {
+			return spare.taken
+		}
+		c = spare.next
+	}
+}
+
+// runAttempt runs the attempt c and records its outcome; a success may
+// hand c's slot on (spare).
+func (s *server) runAttempt(c *store.ClaimedActivity, spare *spareSlot) {
 	t := c.Task
 	opts := decodeOptions(t.Options)
 	if c.Expired {
@@ -107,13 +124,13 @@ func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
 				Message: fmt.Sprintf("attempt %d was not completed by task token before its deadline (%s timeout)", t.Attempt, kind)}
 		}
 		s.e.attemptFailed(t, opts, f, t.StartedAt)
-		return false
+		return
 	}
 	fn, ok := s.reg.Activity(t.Name)
 	if !ok { // the claim filters by name, so only a registry race gets here
 		s.e.attemptFailed(t, opts, &failure.Failure{Type: failure.TypeNotRegistered,
 			Message: fmt.Sprintf("activity %q is not registered on this worker", t.Name)}, t.StartedAt)
-		return false
+		return
 	}
 	ctx, cancel := context.WithCancelCause(s.actCtx)
 	defer cancel(nil)
@@ -156,9 +173,8 @@ func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
 	out, err := callActivity(ctx, fn, t.Input)
 	stopHB()
 	if err == nil {
-		spare := &spareSlot{s: s}
 		s.e.attemptSucceeded(t, out, s.e.Now(), spare)
-		return spare.taken
+		return
 	}
 	if errors.Is(err, activity.ErrResultPending) {
 		pd := deadline
@@ -172,21 +188,20 @@ func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
 		if perr != nil && !errors.Is(perr, store.ErrStaleTask) {
 			st.Logger().Error("record pending activity", "error", perr)
 		}
-		return false
+		return
 	}
 	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err())) {
 		var te *failure.TimeoutError
 		if errors.As(cause, &te) {
 			err = cause
 		} else if errors.Is(cause, errTaskGone) {
-			return false // the run finished or the task was cancelled: nothing to record
+			return // the run finished or the task was cancelled: nothing to record
 		} else if s.actCtx.Err() != nil {
 			s.e.attemptInterrupted(t) // shutting down: the attempt runs again at once
-			return false
+			return
 		}
 	}
 	s.e.attemptFailed(t, opts, failure.FromError(err), t.StartedAt)
-	return false
 }
 
 var errTaskGone = errors.New("activity task no longer exists")

@@ -247,8 +247,9 @@ func (f *fused) done(applied bool, claimed *store.WorkflowTask, err error) {
 type eagerTasks []eagerTask
 
 type eagerTask struct {
-	s *server
-	t *store.ActivityTask
+	s     *server
+	t     *store.ActivityTask
+	spare *spareSlot // the slot it took, when it took one handed on
 }
 
 // eagerActivities leases, in op, each new activity that a worker of this
@@ -260,15 +261,15 @@ func (s *server) eagerActivities(op *store.WorkflowTaskCommitOp, now time.Time, 
 		if a.VisibleAt.After(now) {
 			continue
 		}
-		var es *server
+		et := eagerTask{t: a}
 		if spare != nil && !spare.taken && spare.s.servesActivity(a.Name, a.TaskQueue) {
-			es, spare.taken = spare.s, true
-		} else if es = s.e.eagerActivity(a.Name, a.TaskQueue); es == nil {
+			et.s, et.spare, spare.taken = spare.s, spare, true
+		} else if et.s = s.e.eagerActivity(a.Name, a.TaskQueue); et.s == nil {
 			continue
 		}
 		a.State, a.Attempt, a.StartedAt = store.ActivityRunning, 1, now
-		a.LeaseOwner, a.LeaseUntil = es.owner, now.Add(s.e.cfg.LeaseDuration)
-		out = append(out, eagerTask{es, a})
+		a.LeaseOwner, a.LeaseUntil = et.s.owner, now.Add(s.e.cfg.LeaseDuration)
+		out = append(out, et)
 	}
 	return out
 }
@@ -279,9 +280,15 @@ func (ts eagerTasks) release() {
 	}
 }
 
+// start runs each task on a goroutine of its own, except the one that
+// took a slot handed on, which the goroutine of that slot runs next.
 func (ts eagerTasks) start() {
 	for _, et := range ts {
 		c := &store.ClaimedActivity{Task: et.t}
+		if et.spare != nil {
+			et.spare.next = c
+			continue
+		}
 		et.s.act.run(func() bool { return et.s.runActivity(c) })
 	}
 }
