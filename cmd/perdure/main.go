@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/perdure/perdure/internal/gcfloor"
+
 	"github.com/spf13/cobra"
 )
 
@@ -42,6 +44,12 @@ Start here:
 }
 
 func main() {
+	// A node keeps little alive but allocates quickly under load: without
+	// a floor it collects every few MB (see internal/gcfloor). GOGC in the
+	// environment turns this off.
+	if gcfloor.Enabled() {
+		gcfloor.Start(gcfloor.Default)
+	}
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
