@@ -199,25 +199,42 @@ func RegisterActivityAs[I, R any](w *Worker, name string, fn func(context.Contex
 	return w.add("activity", name, fn, nil, wrapped)
 }
 
-// Start runs the worker in the background until Stop.
+// Start runs the worker in the background until Stop. It returns once the
+// worker takes work: a workflow started after it may run at once on this
+// worker, in the commit of its start.
 func (w *Worker) Start() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.eng == nil {
+		w.mu.Unlock()
 		return errors.New("worker: no client: create it with worker.New(client, …)")
 	}
 	if w.started {
+		w.mu.Unlock()
 		return errors.New("worker: already started")
 	}
 	if len(w.workflows) == 0 && len(w.activities) == 0 {
+		w.mu.Unlock()
 		return errors.New("worker: nothing registered: register workflows or activities before Start")
 	}
 	w.started = true
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	w.done = make(chan error, 1)
-	go func() { w.done <- w.eng.Serve(ctx, w, w.serveOptions()) }()
-	return nil
+	done := make(chan error, 1)
+	w.done = done
+	opts := w.serveOptions()
+	ready := make(chan struct{})
+	opts.Ready = ready
+	w.mu.Unlock()
+	go func() { done <- w.eng.Serve(ctx, w, opts) }()
+	// Once Serve is ready, a workflow started on this client may run its
+	// first workflow task at once on this worker, in the start's commit.
+	select {
+	case <-ready:
+		return nil
+	case err := <-done:
+		done <- err // for Stop
+		return err
+	}
 }
 
 // Run runs the worker until ctx is cancelled, then stops it gracefully.

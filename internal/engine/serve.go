@@ -38,6 +38,9 @@ type ServeOptions struct {
 	// TaskQueue is the task queue the worker serves ("" the default
 	// queue): it claims and is handed only runs and activity tasks on it.
 	TaskQueue string
+	// Ready, when not nil, is closed once the worker takes work: it may
+	// be handed tasks eagerly, and its loops claim.
+	Ready chan<- struct{}
 }
 
 type server struct {
@@ -184,6 +187,9 @@ func (e *Engine) Serve(ctx context.Context, reg Registry, opts ServeOptions) err
 	}
 	e.serving.Add(1)
 	defer e.serving.Add(-1)
+	if opts.Ready != nil {
+		close(opts.Ready)
+	}
 	<-loopCtx.Done()
 	loops.Wait()
 	// No slot is taken after this: the waits below see every task.
