@@ -167,8 +167,8 @@ func (e *Engine) Purge(ctx context.Context, p *store.PurgeParams) (int, error) {
 // with a status other than CONTINUED_AS_NEW (following continue-as-new), or
 // ctx is done.
 func (e *Engine) WaitForCompletion(ctx context.Context, instanceID string) (*store.Run, error) {
-	for {
-		run, done, err := e.waitOnce(ctx, instanceID)
+	for first := true; ; first = false {
+		run, done, err := e.waitOnce(ctx, instanceID, first)
 		if done || err != nil {
 			return run, err
 		}
@@ -176,16 +176,19 @@ func (e *Engine) WaitForCompletion(ctx context.Context, instanceID string) (*sto
 }
 
 // waitOnce reads the instance and, while it has not finished, waits for a
-// run of it to finish here or for the poll interval.
-func (e *Engine) waitOnce(ctx context.Context, instanceID string) (*store.Run, bool, error) {
-	w, release := e.instanceChan(instanceID)
+// run of it to finish here or for the poll interval. The first wait on an
+// instance in flight here skips the read (see Engine.inflight).
+func (e *Engine) waitOnce(ctx context.Context, instanceID string, first bool) (*store.Run, bool, error) {
+	w, inflight, release := e.instanceChan(instanceID)
 	defer release()
-	run, err := e.st.RunGet(ctx, instanceID, "")
-	if err != nil {
-		return nil, true, err
-	}
-	if run.Status.Finished() && run.Status != store.StatusContinuedAsNew {
-		return run, true, nil
+	if !first || !inflight {
+		run, err := e.st.RunGet(ctx, instanceID, "")
+		if err != nil {
+			return nil, true, err
+		}
+		if run.Status.Finished() && run.Status != store.StatusContinuedAsNew {
+			return run, true, nil
+		}
 	}
 	c, stop := e.clk.After(e.cfg.CompletionPoll)
 	defer stop()

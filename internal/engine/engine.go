@@ -73,6 +73,12 @@ type Engine struct {
 	// appeared that no worker of this engine took at once.
 	loopWake [2]chan struct{}
 	waiters  map[string]*waiter // WaitForCompletion callers by instance id
+	// inflight, on an exclusive store only (nil otherwise), holds the
+	// instances whose current run this engine created and has not seen
+	// finish: every run of such a store finishes in this engine's commits,
+	// which signal its waiters, so a wait on one of them need not read the
+	// store first. Bounded by maxInflight; an instance not in it is read.
+	inflight map[string]struct{}
 
 	commitMu     sync.RWMutex
 	commitClosed bool
@@ -155,6 +161,9 @@ func New(cfg Config) (*Engine, error) {
 		loops:    map[*loopState]struct{}{},
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if cfg.Store.Exclusive() {
+		e.inflight = map[string]struct{}{}
 	}
 	if cfg.Store.Exclusive() {
 		if err := cfg.Store.LeasesRelease(context.Background(), ""); err != nil {
@@ -419,6 +428,11 @@ func (e *Engine) commitLoop(maxOps int) {
 		began := time.Now()
 		errs, err := e.st.Apply(context.Background(), ops)
 		e.cfg.Observer.Commit(len(ops), time.Since(began), err)
+		if err == nil {
+			// Before the callers return: a wait that follows a start
+			// finds the instance in flight.
+			e.noteCreated(ops, errs)
+		}
 		i := 0
 		for _, r := range batch {
 			if err != nil {
@@ -450,7 +464,7 @@ func (e *Engine) afterCommit(ops []store.Op, errs []error) {
 			act = act || a.State != store.ActivityRunning
 		}
 		if op.Status.Finished() {
-			e.signalInstance(op.InstanceID, op.Finished)
+			e.signalInstance(op.InstanceID, op.Status, op.Finished)
 		}
 	}
 	for i, op := range ops {
@@ -492,8 +506,30 @@ type waiter struct {
 	run *store.Run
 }
 
-func (e *Engine) signalInstance(id string, run *store.Run) {
+// maxInflight bounds Engine.inflight (about 100 bytes an instance).
+const maxInflight = 1 << 16
+
+// noteCreated adds the instances whose runs ops created to e.inflight.
+func (e *Engine) noteCreated(ops []store.Op, errs []error) {
+	if e.inflight == nil {
+		return
+	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, op := range ops {
+		if c, ok := op.(*store.RunCreateOp); ok && errs[i] == nil && c.Created && len(e.inflight) < maxInflight {
+			e.inflight[c.Run.InstanceID] = struct{}{}
+		}
+	}
+}
+
+// signalInstance wakes the waiters of instance id, whose run finished with
+// status; run is that run as its commit left it, when the store said.
+func (e *Engine) signalInstance(id string, status store.Status, run *store.Run) {
+	e.mu.Lock()
+	if status != store.StatusContinuedAsNew {
+		delete(e.inflight, id)
+	}
 	if w, ok := e.waiters[id]; ok {
 		w.run = run
 		close(w.ch)
@@ -503,19 +539,21 @@ func (e *Engine) signalInstance(id string, run *store.Run) {
 }
 
 // instanceChan returns the waiter whose channel is closed when a run of
-// the instance finishes, and a function to call once the caller stops
-// waiting, so that instances that never finish here (missing, or run by
-// another node) leave nothing behind.
-func (e *Engine) instanceChan(id string) (*waiter, func()) {
+// the instance finishes, whether the instance is in flight here (see
+// Engine.inflight), and a function to call once the caller stops waiting,
+// so that instances that never finish here (missing, or run by another
+// node) leave nothing behind.
+func (e *Engine) instanceChan(id string) (*waiter, bool, func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	_, inflight := e.inflight[id]
 	w, ok := e.waiters[id]
 	if !ok {
 		w = &waiter{ch: make(chan struct{})}
 		e.waiters[id] = w
 	}
 	w.n++
-	return w, func() {
+	return w, inflight, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		w.n--
