@@ -145,6 +145,10 @@ func internalFrame(fn string) bool {
 		return false
 	}
 	rest := fn[len(modulePrefix):]
+	// The workflows of perdure bench are workflow code, like a user's.
+	if strings.HasPrefix(rest, "internal/bench.") {
+		return false
+	}
 	for _, p := range []string{"workflow.", "internal/", "worker.", "perduretest."} {
 		if strings.HasPrefix(rest, p) {
 			return true

@@ -38,3 +38,20 @@ func TestCallerSourceCached(t *testing.T) {
 		}
 	}
 }
+
+func TestInternalFrame(t *testing.T) {
+	for fn, want := range map[string]bool{
+		"github.com/perdure/perdure/internal/replay.(*Runner).command":    true,
+		"github.com/perdure/perdure/workflow.ExecuteActivity[...]":        true,
+		"github.com/perdure/perdure/worker.RegisterWorkflowAs[...].func1": true,
+		"github.com/perdure/perdure/perduretest.(*Env).ExecuteWorkflow":   true,
+		"github.com/perdure/perdure/internal/bench.Chain3Workflow":        false, // a workflow, like a user's
+		"github.com/perdure/perdure/examples/taskchain.TaskChainWorkflow": false,
+		"main.OrderWorkflow":             false,
+		"example.com/app/flows.Checkout": false,
+	} {
+		if got := internalFrame(fn); got != want {
+			t.Errorf("internalFrame(%q) = %v, want %v", fn, got, want)
+		}
+	}
+}
