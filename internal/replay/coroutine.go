@@ -2,6 +2,7 @@ package replay
 
 import (
 	"fmt"
+	"iter"
 	"runtime/debug"
 	"sync/atomic"
 )
@@ -14,18 +15,41 @@ var errKilled = killedSignal{}
 // coroutine is one deterministic thread of workflow code. Exactly one
 // coroutine of a runner executes at a time; the runner decides which, in
 // creation order, so that execution is the same on every replay.
+//
+// A coroutine runs on a goroutine of its own, in one of two ways:
+//   - started while the runner replays a history (a rebuild, often of a
+//     long fan-out): on a pooled goroutine, switched to and from through
+//     channels (resume, Runner.yield);
+//   - started live (a new run, or a step of a cached runner): under
+//     iter.Pull (next, stop, yield), which switches directly between the
+//     two goroutines instead of through the scheduler. A switch through a
+//     channel readies the other goroutine, which wakes an idle processor:
+//     a futex call and a thread woken at every switch, twice a step.
 type coroutine struct {
 	name    string
-	resume  chan bool // true: run; false: unwind (killed)
 	cond    func() bool
 	started bool
 	done    bool
 	fn      func()
+
+	resume chan bool // pooled: true: run; false: unwind (killed)
+
+	next  func() (struct{}, bool) // under iter.Pull
+	stop  func()
+	yield func(struct{}) bool
 }
 
 func (r *Runner) spawn(name string, fn func()) {
-	co := &coroutine{name: name, resume: make(chan bool), fn: fn}
+	co := &coroutine{name: name, fn: fn}
 	r.coroutines = append(r.coroutines, co)
+	if !r.replaying {
+		co.next, co.stop = iter.Pull(func(yield func(struct{}) bool) {
+			co.yield = yield
+			r.run(co)
+		})
+		return
+	}
+	co.resume = make(chan bool)
 	job := coroutineJob{r, co}
 	select {
 	case coroutineJobs <- job:
@@ -34,11 +58,11 @@ func (r *Runner) spawn(name string, fn func()) {
 	}
 }
 
-// Coroutines run on pooled goroutines: a goroutine whose coroutine ended
-// waits for the next one, so that the stack it grew is used again instead
-// of a new goroutine growing its own (a replay of a long fan-out would
-// otherwise spend a fifth of its time copying stacks). At most
-// maxIdleCoroutines wait; the others end.
+// Coroutines started during a replay run on pooled goroutines: a goroutine
+// whose coroutine ended waits for the next one, so that the stack it grew
+// is used again instead of a new goroutine growing its own (a replay of a
+// long fan-out would otherwise spend a fifth of its time copying stacks).
+// At most maxIdleCoroutines wait; the others end.
 const maxIdleCoroutines = 128
 
 type coroutineJob struct {
@@ -63,19 +87,28 @@ func coroutineWorker(job coroutineJob) {
 	}
 }
 
+// coroutineMain runs a pooled coroutine from its first resume to its end.
 func (r *Runner) coroutineMain(co *coroutine) {
+	defer func() {
+		co.done = true
+		r.yield <- struct{}{}
+	}()
+	if !<-co.resume {
+		return // killed before it started
+	}
+	r.run(co)
+}
+
+// run runs co's code; a panic other than the unwinding of a killed
+// coroutine fails the task.
+func (r *Runner) run(co *coroutine) {
 	defer func() {
 		if rec := recover(); rec != nil {
 			if _, ok := rec.(killedSignal); !ok {
 				r.panicked(rec)
 			}
 		}
-		co.done = true
-		r.yield <- struct{}{}
 	}()
-	if !<-co.resume {
-		panic(errKilled)
-	}
 	co.fn()
 }
 
@@ -121,18 +154,35 @@ func (r *Runner) Block(cond func() bool) {
 		panic("perdure: workflow API called outside workflow code")
 	}
 	co.cond = cond
-	r.yield <- struct{}{}
-	if !<-co.resume {
-		panic(errKilled)
+	if co.yield != nil {
+		if !co.yield(struct{}{}) {
+			panic(errKilled) // stopped: the runner is being closed
+		}
+	} else {
+		r.yield <- struct{}{}
+		if !<-co.resume {
+			panic(errKilled)
+		}
 	}
 	co.cond = nil
 }
 
+// switchTo runs co until it blocks or ends (run), or unwinds it (!run).
 func (r *Runner) switchTo(co *coroutine, run bool) {
 	prev := r.current
 	r.current = co
-	co.resume <- run
-	<-r.yield
+	switch {
+	case co.next == nil:
+		co.resume <- run
+		<-r.yield
+	case run:
+		if _, ok := co.next(); !ok {
+			co.done = true
+		}
+	default:
+		co.stop()
+		co.done = true
+	}
 	r.current = prev
 }
 

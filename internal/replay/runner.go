@@ -75,7 +75,7 @@ type Runner struct {
 
 	coroutines []*coroutine
 	current    *coroutine
-	yield      chan struct{}
+	yield      chan struct{} // a pooled coroutine's switch back to the runner
 	killing    bool
 	closed     bool
 
