@@ -79,7 +79,6 @@ func encodeAttempts(a []history.Attempt) []byte {
 	return b
 }
 
-// runActivity runs one claimed activity attempt and records its outcome.
 // spareSlot is the slot of an attempt that succeeded, while its result is
 // recorded. The commit that records it may lease the run's next activity
 // eagerly; when s serves that activity, the lease takes this slot instead
@@ -96,9 +95,10 @@ type spareSlot struct {
 	next  *store.ClaimedActivity
 }
 
-// runActivity runs the attempt c, then each attempt leased in its slot
-// (see spareSlot), and reports whether the slot was handed on and given
-// back by the commit that took it.
+// runActivity runs the claimed attempt c and records its outcome, then
+// runs each attempt leased in its slot (see spareSlot). handedOn reports
+// that the last commit took the slot for a lease and, failing, gave it
+// back itself: the caller must not give it back again.
 func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
 	for {
 		spare := &spareSlot{s: s}
