@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perdure/perdure/internal/payload"
@@ -108,11 +109,11 @@ func (sl *slots) release() {
 	}
 }
 
-// run runs fn on its own goroutine in a slot already taken, and gives the
-// slot back when fn returns, unless fn reports that it handed the slot on
-// to a task it leased (see spareSlot).
+// run runs fn on a goroutine of its own (see runPooled) in a slot already
+// taken, and gives the slot back when fn returns, unless fn reports that
+// it handed the slot on to a task it leased (see spareSlot).
 func (sl *slots) run(fn func() (handedOn bool)) {
-	go func() {
+	runPooled(func() {
 		handedOn := false
 		defer func() {
 			if !handedOn {
@@ -120,7 +121,39 @@ func (sl *slots) run(fn func() (handedOn bool)) {
 			}
 		}()
 		handedOn = fn()
-	}()
+	})
+}
+
+// Tasks run on pooled goroutines: a goroutine whose task ended waits for
+// the next one, so that the stack it grew (a task's encoding and replay
+// code goes deep) serves again instead of a new goroutine growing its own.
+// At most maxIdleRunners wait; the others end.
+const maxIdleRunners = 256
+
+var (
+	runnerJobs  = make(chan func())
+	idleRunners atomic.Int32
+)
+
+// runPooled runs fn on an idle pooled goroutine, or on a new one.
+func runPooled(fn func()) {
+	select {
+	case runnerJobs <- fn:
+	default:
+		go runner(fn)
+	}
+}
+
+func runner(fn func()) {
+	for {
+		fn()
+		if idleRunners.Add(1) > maxIdleRunners {
+			idleRunners.Add(-1)
+			return
+		}
+		fn = <-runnerJobs
+		idleRunners.Add(-1)
+	}
 }
 
 // Serve runs the workflows and activities of reg until ctx is cancelled,
