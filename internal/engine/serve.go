@@ -127,7 +127,8 @@ func (sl *slots) run(fn func() (handedOn bool)) {
 // Tasks run on pooled goroutines: a goroutine whose task ended waits for
 // the next one, so that the stack it grew (a task's encoding and replay
 // code goes deep) serves again instead of a new goroutine growing its own.
-// At most maxIdleRunners wait; the others end.
+// At most maxIdleRunners wait; the others end. (Ending idle ones after a
+// while, with a timer each, cost 5–10 % of a burst's throughput.)
 const maxIdleRunners = 256
 
 var (
