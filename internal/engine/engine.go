@@ -164,8 +164,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Store.Exclusive() {
 		e.inflight = map[string]struct{}{}
-	}
-	if cfg.Store.Exclusive() {
 		if err := cfg.Store.LeasesRelease(context.Background(), ""); err != nil {
 			return nil, fmt.Errorf("engine: release leases of the previous process: %w", err)
 		}
@@ -509,16 +507,23 @@ type waiter struct {
 // maxInflight bounds Engine.inflight (about 100 bytes an instance).
 const maxInflight = 1 << 16
 
-// noteCreated adds the instances whose runs ops created to e.inflight.
+// noteCreated adds the instances whose runs ops created to e.inflight;
+// it takes e.mu only for a batch that created some.
 func (e *Engine) noteCreated(ops []store.Op, errs []error) {
 	if e.inflight == nil {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	locked := false
 	for i, op := range ops {
-		if c, ok := op.(*store.RunCreateOp); ok && errs[i] == nil && c.Created && len(e.inflight) < maxInflight {
-			e.inflight[c.Run.InstanceID] = struct{}{}
+		if c, ok := op.(*store.RunCreateOp); ok && errs[i] == nil && c.Created {
+			if !locked {
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				locked = true
+			}
+			if len(e.inflight) < maxInflight {
+				e.inflight[c.Run.InstanceID] = struct{}{}
+			}
 		}
 	}
 }

@@ -370,10 +370,16 @@ func (e *Engine) eagerWorkflow(name, queue string) *server {
 	return nil
 }
 
-// servesActivity tells whether s runs activity name on task queue queue
+// hasActivity tells whether s serves activity name on task queue queue.
+func (s *server) hasActivity(name, queue string) bool {
+	_, ok := s.reg.Activity(name)
+	return ok && s.opts.TaskQueue == queue
+}
+
+// servesActivity tells whether s serves activity name on task queue queue
 // and is not stopping.
 func (s *server) servesActivity(name, queue string) bool {
-	if _, ok := s.reg.Activity(name); !ok || s.opts.TaskQueue != queue {
+	if !s.hasActivity(name, queue) {
 		return false
 	}
 	s.mu.Lock()
@@ -387,7 +393,7 @@ func (e *Engine) eagerActivity(name, queue string) *server {
 	servers := e.servers
 	e.mu.Unlock()
 	for _, s := range servers {
-		if _, ok := s.reg.Activity(name); ok && s.opts.TaskQueue == queue && s.take(s.act) {
+		if s.hasActivity(name, queue) && s.take(s.act) {
 			return s
 		}
 	}

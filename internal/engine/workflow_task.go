@@ -225,21 +225,11 @@ func (f *fused) done(applied bool, claimed *store.WorkflowTask, err error) {
 	if err != nil || !applied {
 		f.r.Close()
 		f.eager.release()
-		if err != nil {
-			claimed = nil
-		}
 	} else {
 		claimed = s.committed(f.op, f.r, f.run, f.now, f.eager)
 		s.e.cfg.Observer.WorkflowTask(f.run.Name, false, false, time.Since(f.began))
 	}
-	if claimed == nil {
-		s.wf.release()
-		return
-	}
-	s.wf.run(func() bool {
-		s.runWorkflowTask(claimed)
-		return false
-	})
+	s.runEager(claimed, err)
 }
 
 // eagerTasks are the activity tasks of one commit leased to workers of
