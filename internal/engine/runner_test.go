@@ -2,69 +2,35 @@ package engine
 
 import (
 	"runtime"
-	"sync"
+	"strings"
 	"testing"
-	"time"
+
+	"github.com/perdure/perdure/store/memstore"
 )
 
-// waitIdle waits until at least n pooled goroutines are idle.
-func waitIdle(t *testing.T, n int32) {
-	t.Helper()
-	for i := 0; idleRunners.Load() < n; i++ {
-		if i == 2000 {
-			t.Fatalf("%d idle pooled goroutines, want at least %d", idleRunners.Load(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// A task run once another has ended runs on that one's goroutine (an idle
-// one), with the stack it grew; at most maxIdleRunners goroutines stay to
-// wait for tasks.
+// Workflow tasks and activity attempts run on the pooled goroutines of
+// tasks (internal/gopool tests the pool itself).
 func TestTasksRunOnPooledGoroutines(t *testing.T) {
-	done := make(chan struct{})
-	runPooled(func() { close(done) })
-	<-done
-	// An idle goroutine counts itself idle just before it waits: a task
-	// handed over in between starts a goroutine of its own. So try a few
-	// times; one of them must run on the idle goroutine.
-	reused := false
-	for try := 0; try < 100 && !reused; try++ {
-		waitIdle(t, 1)
-		time.Sleep(time.Millisecond)
-		idle := idleRunners.Load()
-		during := make(chan int32, 1)
-		finished := make(chan struct{})
-		runPooled(func() {
-			during <- idleRunners.Load()
-			close(finished)
-		})
-		reused = <-during == idle-1 // the task took an idle goroutine
-		<-finished
+	st := memstore.New()
+	defer st.Close()
+	e, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !reused {
-		t.Fatal("no task ran on an idle pooled goroutine")
+	defer e.Close()
+	sl := newSlots(e, 1)
+	sl.acquire()
+	stack := make(chan string, 1)
+	sl.run(func() bool {
+		buf := make([]byte, 4096)
+		stack <- string(buf[:runtime.Stack(buf, false)])
+		return false
+	})
+	if s := <-stack; !strings.Contains(s, "internal/gopool.(*Pool).run") {
+		t.Fatalf("the task ran on a goroutine outside the pool:\n%s", s)
 	}
-
-	waitIdle(t, 1)
-	before := runtime.NumGoroutine()
-	const n = maxIdleRunners + 50
-	releaseAll := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for range n {
-		runPooled(func() {
-			defer wg.Done()
-			<-releaseAll
-		})
-	}
-	close(releaseAll)
-	wg.Wait()
-	waitIdle(t, maxIdleRunners)
-	for i := 0; runtime.NumGoroutine() > before+maxIdleRunners && i < 2000; i++ {
-		time.Sleep(time.Millisecond)
-	}
-	if idle, g := idleRunners.Load(), runtime.NumGoroutine(); idle > maxIdleRunners || g > before+maxIdleRunners {
-		t.Fatalf("%d idle pooled goroutines and %d in all (%d before): want at most %d idle", idle, g, before, maxIdleRunners)
+	sl.wg.Wait()
+	if sl.free() != 1 {
+		t.Fatal("the task's slot was not given back")
 	}
 }

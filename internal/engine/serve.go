@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/perdure/perdure/internal/gopool"
 	"github.com/perdure/perdure/internal/payload"
 	"github.com/perdure/perdure/internal/replay"
 	"github.com/perdure/perdure/store"
@@ -109,11 +109,11 @@ func (sl *slots) release() {
 	}
 }
 
-// run runs fn on a goroutine of its own (see runPooled) in a slot already
-// taken, and gives the slot back when fn returns, unless fn reports that
-// it handed the slot on to a task it leased (see spareSlot).
+// run runs fn on a goroutine of its own (a pooled one: see tasks) in a
+// slot already taken, and gives the slot back when fn returns, unless fn
+// reports that it handed the slot on to a task it leased (see spareSlot).
 func (sl *slots) run(fn func() (handedOn bool)) {
-	runPooled(func() {
+	tasks.Go(func() {
 		handedOn := false
 		defer func() {
 			if !handedOn {
@@ -124,38 +124,9 @@ func (sl *slots) run(fn func() (handedOn bool)) {
 	})
 }
 
-// Tasks run on pooled goroutines: a goroutine whose task ended waits for
-// the next one, so that the stack it grew (a task's encoding and replay
-// code goes deep) serves again instead of a new goroutine growing its own.
-// At most maxIdleRunners wait; the others end. (Ending idle ones after a
-// while, with a timer each, cost 5–10 % of a burst's throughput.)
-const maxIdleRunners = 256
-
-var (
-	runnerJobs  = make(chan func())
-	idleRunners atomic.Int32
-)
-
-// runPooled runs fn on an idle pooled goroutine, or on a new one.
-func runPooled(fn func()) {
-	select {
-	case runnerJobs <- fn:
-	default:
-		go runner(fn)
-	}
-}
-
-func runner(fn func()) {
-	for {
-		fn()
-		if idleRunners.Add(1) > maxIdleRunners {
-			idleRunners.Add(-1)
-			return
-		}
-		fn = <-runnerJobs
-		idleRunners.Add(-1)
-	}
-}
+// tasks runs workflow tasks and activity attempts, on goroutines that keep
+// the stacks they grew; at most 256 wait idle.
+var tasks = gopool.New(256)
 
 // Serve runs the workflows and activities of reg until ctx is cancelled,
 // then stops claiming work, lets workflow tasks finish, gives running

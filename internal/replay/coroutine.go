@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"iter"
 	"runtime/debug"
-	"sync/atomic"
+
+	"github.com/perdure/perdure/internal/gopool"
 )
 
 // errKilled unwinds a coroutine whose runner is being closed.
@@ -50,42 +51,14 @@ func (r *Runner) spawn(name string, fn func()) {
 		return
 	}
 	co.resume = make(chan bool)
-	job := coroutineJob{r, co}
-	select {
-	case coroutineJobs <- job:
-	default:
-		go coroutineWorker(job)
-	}
+	coroutines.Go(func() { r.coroutineMain(co) })
 }
 
-// Coroutines started during a replay run on pooled goroutines: a goroutine
-// whose coroutine ended waits for the next one, so that the stack it grew
-// is used again instead of a new goroutine growing its own (a replay of a
-// long fan-out would otherwise spend a fifth of its time copying stacks).
-// At most maxIdleCoroutines wait; the others end.
-const maxIdleCoroutines = 128
-
-type coroutineJob struct {
-	r  *Runner
-	co *coroutine
-}
-
-var (
-	coroutineJobs  = make(chan coroutineJob)
-	idleCoroutines atomic.Int32
-)
-
-func coroutineWorker(job coroutineJob) {
-	for {
-		job.r.coroutineMain(job.co)
-		if idleCoroutines.Add(1) > maxIdleCoroutines {
-			idleCoroutines.Add(-1)
-			return
-		}
-		job = <-coroutineJobs
-		idleCoroutines.Add(-1)
-	}
-}
+// coroutines runs the coroutines started during a replay, on goroutines
+// that keep the stacks they grew (a replay of a long fan-out would
+// otherwise spend a fifth of its time copying stacks); at most 128 wait
+// idle.
+var coroutines = gopool.New(128)
 
 // coroutineMain runs a pooled coroutine from its first resume to its end.
 func (r *Runner) coroutineMain(co *coroutine) {
