@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -76,21 +75,15 @@ type LongHistoryResult struct {
 	TaskMaxMs float64 `json:"resume_task_max_ms"`
 	// Replayed: resumes whose workflow task replayed the history (all of
 	// them, or the run fails: the runner must have been evicted).
-	Replayed        int     `json:"replayed"`
-	FsyncMs         float64 `json:"fsync_ms"`
-	CommitMs        float64 `json:"commit_ms"`
-	WorkflowTasks   int     `json:"workflow_tasks"`
-	ActivityWorkers int     `json:"concurrent_activities"`
-	GoVersion       string  `json:"go_version"`
-	CPUs            int     `json:"cpus"`
+	Replayed int `json:"replayed"`
+	Setup
 }
 
 func runLongHistory(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*LongHistoryResult, error) {
 	activities := (cfg.HistoryEvents + 1) / 2 // 2 events each, plus ExecutionStarted
 	name, _ := names.Bare(LongHistoryWorkflow)
 	res := &LongHistoryResult{Scenario: LongHistory, Mode: cfg.Mode, Store: e.Store, Instances: cfg.Resumes,
-		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
-		GoVersion: runtime.Version(), CPUs: cpus()}
+		Setup: e.setup(cfg)}
 
 	progress("building %d workflows of %d activities each, %d at a time (≥ %d history events), at once", cfg.Resumes, activities, LongHistoryBatch, cfg.HistoryEvents)
 	began := time.Now()

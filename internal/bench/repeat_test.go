@@ -17,7 +17,7 @@ func TestCombine(t *testing.T) {
 	}
 	run := func(p50, fsync float64, resumes ...float64) []byte {
 		return js(&LongHistoryResult{Scenario: LongHistory, Mode: ModeEmbedded, Store: "sqlite", Instances: 2,
-			ResumeP50Ms: p50, ResumeMs: resumes, FsyncMs: fsync, GoVersion: "go1", CPUs: 2})
+			ResumeP50Ms: p50, ResumeMs: resumes, Setup: Setup{FsyncMs: fsync, GoVersion: "go1", CPUs: 2}})
 	}
 	c, err := Combine([][]byte{run(30, 0.1, 1, 2), run(10, 0.1, 3), run(20, 0.1)})
 	if err != nil {

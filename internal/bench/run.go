@@ -34,12 +34,34 @@ type Chain3Result struct {
 	P50Ms                    float64 `json:"p50_ms"`
 	P99Ms                    float64 `json:"p99_ms"`
 	MaxMs                    float64 `json:"max_ms"`
-	FsyncMs                  float64 `json:"fsync_ms"`
-	CommitMs                 float64 `json:"commit_ms"`
-	WorkflowTasks            int     `json:"workflow_tasks"`
-	ActivityWorkers          int     `json:"concurrent_activities"`
-	GoVersion                string  `json:"go_version"`
-	CPUs                     int     `json:"cpus"`
+	Setup
+}
+
+// Setup is what every result reports of the run's setting: the disk, the
+// worker and the machine. Its JSON keys are part of each result's.
+type Setup struct {
+	FsyncMs         float64 `json:"fsync_ms"`
+	CommitMs        float64 `json:"commit_ms"`
+	WorkflowTasks   int     `json:"workflow_tasks"`
+	ActivityWorkers int     `json:"concurrent_activities"`
+	GoVersion       string  `json:"go_version"`
+	CPUs            int     `json:"cpus"`
+}
+
+// setup is the Setup of runs of cfg on e.
+func (e *Env) setup(cfg Config) Setup {
+	return Setup{FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks,
+		ActivityWorkers: cfg.ConcurrentActivities, GoVersion: runtime.Version(), CPUs: cpus()}
+}
+
+// rows are the table rows of s.
+func (s Setup) rows() [][2]string {
+	return [][2]string{
+		{"disk fsync (median)", fmt.Sprintf("%.3f ms", s.FsyncMs)},
+		{"durable commit (median)", fmt.Sprintf("%.3f ms", s.CommitMs)},
+		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", s.WorkflowTasks, s.ActivityWorkers)},
+		{"go, cpus", fmt.Sprintf("%s, %d", s.GoVersion, s.CPUs)},
+	}
 }
 
 // FanoutResult holds the fanout figures; the JSON keys are a contract.
@@ -52,13 +74,8 @@ type FanoutResult struct {
 	Seconds             float64 `json:"seconds"`
 	ActivitiesPerSecond float64 `json:"activities_per_second"`
 	// The untimed fanout before (none with Config.Cold).
-	WarmupSeconds   float64 `json:"warmup_seconds,omitempty"`
-	FsyncMs         float64 `json:"fsync_ms"`
-	CommitMs        float64 `json:"commit_ms"`
-	WorkflowTasks   int     `json:"workflow_tasks"`
-	ActivityWorkers int     `json:"concurrent_activities"`
-	GoVersion       string  `json:"go_version"`
-	CPUs            int     `json:"cpus"`
+	WarmupSeconds float64 `json:"warmup_seconds,omitempty"`
+	Setup
 }
 
 // WriteTable implements Result.
@@ -72,11 +89,7 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 		{"latency p50", fmt.Sprintf("%.3f ms", r.P50Ms)},
 		{"latency p99", fmt.Sprintf("%.3f ms", r.P99Ms)},
 		{"latency max", fmt.Sprintf("%.3f ms", r.MaxMs)},
-		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
-		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
-		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
-		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
-	})
+	}, r.Setup.rows()...)
 }
 
 // WriteTable implements Result.
@@ -86,11 +99,7 @@ func (r *FanoutResult) WriteTable(w io.Writer) error {
 		{"start to result", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f activities/s", r.ActivitiesPerSecond)},
 		{"warm-up fanout before", warmupNote(r.WarmupSeconds, "")},
-		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
-		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
-		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
-		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
-	})
+	}, r.Setup.rows()...)
 }
 
 // WriteTable implements Result.
@@ -113,11 +122,7 @@ func (r *SleepersResult) WriteTable(w io.Writer) error {
 		{"raise → result p50 / p99 / max", fmt.Sprintf("%.3f / %.3f / %.3f ms", r.EventP50Ms, r.EventP99Ms, r.EventMaxMs)},
 		{"event tasks cached / replayed", fmt.Sprintf("%d / %d", r.EventTasksCached, r.EventTasksReplay)},
 		{"completed with the right result", fmt.Sprintf("%d of %d", r.Completed, r.Sleepers)},
-		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
-		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
-		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
-		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
-	})
+	}, r.Setup.rows()...)
 }
 
 // WriteTable implements Result.
@@ -135,11 +140,7 @@ func (r *LongHistoryResult) WriteTable(w io.Writer) error {
 		{"resume samples", strings.Join(samples, ", ") + " ms"},
 		{"resume workflow task median / max", fmt.Sprintf("%.3f / %.3f ms", r.TaskP50Ms, r.TaskMaxMs)},
 		{"resumes that replayed the history", fmt.Sprintf("%d of %d", r.Replayed, r.Instances)},
-		{"disk fsync (median)", fmt.Sprintf("%.3f ms", r.FsyncMs)},
-		{"durable commit (median)", fmt.Sprintf("%.3f ms", r.CommitMs)},
-		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", r.WorkflowTasks, r.ActivityWorkers)},
-		{"go, cpus", fmt.Sprintf("%s, %d", r.GoVersion, r.CPUs)},
-	})
+	}, r.Setup.rows()...)
 }
 
 // nodesNote is ", N nodes" for more than one node.
@@ -150,10 +151,10 @@ func nodesNote(n int) string {
 	return ""
 }
 
-func table(w io.Writer, title string, rows [][2]string) error {
+func table(w io.Writer, title string, rows [][2]string, more ...[2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\n", title)
-	for _, r := range rows {
+	for _, r := range append(rows, more...) {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
 	return tw.Flush()
@@ -252,8 +253,7 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		WarmupSeconds:      round3(warm.Seconds()), WarmupWorkflowsPerSecond: perSecond(cfg.Workflows, warm),
 		LatencyRuns: cfg.LatencyRuns,
 		P50Ms:       ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
-		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
-		GoVersion: runtime.Version(), CPUs: cpus(),
+		Setup: e.setup(cfg),
 	}, nil
 }
 
@@ -275,8 +275,7 @@ func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		Scenario: Fanout, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Activities: cfg.Activities, Seconds: round3(took.Seconds()),
 		ActivitiesPerSecond: round1(float64(cfg.Activities) / took.Seconds()), WarmupSeconds: round3(warm.Seconds()),
-		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
-		GoVersion: runtime.Version(), CPUs: cpus(),
+		Setup: e.setup(cfg),
 	}, nil
 }
 

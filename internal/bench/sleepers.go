@@ -170,13 +170,8 @@ type SleepersResult struct {
 
 	// Completed: sleepers that completed with the right result (all of
 	// them, or the run fails).
-	Completed       int     `json:"completed"`
-	FsyncMs         float64 `json:"fsync_ms"`
-	CommitMs        float64 `json:"commit_ms"`
-	WorkflowTasks   int     `json:"workflow_tasks"`
-	ActivityWorkers int     `json:"concurrent_activities"`
-	GoVersion       string  `json:"go_version"`
-	CPUs            int     `json:"cpus"`
+	Completed int `json:"completed"`
+	Setup
 }
 
 func (e *Env) sleeperID(kind string, i int) string {
@@ -250,8 +245,7 @@ func runSleepers(ctx context.Context, e *Env, cfg Config, progress func(string, 
 	nTimers := n - nEvents
 	res := &SleepersResult{Scenario: Sleepers, Mode: cfg.Mode, Store: e.Store, Sleepers: n, Timers: nTimers, Events: nEvents,
 		TimerRate: cfg.TimerRate, EventConcurrency: sleeperRaisers,
-		FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks, ActivityWorkers: cfg.ConcurrentActivities,
-		GoVersion: runtime.Version(), CPUs: cpus()}
+		Setup: e.setup(cfg)}
 	time.Sleep(settle)
 	base := ReadMem()
 	progress("before: RSS %.1f MB, Go heap %.1f MB, %d goroutines", mb(base.RSSBytes), mb(base.HeapBytes), base.Goroutines)
