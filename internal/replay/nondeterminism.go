@@ -87,8 +87,8 @@ func callerSource() string {
 	} else if src != lookDeeper {
 		return src.(string)
 	}
-	// Workflow code Perdure itself registers (the benchmark's, the
-	// examples' helpers) or called through more of its frames.
+	// Workflow code called through more of Perdure's own frames than the
+	// shallow look covers (its helpers that call back into workflow code).
 	var deep [deepFrames]uintptr
 	n = runtime.Callers(3, deep[:])
 	if src, ok := deepSources.Load(deep); ok {
