@@ -100,8 +100,9 @@ type spareSlot struct {
 // that the last commit took the slot for a lease and, failing, gave it
 // back itself: the caller must not give it back again.
 func (s *server) runActivity(c *store.ClaimedActivity) (handedOn bool) {
+	spare := &spareSlot{}
 	for {
-		spare := &spareSlot{s: s}
+		*spare = spareSlot{s: s}
 		s.runAttempt(c, spare)
 		if spare.next == nil {
 			return spare.taken

@@ -43,11 +43,12 @@ var (
 	running bool
 	stopped bool
 	floor   uint64
-	current int
+	current = -1 // the GOGC set last; -1 before the first
 )
 
 // Start keeps the heap's growth before each collection at least floor
-// bytes until Stop. It is a no-op while started already.
+// bytes until Stop. Called again while started, it only sets the floor
+// that the next collection's adjustment uses.
 func Start(bytes uint64) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -55,7 +56,7 @@ func Start(bytes uint64) {
 	if running {
 		return
 	}
-	running, current = true, -1
+	running = true
 	adjust()
 	arm()
 }
