@@ -4,21 +4,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/perdure/perdure/store/memstore"
 )
 
 // Workflow tasks and activity attempts run on the pooled goroutines of
 // tasks (internal/gopool tests the pool itself).
 func TestTasksRunOnPooledGoroutines(t *testing.T) {
-	st := memstore.New()
-	defer st.Close()
-	e, err := New(Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	sl := newSlots(e, 1)
+	sl := newSlots(memEngine(t), 1)
 	sl.acquire()
 	stack := make(chan string, 1)
 	sl.run(func() bool {

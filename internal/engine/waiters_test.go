@@ -14,16 +14,23 @@ import (
 	"github.com/perdure/perdure/store/sqlitestore"
 )
 
-// WaitForCompletion leaves nothing behind for instances that do not finish
-// in this process: missing ones, and waits that give up.
-func TestWaitForCompletionLeavesNoWaiters(t *testing.T) {
+// memEngine is an engine on a memory store, both closed when t ends.
+func memEngine(t *testing.T) *Engine {
+	t.Helper()
 	st := memstore.New()
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	e, err := New(Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// WaitForCompletion leaves nothing behind for instances that do not finish
+// in this process: missing ones, and waits that give up.
+func TestWaitForCompletionLeavesNoWaiters(t *testing.T) {
+	e := memEngine(t)
 	ctx := context.Background()
 	if _, err := e.WaitForCompletion(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing instance: %v", err)
