@@ -225,10 +225,25 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 	var t store.ActivityTask
 	var state string
 	var deadline int64
-	found, err := w.one(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? RETURNING state, attempt, deadline`,
-		[]any{op.RunID, op.Seq}, func(sc scanner) error { return sc.Scan(&state, &t.Attempt, &deadline) })
-	if err != nil {
-		return err
+	var found bool
+	if f, ok := w.cachedTask(op.RunID, op.Seq); ok {
+		// The task as the run cache kept it: no need to read it back.
+		res, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?`, op.RunID, op.Seq)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return w.s.wrapDB("finish activity task", err)
+		}
+		found, state, t.Attempt, deadline = n == 1, f.state, f.attempt, f.deadline
+	} else {
+		var err error
+		found, err = w.one(`DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? RETURNING state, attempt, deadline`,
+			[]any{op.RunID, op.Seq}, func(sc scanner) error { return sc.Scan(&state, &t.Attempt, &deadline) })
+		if err != nil {
+			return err
+		}
 	}
 	if !found {
 		return fmt.Errorf("activity task %s/%d (finished or cancelled): %w: %w", op.RunID, op.Seq, store.ErrStaleTask, store.ErrNotFound)
@@ -242,7 +257,7 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 			return err
 		}
 	}
-	r, err := w.loadRun(t.RunID)
+	r, err := w.cachedRun(t.RunID)
 	if err != nil || r == nil || r.Status.Finished() {
 		return err
 	}
@@ -252,6 +267,7 @@ func (w *wtx) activityFinish(op *store.ActivityTaskFinishOp) error {
 			return err
 		}
 		op.ThenApplied = true
+		w.keepRun(r, op.Then, op.Seq)
 		return nil
 	}
 	if leasable(r, op.Eager, &op.Message) {

@@ -16,22 +16,6 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	if in.InstanceID == "" || in.RunID == "" || in.Name == "" {
 		return errors.New("sqlitestore: start: instance id, run id and workflow name are required")
 	}
-	cur, err := w.loadCurrent(in.InstanceID)
-	if err != nil {
-		return err
-	}
-	if cur != nil && !cur.Status.Finished() {
-		if !op.FailIfExists && cur.Name == in.Name && bytes.Equal(cur.Input, in.Input) {
-			op.Result, op.Created = cur.public(), false
-			return nil
-		}
-		return fmt.Errorf("start instance %q: run %s is %s: %w", in.InstanceID, cur.RunID, cur.Status, store.ErrConflict)
-	}
-	if cur != nil {
-		if _, err := w.exec(`UPDATE runs SET is_current = 0 WHERE run_id = ?`, cur.RunID); err != nil {
-			return err
-		}
-	}
 	r := &runRow{Run: *in}
 	r.Status, r.Current = store.StatusPending, true
 	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
@@ -49,18 +33,35 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 		r.leaseOwner, r.leaseUntil = e.Owner, e.LeaseUntil.UTC()
 		r.readyAt.Int64 = max(visible, micros(r.leaseUntil))
 	}
-	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?, NULL)
-		ON CONFLICT (run_id) DO NOTHING`,
-		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
-		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
+	// The row goes in at once when the instance has no current run (the
+	// unique index runs_current) and the run id is new; otherwise the
+	// instance's current run decides.
+	first, err := w.insertRun(r, "")
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return w.s.wrapDB("insert run", err)
-	} else if n == 0 {
-		return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
+	if !first {
+		cur, err := w.loadCurrent(in.InstanceID)
+		if err != nil {
+			return err
+		}
+		if cur != nil && !cur.Status.Finished() {
+			if !op.FailIfExists && cur.Name == in.Name && bytes.Equal(cur.Input, in.Input) {
+				op.Result, op.Created = cur.public(), false
+				return nil
+			}
+			return fmt.Errorf("start instance %q: run %s is %s: %w", in.InstanceID, cur.RunID, cur.Status, store.ErrConflict)
+		}
+		if cur != nil {
+			if _, err := w.exec(`UPDATE runs SET is_current = 0 WHERE run_id = ?`, cur.RunID); err != nil {
+				return err
+			}
+		}
+		if inserted, err := w.insertRun(r, "(run_id)"); err != nil {
+			return err
+		} else if !inserted {
+			return fmt.Errorf("start instance %q: run id %s is already used: %w", in.InstanceID, in.RunID, store.ErrConflict)
+		}
 	}
 	op.Start.RunID = r.RunID
 	op.Result, op.Created = r.public(), true
@@ -70,6 +71,11 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 			return err
 		}
 		op.ThenApplied = true
+		if first {
+			// Else the instance's previous run changed too: the run
+			// cache starts over.
+			w.keepRun(r, op.Then, 0)
+		}
 		return nil
 	}
 	id, err := w.insertMessage(r.RunID, &op.Start)
@@ -82,6 +88,24 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 		op.Claimed = &store.WorkflowTask{Run: r.public(), Messages: []*store.Message{&m}, LeaseOwner: r.leaseOwner, LeaseUntil: r.leaseUntil}
 	}
 	return nil
+}
+
+// insertRun inserts r's row (a new run), unless that breaks a uniqueness
+// constraint: conflict is the ON CONFLICT target, "" for any.
+func (w *wtx) insertRun(r *runRow, conflict string) (bool, error) {
+	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?, NULL)
+		ON CONFLICT `+conflict+` DO NOTHING`,
+		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
+		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
+		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, w.s.wrapDB("insert run", err)
+	}
+	return n == 1, nil
 }
 
 // insertMessage inserts a copy of m into the inbox of run runID and
@@ -449,6 +473,7 @@ func (w *wtx) newActivity(r *runRow, a *store.ActivityTask) error {
 	} else if n == 0 {
 		return fmt.Errorf("run %s: activity task %d already exists", r.RunID, a.Seq)
 	}
+	w.noteTask(t)
 	return nil
 }
 

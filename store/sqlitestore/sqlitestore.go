@@ -66,6 +66,9 @@ type Store struct {
 	wdb      *sql.DB
 	wconn    *sql.Conn
 	wstmt    map[string]*sql.Stmt
+	// runs: unfinished runs as the last Applies of one op left them
+	// (runcache.go); guarded by wmu.
+	runs map[string]*runEntry
 
 	rdb   *sql.DB
 	rstmu sync.Mutex

@@ -13,6 +13,16 @@ import (
 type wtx struct {
 	s   *Store
 	ctx context.Context
+
+	// The run cache (runcache.go): prev holds the runs kept before this
+	// write; an Apply of one op (single) reads them as runs. newTasks,
+	// ranOn, kept and spoiled are what that op leaves.
+	prev, runs map[string]*runEntry
+	single     bool
+	newTasks   []taskFence
+	ranOn      string
+	kept       *runEntry
+	spoiled    bool
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the writer connection
@@ -46,7 +56,9 @@ func (s *Store) writer(ctx context.Context, durable bool, fn func(w *wtx) error)
 	if err := s.unsynced; err != nil {
 		return err
 	}
-	w := &wtx{s: s, ctx: context.WithoutCancel(ctx)}
+	// Every write empties the run cache; an Apply of one op may use what
+	// it held (w.prev) and refill it.
+	w := &wtx{s: s, ctx: context.WithoutCancel(ctx), prev: s.takeRuns()}
 	if !durable {
 		if _, err := w.exec("PRAGMA synchronous = NORMAL"); err != nil {
 			return err
@@ -156,8 +168,12 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		// Ops from guarded on run inside savepoints; bulk: workflow task
 		// outcomes go through bulkApply.
 		guarded, bulk := len(ops), !s.noBulk
+		if len(ops) == 1 {
+			w.single, w.runs = true, w.prev
+		}
 		for {
 			redo := -1
+			w.ranOn, w.kept, w.spoiled, w.newTasks = "", nil, false, w.newTasks[:0]
 			err := w.tx(func(w *wtx) error {
 				// A pass starts from clean outputs, whichever path
 				// (bulk or op by op) then applies each op.
@@ -194,6 +210,11 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 			switch {
 			case err == errBulk:
 				bulk = false
+			case err == nil && len(ops) == 1:
+				if errs[0] == nil {
+					s.keepRuns(w)
+				}
+				return nil
 			case err != errRedo:
 				return err
 			case len(ops) == 1:

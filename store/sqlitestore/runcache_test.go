@@ -1,0 +1,175 @@
+package sqlitestore
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/perdure/perdure/store"
+)
+
+// kept returns run id's entry in the run cache, checked against the
+// database: the row as loadRun reads it, and each kept task's fence as
+// the task's row has it. The check is a write, so it empties the cache.
+func (f *bulkFixture) kept(id string) *runEntry {
+	f.t.Helper()
+	f.s.wmu.Lock()
+	e := f.s.runs[id]
+	f.s.wmu.Unlock()
+	if e == nil {
+		return nil
+	}
+	err := f.s.write(f.ctx, func(w *wtx) error {
+		r, err := w.loadRun(id)
+		if err != nil {
+			return err
+		}
+		if r == nil || !reflect.DeepEqual(e.row, *r) {
+			f.t.Errorf("run %s: kept row\n%#v\nthe database has\n%#v", id, e.row, *r)
+		}
+		tasks, err := collect(w, "tasks", scanTask, `SELECT `+taskCols+` FROM activity_tasks WHERE run_id = ? ORDER BY seq`, id)
+		if err != nil {
+			return err
+		}
+		if len(e.tasks) != len(tasks) {
+			f.t.Errorf("run %s: kept tasks %+v, the database has %d", id, e.tasks, len(tasks))
+		}
+		for _, t := range tasks {
+			k, ok := w.cachedTask(id, t.Seq)
+			if w.runs == nil {
+				k, ok = findFence(e.tasks, t.Seq)
+			}
+			want := taskFence{t.Seq, string(t.State), t.Attempt, micros(t.Deadline)}
+			if !ok || k != want {
+				f.t.Errorf("run %s: task %d kept as %+v (%v), the database has %+v", id, t.Seq, k, ok, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+func findFence(fs []taskFence, seq int64) (taskFence, bool) {
+	for _, f := range fs {
+		if f.seq == seq {
+			return f, true
+		}
+	}
+	return taskFence{}, false
+}
+
+// cacheSize is the number of runs in the run cache.
+func (f *bulkFixture) cacheSize() int {
+	f.s.wmu.Lock()
+	defer f.s.wmu.Unlock()
+	return len(f.s.runs)
+}
+
+// TestRunCacheMatchesTheDatabase: a single-op start or activity result
+// whose workflow task is fused keeps its run's row and tasks exactly as
+// committed, and the next such op uses them.
+func TestRunCacheMatchesTheDatabase(t *testing.T) {
+	f := newBulkFixture(t)
+	// Times that are not whole microseconds, and payloads of each kind.
+	f.t0 = f.t0.Add(1234567 * time.Nanosecond).In(time.FixedZone("x", 3600))
+	then := &store.WorkflowTaskCommitOp{InstanceID: "a", RunID: "a", Status: store.StatusRunning, UpdatedAt: f.t0,
+		NewEvents:     []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: f.t0}, {ID: 2, Type: "TaskScheduled", Time: f.t0}},
+		NewActivities: []*store.ActivityTask{f.running(2)}, Waiting: []byte(`[2]`), CustomStatus: []byte{}, SetCustom: true}
+	then.NewActivities[0].Deadline = f.t0.Add(time.Hour)
+	input := []byte(`{"n":1}`)
+	f.ok(&store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "a", Name: "wf", Input: input, CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: then})
+	input[0] = 'x' // the op's buffers are the caller's again
+	if e := f.kept("a"); e == nil || len(e.tasks) != 1 || string(e.row.Input) != `{"n":1}` {
+		t.Fatalf("after the start: kept %+v", e)
+	}
+
+	// Each step starts from the kept run (the check above emptied the
+	// cache: step once to fill it again).
+	f.start("b")
+	f.ok(f.finish("a", false))
+	if e := f.kept("a"); e == nil || e.row.HistoryLen != 4 || len(e.tasks) != 1 || e.tasks[0].seq != 4 {
+		t.Fatalf("after a step: kept %+v", e)
+	}
+	f.start("c")
+	f.start("d")
+	if n := f.cacheSize(); n != 2 {
+		t.Fatalf("two starts in a row keep %d runs, want 2", n)
+	}
+	done := f.finish("c", true)
+	f.ok(done)
+	if !done.ThenApplied || f.cacheSize() != 1 {
+		t.Fatalf("a run that finishes leaves the cache: fused %v, %d runs kept, want 1", done.ThenApplied, f.cacheSize())
+	}
+	if e := f.kept("d"); e == nil {
+		t.Fatal("the other run is no longer kept")
+	}
+	if r, err := f.s.RunGet(f.ctx, "", "c"); err != nil || r.Status != store.StatusCompleted || r.HistoryLen != 4 {
+		t.Fatalf("run c: %+v, %v", r, err)
+	}
+}
+
+// TestRunCacheEmptiedByOtherWrites: any other write empties the cache, so
+// that no op starts from a row that changed under it.
+func TestRunCacheEmptiedByOtherWrites(t *testing.T) {
+	f := newBulkFixture(t)
+	f.start("a")
+	if f.cacheSize() != 1 {
+		t.Fatal("the start kept nothing")
+	}
+	// A message to the run: its ready_at changes, so its next result
+	// can no longer take the workflow task with it.
+	f.ok(&store.MessageSendOp{InstanceID: "a", Message: store.Message{Type: "EventRaised", VisibleAt: f.t0}})
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a message, %d runs kept", n)
+	}
+	op := f.finish("a", false)
+	f.ok(op)
+	if op.ThenApplied {
+		t.Fatal("the result took the workflow task along although a message waits: it started from a stale row")
+	}
+
+	// A claim, a write of its own.
+	f.start("b")
+	if _, err := f.s.WorkflowTaskClaim(f.ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: f.t0, LeaseUntil: f.t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a claim, %d runs kept", n)
+	}
+
+	// An op that fails.
+	f.start("c")
+	stale := f.finish("c", false)
+	stale.Attempt = 7
+	if errs := f.apply(stale); !errors.Is(errs[0], store.ErrStaleTask) {
+		t.Fatalf("stale attempt: %v", errs[0])
+	}
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a failed op, %d runs kept", n)
+	}
+
+	// A batch of two ops.
+	f.start("d")
+	f.start("e")
+	f.ok(f.finish("d", false), f.finish("e", false))
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a batch of two, %d runs kept", n)
+	}
+	f.afterStep("d", false)
+	f.afterStep("e", false)
+
+	// A step that starts a child: another run changed.
+	f.start("g")
+	child := f.finish("g", false)
+	child.Then.NewRuns = []*store.RunCreateOp{{Run: store.Run{InstanceID: "g-child", RunID: "g-child", Name: "wf", CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}}}
+	f.ok(child)
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a step that started a child, %d runs kept", n)
+	}
+}
