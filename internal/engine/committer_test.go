@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,5 +105,55 @@ func TestCommitterBatches(t *testing.T) {
 					st.maxInFlight, st.maxBatch, sharedMaxBatch)
 			}
 		})
+	}
+}
+
+// stackStore records, for each Apply, whether the committer goroutine
+// made it.
+type stackStore struct {
+	*memstore.Store
+	mu        sync.Mutex
+	committer []bool
+}
+
+func (s *stackStore) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
+	buf := make([]byte, 64<<10)
+	stack := string(buf[:runtime.Stack(buf, false)])
+	s.mu.Lock()
+	s.committer = append(s.committer, strings.Contains(stack, ".commitLoop("))
+	s.mu.Unlock()
+	return s.Store.Apply(ctx, ops)
+}
+
+// TestLoneRequestCommittedByItsCaller: on an exclusive store, a request
+// made while no other is pending is applied on its caller's goroutine,
+// without the hand-off to the committer and back; its outcome and its
+// wake-ups are the same.
+func TestLoneRequestCommittedByItsCaller(t *testing.T) {
+	st := &stackStore{Store: memstore.New()}
+	defer st.Close()
+	e, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := e.Now()
+	op := &store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "a", Name: "W", CreatedAt: now, UpdatedAt: now},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}
+	if err := e.apply1(op); err != nil || !op.Created {
+		t.Fatalf("created %v, %v", op.Created, err)
+	}
+	again := &store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "b", Name: "W", CreatedAt: now, UpdatedAt: now},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}, FailIfExists: true}
+	if err := e.apply1(again); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second start of the instance: %v, want ErrConflict", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.committer) != 2 || st.committer[0] || st.committer[1] {
+		t.Fatalf("Apply by the committer goroutine: %v; want two, both by the caller", st.committer)
+	}
+	if e.pending.Load() != 0 {
+		t.Fatalf("pending %d after the commits", e.pending.Load())
 	}
 }
