@@ -47,6 +47,12 @@ func (s *gatedStore) Apply(ctx context.Context, ops []store.Op) ([]error, error)
 	return s.Store.Apply(ctx, ops)
 }
 
+// startOp starts run runID of instance id (workflow "W").
+func startOp(id, runID string, now time.Time) *store.RunCreateOp {
+	return &store.RunCreateOp{Run: store.Run{InstanceID: id, RunID: runID, Name: "W", CreatedAt: now, UpdatedAt: now},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}
+}
+
 // TestCommitterBatches checks the two committers: on an exclusive store,
 // one batch at a time of up to MaxBatch ops; on a shared store, several
 // batches in flight, each of at most sharedMaxBatch ops. Every op is
@@ -56,20 +62,14 @@ func TestCommitterBatches(t *testing.T) {
 	for _, shared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
 			st := &gatedStore{Store: memstore.New(), shared: shared, release: make(chan struct{})}
-			defer st.Close()
-			e, err := New(Config{Store: st})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			e := storeEngine(t, st)
 			now := e.Now()
 			var wg sync.WaitGroup
 			errs := make(chan error, n)
 			for i := range n {
 				wg.Go(func() {
 					id := fmt.Sprint("i", i)
-					op := &store.RunCreateOp{Run: store.Run{InstanceID: id, RunID: id, Name: "W", CreatedAt: now, UpdatedAt: now},
-						Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}
+					op := startOp(id, id, now)
 					if err := e.apply1(op); err != nil || !op.Created {
 						errs <- fmt.Errorf("%s: created %v, %v", id, op.Created, err)
 					}
@@ -131,20 +131,14 @@ func (s *stackStore) Apply(ctx context.Context, ops []store.Op) ([]error, error)
 // wake-ups are the same.
 func TestLoneRequestCommittedByItsCaller(t *testing.T) {
 	st := &stackStore{Store: memstore.New()}
-	defer st.Close()
-	e, err := New(Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := storeEngine(t, st)
 	now := e.Now()
-	op := &store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "a", Name: "W", CreatedAt: now, UpdatedAt: now},
-		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}
+	op := startOp("a", "a", now)
 	if err := e.apply1(op); err != nil || !op.Created {
 		t.Fatalf("created %v, %v", op.Created, err)
 	}
-	again := &store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "b", Name: "W", CreatedAt: now, UpdatedAt: now},
-		Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}, FailIfExists: true}
+	again := startOp("a", "b", now)
+	again.FailIfExists = true
 	if err := e.apply1(again); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second start of the instance: %v, want ErrConflict", err)
 	}

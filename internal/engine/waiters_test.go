@@ -17,7 +17,12 @@ import (
 // memEngine is an engine on a memory store, both closed when t ends.
 func memEngine(t *testing.T) *Engine {
 	t.Helper()
-	st := memstore.New()
+	return storeEngine(t, memstore.New())
+}
+
+// storeEngine is an engine on st; both are closed when the test ends.
+func storeEngine(t *testing.T, st store.Store) *Engine {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	e, err := New(Config{Store: st})
 	if err != nil {
