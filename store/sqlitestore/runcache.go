@@ -28,8 +28,13 @@ import (
 // another path, fails, or meets an error leaves the cache empty. Finished
 // runs are not kept.
 
-// runCacheMax bounds the runs kept; past it the cache starts over.
-const runCacheMax = 1024
+// runCacheMax bounds the runs kept (past it the cache starts over), and
+// runCachePayload the payload bytes of a kept row (a larger one is not
+// kept): at most 2 MiB in all.
+const (
+	runCacheMax     = 256
+	runCachePayload = 8 << 10
+)
 
 // runEntry is a kept run: its row, and the activity tasks it has that
 // the kept ops created, as the fence of an activity result needs them.
@@ -76,8 +81,8 @@ func (w *wtx) noteTask(t *store.ActivityTask) {
 
 // keepRun records r as the row its run has once the transaction commits,
 // when the op wrote no run but r's: then is the workflow task the op
-// applied to r, done the task it finished (0 for a start). A finished run
-// is dropped instead.
+// applied to r, done the task it finished (0 for a start). A finished run,
+// or one with large payloads, is dropped instead.
 func (w *wtx) keepRun(r *runRow, then *store.WorkflowTaskCommitOp, done int64) {
 	if !w.single || w.ranOn != "" || len(then.Messages) > 0 || len(then.NewRuns) > 0 || then.CarryOverEvents != "" {
 		// Other runs changed (a second call: a child's start): the
@@ -86,7 +91,7 @@ func (w *wtx) keepRun(r *runRow, then *store.WorkflowTaskCommitOp, done int64) {
 		return
 	}
 	w.ranOn = r.RunID
-	if r.Status.Finished() {
+	if r.Status.Finished() || len(r.Input)+len(r.Output)+len(r.Failure)+len(r.CustomStatus)+len(r.Waiting) > runCachePayload {
 		return
 	}
 	// The row as loadRun would read it: times in whole microseconds,

@@ -173,3 +173,19 @@ func TestRunCacheEmptiedByOtherWrites(t *testing.T) {
 		t.Fatalf("after a step that started a child, %d runs kept", n)
 	}
 }
+
+// TestRunCacheSkipsLargeRows: a run whose payloads are large is not kept
+// (the cache's memory stays bounded), and its steps still apply.
+func TestRunCacheSkipsLargeRows(t *testing.T) {
+	f := newBulkFixture(t)
+	then := &store.WorkflowTaskCommitOp{InstanceID: "big", RunID: "big", Status: store.StatusRunning, UpdatedAt: f.t0,
+		NewEvents:     []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: f.t0}, {ID: 2, Type: "TaskScheduled", Time: f.t0}},
+		NewActivities: []*store.ActivityTask{f.running(2)}}
+	f.ok(&store.RunCreateOp{Run: store.Run{InstanceID: "big", RunID: "big", Name: "wf", Input: make([]byte, runCachePayload+1), CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: then})
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("a run with %d bytes of input: %d runs kept", runCachePayload+1, n)
+	}
+	f.ok(f.finish("big", false))
+	f.afterStep("big", false)
+}
