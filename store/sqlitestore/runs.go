@@ -302,59 +302,55 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 		}
 	}
 	// Only the columns that change are set, so that the indexes on the
-	// others (status, completed_at) are not rewritten by every task.
-	// Parameters are numbered: ?1 is the run id.
-	var sets []string
-	args := []any{r.RunID}
-	set := func(col string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = ?%d", col, len(args)))
-	}
+	// others (status, completed_at) are not rewritten by every task: the
+	// statement for each set of columns is built once (updateRunSQL).
 	r.UpdatedAt = op.UpdatedAt.UTC()
 	r.HistoryLen += int64(len(op.NewEvents))
 	r.TaskError = ""
 	r.leaseOwner, r.leaseUntil = "", time.Time{}
-	set("updated_at", micros(r.UpdatedAt))
-	set("history_len", r.HistoryLen)
-	set("task_error", "")
-	set("lease_owner", "")
-	set("lease_until", micros(r.leaseUntil))
+	args := make([]any, 0, 12)
+	args = append(args, r.RunID, micros(r.UpdatedAt), r.HistoryLen, micros(r.leaseUntil))
+	var mask int
 	if op.Status != "" && op.Status != r.Status {
 		r.Status = op.Status
-		set("status", string(r.Status))
+		mask |= setStatus
+		args = append(args, string(r.Status))
 	}
 	if op.Output != nil {
 		r.Output = op.Output
-		set("output", blob(r.Output))
+		mask |= setOutput
+		args = append(args, blob(r.Output))
 	}
 	if op.Failure != nil {
 		r.Failure = op.Failure
-		set("failure", blob(r.Failure))
+		mask |= setFailure
+		args = append(args, blob(r.Failure))
 	}
 	if op.CustomStatus != nil || op.SetCustom {
 		r.CustomStatus = op.CustomStatus
-		set("custom_status", blob(r.CustomStatus))
+		mask |= setCustom
+		args = append(args, blob(r.CustomStatus))
 	}
 	finished := r.Status.Finished()
 	r.Waiting = op.Waiting
 	if finished {
 		r.CompletedAt = r.UpdatedAt
 		r.Waiting = nil
-		set("completed_at", micros(r.CompletedAt))
+		mask |= setCompleted
+		args = append(args, micros(r.CompletedAt))
 	}
-	set("waiting", blob(r.Waiting))
+	args = append(args, blob(r.Waiting))
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
 	if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
 		// ready_at from what is left in the inbox; the messages sent below
 		// keep it up to date.
 		args = append(args, boolInt(r.Status == store.StatusSuspended))
-		sets = append(sets, fmt.Sprintf(`ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = ?1 AND (control = 1 OR ?%d = 0))`, len(args)))
-		if _, err := w.one(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1 RETURNING ready_at`, args,
+		if _, err := w.one(updateRunSQL[mask|setReady], args,
 			func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
 			return err
 		}
-	} else if _, err := w.exec(`UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE run_id = ?1`, args...); err != nil {
+	} else if _, err := w.exec(updateRunSQL[mask], args...); err != nil {
 		// A fused task on a run without lease that consumes nothing and
 		// stays unsuspended leaves ready_at as it was: its inbox and its
 		// (expired or absent) lease do not change what can wake it.
@@ -439,6 +435,44 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 	op.Finished = r.public()
 	return nil
 }
+
+// The columns of a workflow task's commit that are not always set, as
+// bits of updateRunSQL's index.
+const (
+	setStatus = 1 << iota
+	setOutput
+	setFailure
+	setCustom
+	setCompleted
+	setReady // ready_at from the inbox, returned
+	setAll   = setReady<<1 - 1
+)
+
+// updateRunSQL is, by set of columns, the UPDATE of a run that commitRun
+// makes. Parameters are numbered: ?1 is the run id, then updated_at,
+// history_len, lease_until, the optional columns in the order of their
+// bits, waiting, and with setReady whether the run is suspended.
+var updateRunSQL = func() (q [setAll + 1]string) {
+	for mask := range q {
+		sets := []string{"updated_at = ?2", "history_len = ?3", "task_error = ''", "lease_owner = ''", "lease_until = ?4"}
+		n := 4
+		for i, col := range []string{"status", "output", "failure", "custom_status", "completed_at"} {
+			if mask&(1<<i) != 0 {
+				n++
+				sets = append(sets, fmt.Sprintf("%s = ?%d", col, n))
+			}
+		}
+		n++
+		sets = append(sets, fmt.Sprintf("waiting = ?%d", n))
+		q[mask] = `UPDATE runs SET ` + strings.Join(sets, ", ") + ` WHERE run_id = ?1`
+		if mask&setReady != 0 {
+			n++
+			q[mask] = fmt.Sprintf(`UPDATE runs SET %s, ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = ?1 AND (control = 1 OR ?%d = 0))
+				WHERE run_id = ?1 RETURNING ready_at`, strings.Join(sets, ", "), n)
+		}
+	}
+	return q
+}()
 
 // carryOver copies the EventRaised messages of run from into next, in
 // order, with new ids.
