@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,9 +127,9 @@ func (s *stackStore) Apply(ctx context.Context, ops []store.Op) ([]error, error)
 }
 
 // TestLoneRequestCommittedByItsCaller: on an exclusive store, a request
-// made while no other is pending is applied on its caller's goroutine,
-// without the hand-off to the committer and back; its outcome and its
-// wake-ups are the same.
+// made while no other is pending, and not in a burst, is applied on its
+// caller's goroutine, without the hand-off to the committer and back; its
+// outcome and its wake-ups are the same.
 func TestLoneRequestCommittedByItsCaller(t *testing.T) {
 	st := &stackStore{Store: memstore.New()}
 	e := storeEngine(t, st)
@@ -142,10 +143,18 @@ func TestLoneRequestCommittedByItsCaller(t *testing.T) {
 	if err := e.apply1(again); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second start of the instance: %v, want ErrConflict", err)
 	}
+	// After a batch of several requests (a burst), the next request goes
+	// to the committer; the one after it, alone again, does not.
+	e.lastBatch.Store(5)
+	for _, id := range []string{"c", "d"} {
+		if err := e.apply1(startOp(id, id, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if len(st.committer) != 2 || st.committer[0] || st.committer[1] {
-		t.Fatalf("Apply by the committer goroutine: %v; want two, both by the caller", st.committer)
+	if want := []bool{false, false, true, false}; !slices.Equal(st.committer, want) {
+		t.Fatalf("Apply by the committer goroutine: %v; want %v", st.committer, want)
 	}
 	if e.pending.Load() != 0 {
 		t.Fatalf("pending %d after the commits", e.pending.Load())
