@@ -103,14 +103,15 @@ func (m *Metrics) WorkflowTask(name string, replayed, failed bool, d time.Durati
 	case replayed:
 		outcome = "replayed"
 	}
-	m.tasks.WithLabelValues(name, outcome).Inc()
+	// The time first: a reader that sees the task counted sees its time.
 	m.taskLatency.WithLabelValues(name).Observe(d.Seconds())
+	m.tasks.WithLabelValues(name, outcome).Inc()
 }
 
 // ActivityAttempt implements the engine's Observer.
 func (m *Metrics) ActivityAttempt(name, outcome string, d time.Duration) {
-	m.attempts.WithLabelValues(name, outcome).Inc()
 	m.attemptTime.WithLabelValues(name).Observe(d.Seconds())
+	m.attempts.WithLabelValues(name, outcome).Inc()
 }
 
 // Commit implements the engine's Observer.
