@@ -189,3 +189,43 @@ func TestRunCacheSkipsLargeRows(t *testing.T) {
 	f.ok(f.finish("big", false))
 	f.afterStep("big", false)
 }
+
+// TestFusedStartFallsBack: a start whose row cannot go in with its first
+// task's outcome at once takes the path of the instance's current run:
+// a finished one is replaced, and a task that fails its checks fails the
+// op, writing nothing.
+func TestFusedStartFallsBack(t *testing.T) {
+	f := newBulkFixture(t)
+	f.start("a")
+	f.ok(f.finish("a", true))
+	// Instance a again, with a new run id: its finished run stops being
+	// current.
+	then := &store.WorkflowTaskCommitOp{InstanceID: "a", RunID: "a2", Status: store.StatusRunning, UpdatedAt: f.t0,
+		NewEvents:     []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: f.t0}, {ID: 2, Type: "TaskScheduled", Time: f.t0}},
+		NewActivities: []*store.ActivityTask{f.running(2)}}
+	again := &store.RunCreateOp{Run: store.Run{InstanceID: "a", RunID: "a2", Name: "wf", CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: then}
+	f.ok(again)
+	if !again.Created || !again.ThenApplied || again.Result.Status != store.StatusPending {
+		t.Fatalf("restart: created %v, fused %v, result %+v", again.Created, again.ThenApplied, again.Result)
+	}
+	cur, err := f.s.RunGet(f.ctx, "a", "")
+	if err != nil || cur.RunID != "a2" || cur.Status != store.StatusRunning || cur.HistoryLen != 2 {
+		t.Fatalf("current run of a: %+v, %v", cur, err)
+	}
+	if old, err := f.s.RunGet(f.ctx, "a", "a"); err != nil || old.Current || old.Status != store.StatusCompleted {
+		t.Fatalf("first run of a: %+v, %v", old, err)
+	}
+
+	// A first task whose events are misnumbered.
+	bad := &store.WorkflowTaskCommitOp{InstanceID: "b", RunID: "b", Status: store.StatusRunning, UpdatedAt: f.t0,
+		NewEvents: []*store.Event{{ID: 2, Type: "ExecutionStarted", Time: f.t0}}}
+	errs := f.apply(&store.RunCreateOp{Run: store.Run{InstanceID: "b", RunID: "b", Name: "wf", CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: bad})
+	if !errors.Is(errs[0], store.ErrLeaseLost) {
+		t.Fatalf("misnumbered first task: %v, want ErrLeaseLost", errs[0])
+	}
+	if _, err := f.s.RunGet(f.ctx, "b", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("run b after the failed start: %v, want ErrNotFound", err)
+	}
+}

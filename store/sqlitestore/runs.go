@@ -34,8 +34,23 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 		r.readyAt.Int64 = max(visible, micros(r.leaseUntil))
 	}
 	// The row goes in at once when the instance has no current run (the
-	// unique index runs_current) and the run id is new; otherwise the
-	// instance's current run decides.
+	// unique index runs_current) and the run id is new, with the outcome
+	// of a fused first task when there is one; otherwise the instance's
+	// current run decides.
+	if fused {
+		fr := *r
+		op.Then.Consumed = nil
+		switch err := w.commitRunAs(&fr, op.Then, true); {
+		case err == nil:
+			op.Start.RunID = r.RunID
+			op.Result, op.Created = r.public(), true
+			op.ThenApplied = true
+			w.keepRun(&fr, op.Then, 0)
+			return nil
+		case !errors.Is(err, errNotFresh):
+			return err
+		}
+	}
 	first, err := w.insertRun(r, "")
 	if err != nil {
 		return err
@@ -90,14 +105,15 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	return nil
 }
 
-// insertRun inserts r's row (a new run), unless that breaks a uniqueness
-// constraint: conflict is the ON CONFLICT target, "" for any.
+// insertRun inserts r's row (a new, current run), unless that breaks a
+// uniqueness constraint: conflict is the ON CONFLICT target, "" for any.
 func (w *wtx) insertRun(r *runRow, conflict string) (bool, error) {
-	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?, NULL)
+	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT `+conflict+` DO NOTHING`,
-		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
+		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input), blob(r.Output), blob(r.Failure), blob(r.CustomStatus),
 		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
+		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.HistoryLen, r.TaskError,
+		r.leaseOwner, micros(r.leaseUntil), r.readyAt, blob(r.Waiting))
 	if err != nil {
 		return false, err
 	}
@@ -271,10 +287,9 @@ func fusable(r *runRow, then *store.WorkflowTaskCommitOp, visible time.Time) boo
 		(!r.readyAt.Valid || r.readyAt.Int64 > now) && micros(visible) <= now
 }
 
-// commitRun applies a workflow task's outcome to r, whose lease the caller
-// checked.
-func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
-	leased := micros(r.leaseUntil) > micros(time.Time{})
+// checkTask checks a workflow task's outcome against r, before anything
+// is written.
+func checkTask(r *runRow, op *store.WorkflowTaskCommitOp) error {
 	if op.InstanceID != "" && r.InstanceID != op.InstanceID {
 		return fmt.Errorf("run %s of instance %q: %w", op.RunID, op.InstanceID, store.ErrNotFound)
 	}
@@ -292,13 +307,40 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 	if op.CarryOverEvents != "" && op.Status != store.StatusContinuedAsNew {
 		return fmt.Errorf("run %s: CarryOverEvents needs status %s", op.RunID, store.StatusContinuedAsNew)
 	}
+	return nil
+}
 
-	if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
+// commitRun applies a workflow task's outcome to r, whose lease the caller
+// checked.
+func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) error {
+	return w.commitRunAs(r, op, false)
+}
+
+// errNotFresh: commitRunAs could not insert a new run with the outcome of
+// its first task, because a check failed or the row breaks a uniqueness
+// constraint; it wrote nothing.
+var errNotFresh = errors.New("sqlitestore: the run cannot be inserted with its first task")
+
+// commitRunAs is commitRun; with fresh, r is a new run not yet in the
+// database, whose row goes in once with the task's outcome (errNotFresh
+// when it cannot) instead of being inserted, then updated.
+func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool) (err error) {
+	if fresh {
+		if checkTask(r, op) != nil {
+			return errNotFresh
+		}
+	} else if err := checkTask(r, op); err != nil {
 		return err
 	}
-	for _, id := range op.Consumed {
-		if _, err := w.exec(`DELETE FROM messages WHERE id = ? AND run_id = ?`, id, r.RunID); err != nil {
+	leased := micros(r.leaseUntil) > micros(time.Time{})
+	if !fresh {
+		if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
 			return err
+		}
+		for _, id := range op.Consumed {
+			if _, err := w.exec(`DELETE FROM messages WHERE id = ? AND run_id = ?`, id, r.RunID); err != nil {
+				return err
+			}
 		}
 	}
 	// Only the columns that change are set, so that the indexes on the
@@ -342,7 +384,18 @@ func (w *wtx) commitRun(r *runRow, op *store.WorkflowTaskCommitOp) (err error) {
 	args = append(args, blob(r.Waiting))
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
-	if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
+	if fresh {
+		// A new run has no inbox and no lease: nothing wakes it.
+		r.readyAt = sql.NullInt64{}
+		if inserted, err := w.insertRun(r, ""); err != nil {
+			return err
+		} else if !inserted {
+			return errNotFresh
+		}
+		if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
+			return err
+		}
+	} else if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
 		// ready_at from what is left in the inbox; the messages sent below
 		// keep it up to date.
 		args = append(args, boolInt(r.Status == store.StatusSuspended))
