@@ -81,16 +81,12 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	op.Start.RunID = r.RunID
 	op.Result, op.Created = r.public(), true
 	if fused {
-		op.Then.Consumed = nil
+		// The instance's previous run changed too (or the task fails its
+		// checks): the run cache starts over.
 		if err := w.commitRun(r, op.Then); err != nil {
 			return err
 		}
 		op.ThenApplied = true
-		if first {
-			// Else the instance's previous run changed too: the run
-			// cache starts over.
-			w.keepRun(r, op.Then, 0)
-		}
 		return nil
 	}
 	id, err := w.insertMessage(r.RunID, &op.Start)
