@@ -346,28 +346,22 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 	r.HistoryLen += int64(len(op.NewEvents))
 	r.TaskError = ""
 	r.leaseOwner, r.leaseUntil = "", time.Time{}
-	args := make([]any, 0, 12)
-	args = append(args, r.RunID, micros(r.UpdatedAt), r.HistoryLen, micros(r.leaseUntil))
 	var mask int
 	if op.Status != "" && op.Status != r.Status {
 		r.Status = op.Status
 		mask |= setStatus
-		args = append(args, string(r.Status))
 	}
 	if op.Output != nil {
 		r.Output = op.Output
 		mask |= setOutput
-		args = append(args, blob(r.Output))
 	}
 	if op.Failure != nil {
 		r.Failure = op.Failure
 		mask |= setFailure
-		args = append(args, blob(r.Failure))
 	}
 	if op.CustomStatus != nil || op.SetCustom {
 		r.CustomStatus = op.CustomStatus
 		mask |= setCustom
-		args = append(args, blob(r.CustomStatus))
 	}
 	finished := r.Status.Finished()
 	r.Waiting = op.Waiting
@@ -375,9 +369,7 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 		r.CompletedAt = r.UpdatedAt
 		r.Waiting = nil
 		mask |= setCompleted
-		args = append(args, micros(r.CompletedAt))
 	}
-	args = append(args, blob(r.Waiting))
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
 	if fresh {
@@ -394,12 +386,12 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 	} else if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
 		// ready_at from what is left in the inbox; the messages sent below
 		// keep it up to date.
-		args = append(args, boolInt(r.Status == store.StatusSuspended))
+		args := append(updateRunArgs(r, mask), boolInt(r.Status == store.StatusSuspended))
 		if _, err := w.one(updateRunSQL[mask|setReady], args,
 			func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
 			return err
 		}
-	} else if _, err := w.exec(updateRunSQL[mask], args...); err != nil {
+	} else if _, err := w.exec(updateRunSQL[mask], updateRunArgs(r, mask)...); err != nil {
 		// A fused task on a run without lease that consumes nothing and
 		// stays unsuspended leaves ready_at as it was: its inbox and its
 		// (expired or absent) lease do not change what can wake it.
@@ -522,6 +514,29 @@ var updateRunSQL = func() (q [setAll + 1]string) {
 	}
 	return q
 }()
+
+// updateRunArgs are the parameters of updateRunSQL[mask] for r's new
+// values, but the last one of setReady.
+func updateRunArgs(r *runRow, mask int) []any {
+	args := make([]any, 0, 11)
+	args = append(args, r.RunID, micros(r.UpdatedAt), r.HistoryLen, micros(r.leaseUntil))
+	if mask&setStatus != 0 {
+		args = append(args, string(r.Status))
+	}
+	if mask&setOutput != 0 {
+		args = append(args, blob(r.Output))
+	}
+	if mask&setFailure != 0 {
+		args = append(args, blob(r.Failure))
+	}
+	if mask&setCustom != 0 {
+		args = append(args, blob(r.CustomStatus))
+	}
+	if mask&setCompleted != 0 {
+		args = append(args, micros(r.CompletedAt))
+	}
+	return append(args, blob(r.Waiting))
+}
 
 // carryOver copies the EventRaised messages of run from into next, in
 // order, with new ids.
