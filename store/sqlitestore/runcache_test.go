@@ -229,3 +229,34 @@ func TestFusedStartFallsBack(t *testing.T) {
 		t.Fatalf("run b after the failed start: %v, want ErrNotFound", err)
 	}
 }
+
+// TestRunCacheIsRead: the next single op on a kept run starts from the
+// kept row and task, not from the database. Entries are altered here so
+// that the outcome shows which was read.
+func TestRunCacheIsRead(t *testing.T) {
+	f := newBulkFixture(t)
+	alter := func(id string, fn func(e *runEntry)) {
+		f.s.wmu.Lock()
+		defer f.s.wmu.Unlock()
+		e := f.s.runs[id]
+		if e == nil {
+			t.Fatalf("run %s is not kept", id)
+		}
+		fn(e)
+	}
+	// A kept history length the workflow task does not start from: the
+	// result goes in alone, its task not fused.
+	f.start("a")
+	alter("a", func(e *runEntry) { e.row.HistoryLen = 99 })
+	op := f.finish("a", false)
+	f.ok(op)
+	if op.ThenApplied {
+		t.Fatal("the result's workflow task was fused: the run's row was read from the database, not the cache")
+	}
+	// A kept attempt other than the result's: the result is stale.
+	f.start("b")
+	alter("b", func(e *runEntry) { e.tasks[0].attempt = 7 })
+	if errs := f.apply(f.finish("b", false)); !errors.Is(errs[0], store.ErrStaleTask) {
+		t.Fatalf("result against a kept attempt of 7: %v, want ErrStaleTask (the task was read from the database)", errs[0])
+	}
+}
