@@ -85,11 +85,11 @@ type Engine struct {
 	// pending counts commit requests from submission until their wake-ups
 	// were sent.
 	pending atomic.Int64
-	// applyMu, on an exclusive store (inline), is held by whoever calls
-	// the store's Apply: the committer, or a caller that commits its own
-	// request (see apply).
-	applyMu sync.Mutex
-	inline  bool
+	// exclusive: the store is used by this process alone (SQLite). There,
+	// applyMu is held by whoever calls the store's Apply: the committer,
+	// or a caller that commits its own request (see apply).
+	exclusive bool
+	applyMu   sync.Mutex
 	// lastBatch is the number of requests in the committer's last batch:
 	// callers commit their own requests only while it is at most one.
 	lastBatch atomic.Int64
@@ -171,13 +171,13 @@ func New(cfg Config) (*Engine, error) {
 		done:     make(chan struct{}),
 	}
 	if cfg.Store.Exclusive() {
-		e.inflight, e.inline = map[string]struct{}{}, true
+		e.inflight, e.exclusive = map[string]struct{}{}, true
 		if err := cfg.Store.LeasesRelease(context.Background(), ""); err != nil {
 			return nil, fmt.Errorf("engine: release leases of the previous process: %w", err)
 		}
 	}
 	go e.committer()
-	if n, ok := cfg.Store.(store.Notifier); ok && !cfg.Store.Exclusive() {
+	if n, ok := cfg.Store.(store.Notifier); ok && !e.exclusive {
 		go e.listen(n.Wakeups())
 	}
 	return e, nil
@@ -368,7 +368,7 @@ func (e *Engine) apply(ops ...store.Op) ([]error, error) {
 		e.commitMu.RUnlock()
 		return nil, ErrClosed
 	}
-	if e.inline && e.pending.Load() == 0 && e.lastBatch.Load() <= 1 && e.applyMu.TryLock() {
+	if e.exclusive && e.pending.Load() == 0 && e.lastBatch.Load() <= 1 && e.applyMu.TryLock() {
 		defer e.commitMu.RUnlock()
 		e.pending.Add(1)
 		defer e.pending.Add(-1)
@@ -416,7 +416,7 @@ const (
 // the outcome once that batch is durable.
 func (e *Engine) committer() {
 	defer close(e.done)
-	if e.st.Exclusive() {
+	if e.exclusive {
 		e.commitLoop(e.cfg.MaxBatch)
 		return
 	}
@@ -450,7 +450,7 @@ func (e *Engine) commitLoop(maxOps int) {
 		for _, r := range batch {
 			ops = append(ops, r.ops...)
 		}
-		if e.inline {
+		if e.exclusive {
 			e.applyMu.Lock()
 		}
 		errs, err := e.applyLocked(ops)
@@ -475,7 +475,7 @@ func (e *Engine) commitLoop(maxOps int) {
 // applyLocked commits ops in one Apply of the store and releases applyMu,
 // which the caller holds on an exclusive store.
 func (e *Engine) applyLocked(ops []store.Op) ([]error, error) {
-	if e.inline {
+	if e.exclusive {
 		defer e.applyMu.Unlock()
 	}
 	began := time.Now()
