@@ -126,6 +126,16 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// pageSize is the page size of a database file this package creates; a
+// file keeps the size it was created with. A commit writes every page it
+// changed to the WAL, and a workflow step changes six to twelve pages
+// (the run, the task, the history and their indexes) with a few hundred
+// bytes each: 2 KiB pages halve the bytes each commit checksums, writes
+// and fsyncs, against 4 KiB (SQLite's default). 1 KiB pages write fewer
+// still, but cost bursts more in page splits and frame headers than they
+// save (docs/performance.md, item 48).
+const pageSize = 2048
+
 func (s *Store) open(opts Options) error {
 	busy := opts.BusyTimeout
 	if busy <= 0 {
@@ -137,14 +147,18 @@ func (s *Store) open(opts Options) error {
 	}
 	pragmas := func(extra ...string) string {
 		q := url.Values{}
-		// busy_timeout first: setting WAL mode may need to wait.
+		// The driver runs busy_timeout first (setting WAL mode may need
+		// to wait), then the other _pragma values in alphabetical order,
+		// then _journal_mode: so page_size comes before the switch to
+		// WAL, which fixes the page size of a new file.
 		for _, p := range append([]string{
 			fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()),
-			"journal_mode(WAL)",
+			fmt.Sprintf("page_size(%d)", pageSize),
 			"synchronous(FULL)",
 		}, extra...) {
 			q.Add("_pragma", p)
 		}
+		q.Set("_journal_mode", "WAL")
 		return "file:" + uriPath(s.path) + "?" + q.Encode()
 	}
 	var err error

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -98,6 +99,65 @@ func TestDurabilityPragmas(t *testing.T) {
 	if got := s.rdb.Stats().OpenConnections; got != 4 {
 		t.Fatalf("read pool has %d connections, want 4", got)
 	}
+}
+
+// A new file gets pageSize pages; a file created with another page size
+// keeps it, and works.
+func TestPageSize(t *testing.T) {
+	ctx := context.Background()
+	pageSizeOf := func(t *testing.T, s *Store) (w, r int) {
+		t.Helper()
+		s.wmu.Lock()
+		err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&w)
+		s.wmu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rdb.QueryRowContext(ctx, "PRAGMA page_size").Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return w, r
+	}
+	create := func(t *testing.T, s *Store, id string) {
+		t.Helper()
+		now := time.Now()
+		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
+			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", CreatedAt: now, UpdatedAt: now},
+			Start: store.Message{Type: "ExecutionStarted", VisibleAt: now}}})
+		if err != nil || errs[0] != nil {
+			t.Fatal(err, errs)
+		}
+		if _, err := s.RunGet(ctx, id, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("new file", func(t *testing.T) {
+		s := open(t, filepath.Join(t.TempDir(), "p.db"))
+		if w, r := pageSizeOf(t, s); w != pageSize || r != pageSize {
+			t.Fatalf("page size %d (writer), %d (reader), want %d", w, r, pageSize)
+		}
+		create(t, s, "a")
+	})
+	t.Run("file with 4 KiB pages", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "old.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=page_size(4096)&_journal_mode=WAL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("CREATE TABLE before_perdure (x INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s := open(t, path)
+		if w, r := pageSizeOf(t, s); w != 4096 || r != 4096 {
+			t.Fatalf("page size %d (writer), %d (reader), want the file's 4096", w, r)
+		}
+		create(t, s, "b")
+		var mode string
+		if err := s.rdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode %q (%v), want wal", mode, err)
+		}
+	})
 }
 
 func TestExclusiveLock(t *testing.T) {
