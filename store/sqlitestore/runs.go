@@ -383,6 +383,13 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 		if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
 			return err
 		}
+	} else if finished {
+		// A finished run's inbox is emptied below and nothing wakes it:
+		// its UPDATE (setCompleted) also clears ready_at.
+		r.readyAt = sql.NullInt64{}
+		if _, err := w.exec(updateRunSQL[mask], updateRunArgs(r, mask)...); err != nil {
+			return err
+		}
 	} else if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
 		// ready_at from what is left in the inbox; the messages sent below
 		// keep it up to date.
@@ -469,10 +476,6 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 	if _, err := w.exec(`DELETE FROM activity_tasks WHERE run_id = ?`, r.RunID); err != nil {
 		return err
 	}
-	r.readyAt = sql.NullInt64{}
-	if _, err = w.exec(`UPDATE runs SET ready_at = NULL WHERE run_id = ?`, r.RunID); err != nil {
-		return err
-	}
 	op.Finished = r.public()
 	return nil
 }
@@ -484,9 +487,9 @@ const (
 	setOutput
 	setFailure
 	setCustom
-	setCompleted
-	setReady // ready_at from the inbox, returned
-	setAll   = setReady<<1 - 1
+	setCompleted // and ready_at = NULL
+	setReady     // ready_at from the inbox, returned
+	setAll       = setReady<<1 - 1
 )
 
 // updateRunSQL is, by set of columns, the UPDATE of a run that commitRun
@@ -505,6 +508,9 @@ var updateRunSQL = func() (q [setAll + 1]string) {
 		}
 		n++
 		sets = append(sets, fmt.Sprintf("waiting = ?%d", n))
+		if mask&setCompleted != 0 {
+			sets = append(sets, "ready_at = NULL")
+		}
 		q[mask] = `UPDATE runs SET ` + strings.Join(sets, ", ") + ` WHERE run_id = ?1`
 		if mask&setReady != 0 {
 			n++
