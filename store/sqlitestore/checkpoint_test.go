@@ -66,7 +66,7 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	payload := make([]byte, 3000)
-	var atOneSecond int64
+	written := walStats.bytes.Load()
 	start := time.Now()
 	for i := 0; time.Since(start) < 3*time.Second; i++ {
 		id := fmt.Sprint("i", i)
@@ -76,17 +76,21 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 		if err != nil || errs[0] != nil {
 			t.Fatal(err, errs)
 		}
-		if atOneSecond == 0 && time.Since(start) >= time.Second {
-			atOneSecond = walSize()
-		}
 		time.Sleep(200 * time.Microsecond)
 	}
+	// Without restarts the WAL holds all that was written to it, up to
+	// the writer's safety net (writerAutoCheckpoint pages: 45 % of three
+	// seconds' writes here); with them, the longest stretch between two
+	// (a RESTART that meets a reader gives up, and the WAL grows until
+	// the next one): 4–7 %.
+	written = walStats.bytes.Load() - written
 	end := walSize()
-	if atOneSecond < restartFrames*4096 {
-		t.Skipf("only %d bytes of WAL after a second: this disk is too slow to tell", atOneSecond)
+	if cycle := int64(restartFrames * (pageSize + 24)); written < 8*cycle {
+		t.Skipf("only %d bytes written to the WAL in three seconds: this disk is too slow to tell", written)
 	}
-	if end > atOneSecond*3/2 {
-		t.Fatalf("the WAL grew from %d bytes after one second to %d after three: it never started over", atOneSecond, end)
+	t.Logf("WAL %d bytes, %d written", end, written)
+	if end > written/6 {
+		t.Fatalf("the WAL is %d bytes after %d were written to it: it never started over", end, written)
 	}
 	if s.restarts.Load() == 0 {
 		t.Fatal("no RESTART checkpoint ran")

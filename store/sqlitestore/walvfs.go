@@ -63,10 +63,11 @@ var (
 	walMethods lib.Tsqlite3_io_methods
 )
 
-// walStats counts, for tests, the writes the VFS took, the pwrite calls
-// it made of them, and the writes that did not append (written through).
+// walStats counts, for tests, the writes the VFS took and their bytes, the
+// pwrite calls it made of them, and the writes that did not append
+// (written through).
 var walStats struct {
-	writes, pwrites, rewrites atomic.Int64
+	writes, bytes, pwrites, rewrites atomic.Int64
 }
 
 // registerWALVFS registers the VFS once per process.
@@ -171,6 +172,7 @@ func innerWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
 func walWrite(tls *libc.TLS, p, z uintptr, amt int32, off int64) int32 {
 	w := (*walFile)(cptr(p))
 	walStats.writes.Add(1)
+	walStats.bytes.Add(int64(amt))
 	// The WAL header (32 bytes at 0) starts the file over; anything else
 	// is an append when it starts where the last write ended.
 	appends := (off == 0 && amt == 32) || off == w.end
