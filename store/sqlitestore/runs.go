@@ -383,14 +383,7 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 		if err := w.insertEvents(r.RunID, op.NewEvents); err != nil {
 			return err
 		}
-	} else if finished {
-		// A finished run's inbox is emptied below and nothing wakes it:
-		// its UPDATE (setCompleted) also clears ready_at.
-		r.readyAt = sql.NullInt64{}
-		if _, err := w.exec(updateRunSQL[mask], updateRunArgs(r, mask)...); err != nil {
-			return err
-		}
-	} else if leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended {
+	} else if !finished && (leased || len(op.Consumed) > 0 || r.Status == store.StatusSuspended) {
 		// ready_at from what is left in the inbox; the messages sent below
 		// keep it up to date.
 		args := append(updateRunArgs(r, mask), boolInt(r.Status == store.StatusSuspended))
@@ -398,11 +391,18 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 			func(sc scanner) error { return sc.Scan(&r.readyAt) }); err != nil {
 			return err
 		}
-	} else if _, err := w.exec(updateRunSQL[mask], updateRunArgs(r, mask)...); err != nil {
-		// A fused task on a run without lease that consumes nothing and
-		// stays unsuspended leaves ready_at as it was: its inbox and its
-		// (expired or absent) lease do not change what can wake it.
-		return err
+	} else {
+		// A finished run's inbox is emptied below and nothing wakes it:
+		// its UPDATE (setCompleted) clears ready_at. A fused task on a
+		// run without lease that consumes nothing and stays unsuspended
+		// leaves ready_at as it was: its inbox and its (expired or
+		// absent) lease do not change what can wake it.
+		if finished {
+			r.readyAt = sql.NullInt64{}
+		}
+		if _, err := w.exec(updateRunSQL[mask], updateRunArgs(r, mask)...); err != nil {
+			return err
+		}
 	}
 
 	for _, seq := range op.CancelActivities {
