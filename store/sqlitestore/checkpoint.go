@@ -15,9 +15,9 @@ import (
 //
 // Under a steady stream of commits a passive checkpoint never lets the WAL
 // start over (new frames arrive while it copies), so the WAL file only
-// grows, to the safety net's 64 MB, and every commit's fsync must also
-// record the file's new size: on ext4 about 0.1 ms more than an fsync
-// after overwriting. So once a passive checkpoint has copied every frame
+// grows, to the safety net's writerAutoCheckpoint pages (32 MB of 2 KiB
+// pages), and every commit's fsync must also record the file's new size:
+// on ext4 about 0.1 ms more than an fsync after overwriting. So once a passive checkpoint has copied every frame
 // of a WAL of restartFrames or more, a RESTART checkpoint (which has
 // nothing left to copy) waits up to 2 ms for readers to leave the WAL, and
 // the next commits overwrite its start. It runs under the store's writer
