@@ -203,28 +203,12 @@ func RegisterActivityAs[I, R any](w *Worker, name string, fn func(context.Contex
 // worker takes work: a workflow started after it may run at once on this
 // worker, in the commit of its start.
 func (w *Worker) Start() error {
-	w.mu.Lock()
-	if w.eng == nil {
-		w.mu.Unlock()
-		return errors.New("worker: no client: create it with worker.New(client, …)")
+	ctx, opts, done, err := w.begin()
+	if err != nil {
+		return err
 	}
-	if w.started {
-		w.mu.Unlock()
-		return errors.New("worker: already started")
-	}
-	if len(w.workflows) == 0 && len(w.activities) == 0 {
-		w.mu.Unlock()
-		return errors.New("worker: nothing registered: register workflows or activities before Start")
-	}
-	w.started = true
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	done := make(chan error, 1)
-	w.done = done
-	opts := w.serveOptions()
 	ready := make(chan struct{})
 	opts.Ready = ready
-	w.mu.Unlock()
 	go func() { done <- w.eng.Serve(ctx, w, opts) }()
 	// Once Serve is ready, a workflow started on this client may run its
 	// first workflow task at once on this worker, in the start's commit.
@@ -235,6 +219,26 @@ func (w *Worker) Start() error {
 		done <- err // for Stop
 		return err
 	}
+}
+
+// begin marks w started and returns what its Serve runs with, or why it
+// cannot start.
+func (w *Worker) begin() (context.Context, engine.ServeOptions, chan error, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.eng == nil:
+		return nil, engine.ServeOptions{}, nil, errors.New("worker: no client: create it with worker.New(client, …)")
+	case w.started:
+		return nil, engine.ServeOptions{}, nil, errors.New("worker: already started")
+	case len(w.workflows) == 0 && len(w.activities) == 0:
+		return nil, engine.ServeOptions{}, nil, errors.New("worker: nothing registered: register workflows or activities before Start")
+	}
+	w.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.done = make(chan error, 1)
+	return ctx, w.serveOptions(), w.done, nil
 }
 
 // Run runs the worker until ctx is cancelled, then stops it gracefully.
