@@ -183,6 +183,22 @@ func TestModelInBrowser(t *testing.T) {
 		})
 	})
 
+	// Run ids are time-ordered (UUID version 7): the runs of one instance
+	// share their first characters, so a short label is the id's end.
+	t.Run("short-run-ids", func(t *testing.T) {
+		got := run(`
+			const f = await import('/assets/` + version + `/js/format.js');
+			const prev = '019af9c3-c7a3-774f-8474-bd873250beee', next = '019af9c3-c7b0-7a01-9c2e-0d5f61a7c3b9';
+			const mod = m.buildModel([{id: 1, type: 'ExecutionStarted', time: T(0), name: 'Monitor'}], {status: 'RUNNING', previousRunId: prev});
+			const svg = d.renderDiagram(mod, () => {});
+			return {labels: [f.shortID(prev), f.shortID(next)], start: svg.querySelector('.node text.o').textContent, short: f.shortID('r-1')};`)
+		check(got, map[string]string{
+			"labels": `["…3250beee","…61a7c3b9"]`,
+			"start":  `"continued from run …3250beee"`,
+			"short":  `"r-1"`,
+		})
+	})
+
 	t.Run("waiting-panel", func(t *testing.T) {
 		got := run(`
 			const inst = {status: 'RUNNING', waiting: [{kind: 'event', name: 'cancel'}, {kind: 'activity', step: 1, name: 'Upload'}, {kind: 'more', count: 4}]};

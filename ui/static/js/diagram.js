@@ -5,7 +5,7 @@
 // events in the timeline.
 
 import {h, s} from './dom.js';
-import {fmtDuration, relative, fmtTime, num} from './format.js';
+import {fmtDuration, relative, fmtTime, num, shortID} from './format.js';
 import {MAX_SIDE} from './model.js';
 
 const BOX_PAD = 10; // padding of a box of parallel steps
@@ -48,7 +48,7 @@ export function outcomeText(n) {
   const dur = n.endTime ? fmtDuration(new Date(n.endTime) - new Date(n.time)) : '';
   switch (n.kind) {
     case 'start':
-      return n.continued ? `continued from run ${n.continued.slice(0, 8)}` : 'started';
+      return n.continued ? `continued from run ${shortID(n.continued)}` : 'started';
     case 'continue':
       return 'starts the next run';
     case 'end':

@@ -104,6 +104,13 @@ export function preview(v, max = 80) {
   return out.length > max ? `${out.slice(0, max - 1)}…` : out;
 }
 
+// shortID shortens a run id to its last 8 characters. Ids are UUIDs of
+// version 7, which start with their creation time: the runs of one
+// instance share their first characters, and differ at the end.
+export function shortID(id) {
+  return id.length > 8 ? `…${id.slice(-8)}` : id;
+}
+
 export function plural(n, one, many = `${one}s`) {
   return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 }

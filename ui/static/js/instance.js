@@ -6,7 +6,7 @@
 
 import {h, clear, keepFocus} from './dom.js';
 import {api, ApiError, instancePath} from './api.js';
-import {fmtTime, isoTitle, fmtDuration, between, statusLabel, isFinished, pretty, isNull, num} from './format.js';
+import {fmtTime, isoTitle, fmtDuration, between, statusLabel, isFinished, pretty, isNull, num, shortID} from './format.js';
 import {HistoryStore} from './history.js';
 import {Timeline, FILTERS, filterLabel, failureBlock} from './timeline.js';
 import {buildModel, childrenOf} from './model.js';
@@ -327,7 +327,7 @@ export function mountInstance(main, ctx, id, runParam) {
     if (inst.status === 'CONTINUED_AS_NEW') rows.push(...kv('Next run', h('a', {href: instancePath(id)}, 'the current run')));
     if (runs && runs.length > 1) {
       rows.push(...kv('Runs', h('ol', {class: 'runs', reversed: true}, runs.map((r) => h('li', {},
-        r.runId === inst.runId ? h('strong', {'aria-current': 'true'}, 'this run') : h('a', {href: instancePath(id, r.current ? '' : r.runId)}, h('code', {}, r.runId.slice(0, 8))),
+        r.runId === inst.runId ? h('strong', {'aria-current': 'true'}, 'this run') : h('a', {href: instancePath(id, r.current ? '' : r.runId)}, h('code', {title: r.runId}, shortID(r.runId))),
         ' ', badge(r.status), ' ', h('span', {class: 'muted'}, fmtTime(r.createdAt)))))));
     }
     if (model) {
