@@ -10,7 +10,7 @@ import (
 // whose first 48 bits are the Unix time in milliseconds and whose next 12
 // bits are the fraction of that millisecond, followed by 62 random bits.
 //
-// Ids made later sort after those made earlier (to a fraction of a
+// Ids made later sort after those made earlier (to a quarter of a
 // microsecond, on one clock), so the rows a new run adds go to the right
 // end of every index keyed by its id (the run's own, its history's and its
 // activity tasks'): the same few leaf pages stay hot and are split only at

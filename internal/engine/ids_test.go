@@ -27,8 +27,7 @@ func TestNewIDCarriesItsTime(t *testing.T) {
 	now := time.Date(2026, 12, 7, 21, 30, 15, 123_456_789, time.UTC)
 	id := formatID(newIDBytes(now))
 	// 2026-12-07T21:30:15.123Z is 1,796,679,015,123 ms (0x01a2526a1ad3)
-	// after 1970; 0.456789
-	// of that millisecond is 0x74f of 4096.
+	// after 1970; 0.456789 of that millisecond is 0x74f of 4096.
 	if want := "01a2526a-1ad3-774f-"; id[:len(want)] != want {
 		t.Fatalf("id %s, want it to start with %s", id, want)
 	}
