@@ -46,7 +46,10 @@ port and runs the scenarios' workflows and activities with the stock Go SDK
 of Dapr Workflow (github.com/dapr/durabletask-go): its worker runs them,
 its client starts them and waits for them. fsync_ms is the disk's measured fsync
 latency and commit_ms its measured durable SQLite commit, so that figures
-from different disks can be compared.
+from different disks can be compared. On SQLite, chain3 also reports the
+median of the WAL fsyncs its one-at-a-time runs waited for (wal_fsync_ms)
+and how many a workflow made (wal_fsyncs_per_workflow): p50_ms less their
+product is the engine's own part of the latency.
 
 --store postgres://… (or postgresql://…) runs the embedded node on
 PostgreSQL instead: the run creates a fresh schema named perdure_bench_

@@ -61,9 +61,21 @@ func TestChain3Contract(t *testing.T) {
 		t.Errorf("no table before the JSON line:\n%s", out.String())
 	}
 	m := lastJSON(t, out.String(), "scenario", "mode", "store", "workflows", "seconds", "workflows_per_second",
-		"latency_runs", "p50_ms", "p99_ms", "max_ms", "fsync_ms", "commit_ms", "go_version", "cpus")
+		"latency_runs", "p50_ms", "p99_ms", "max_ms", "wal_fsync_ms", "wal_fsyncs_per_workflow", "fsync_ms", "commit_ms", "go_version", "cpus")
 	if m["scenario"] != "chain3" || m["mode"] != "embedded" || m["store"] != "sqlite" || m["workflows"] != 20.0 || m["latency_runs"] != 5.0 {
 		t.Errorf("figures %v", m)
+	}
+	// A workflow one at a time is four durable commits (the start and
+	// each result), each waiting for its WAL fsync; a WAL that starts
+	// over also syncs its header.
+	if n := m["wal_fsyncs_per_workflow"].(float64); n < 4 || n > 4.4 {
+		t.Errorf("%v WAL fsyncs a workflow, want 4", n)
+	}
+	if f := m["wal_fsync_ms"].(float64); f <= 0 || f >= m["p50_ms"].(float64) {
+		t.Errorf("WAL fsync median %v ms: want a positive time under the p50 of %v ms", f, m["p50_ms"])
+	}
+	if !strings.Contains(out.String(), "WAL fsyncs in those runs") {
+		t.Errorf("no WAL fsync row in the table:\n%s", out.String())
 	}
 	if !(m["p50_ms"].(float64) <= m["p99_ms"].(float64) && m["p99_ms"].(float64) <= m["max_ms"].(float64)) {
 		t.Errorf("p50 %v, p99 %v, max %v are not in order", m["p50_ms"], m["p99_ms"], m["max_ms"])

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/perdure/perdure/store/sqlitestore"
 )
 
 // Result is the figures of one scenario run.
@@ -34,6 +36,11 @@ type Chain3Result struct {
 	P50Ms                    float64 `json:"p50_ms"`
 	P99Ms                    float64 `json:"p99_ms"`
 	MaxMs                    float64 `json:"max_ms"`
+	// The WAL fsyncs of the latency runs (SQLite): their median and how
+	// many a workflow made. A workflow waits for each, one after another,
+	// so p50 less their product is the engine's own part.
+	WALFsyncMs           float64 `json:"wal_fsync_ms,omitempty"`
+	WALFsyncsPerWorkflow float64 `json:"wal_fsyncs_per_workflow,omitempty"`
 	Setup
 }
 
@@ -80,7 +87,7 @@ type FanoutResult struct {
 
 // WriteTable implements Result.
 func (r *Chain3Result) WriteTable(w io.Writer) error {
-	return table(w, fmt.Sprintf("chain3 (%s, %s%s)", r.Mode, r.Store, nodesNote(r.Nodes)), [][2]string{
+	rows := [][2]string{
 		{"workflows started at once", fmt.Sprint(r.Workflows)},
 		{"all completed in", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f workflows/s", r.WorkflowsPerSecond)},
@@ -89,7 +96,11 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 		{"latency p50", fmt.Sprintf("%.3f ms", r.P50Ms)},
 		{"latency p99", fmt.Sprintf("%.3f ms", r.P99Ms)},
 		{"latency max", fmt.Sprintf("%.3f ms", r.MaxMs)},
-	}, r.Setup.rows()...)
+	}
+	if r.WALFsyncsPerWorkflow > 0 {
+		rows = append(rows, [2]string{"WAL fsyncs in those runs", fmt.Sprintf("%.1f a workflow, median %.3f ms", r.WALFsyncsPerWorkflow, r.WALFsyncMs)})
+	}
+	return table(w, fmt.Sprintf("chain3 (%s, %s%s)", r.Mode, r.Store, nodesNote(r.Nodes)), rows, r.Setup.rows()...)
 }
 
 // WriteTable implements Result.
@@ -242,11 +253,13 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 	progress("throughput: %d workflows completed in %.3f s", cfg.Workflows, took.Seconds())
 	e.reportCommits(progress, before, took)
 	progress("latency: %d workflows one at a time", cfg.LatencyRuns)
+	syncs := sqlitestore.ReadWALSyncs()
 	lat, err := e.Chain3Latency(ctx, cfg.LatencyRuns)
 	if err != nil {
 		return nil, err
 	}
-	return &Chain3Result{
+	syncs = sqlitestore.ReadWALSyncs().Since(syncs)
+	r := &Chain3Result{
 		Scenario: Chain3, Mode: cfg.Mode, Store: e.Store, Nodes: cfg.Nodes,
 		Workflows: cfg.Workflows, Seconds: round3(took.Seconds()),
 		WorkflowsPerSecond: round1(float64(cfg.Workflows) / took.Seconds()),
@@ -254,7 +267,12 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		LatencyRuns: cfg.LatencyRuns,
 		P50Ms:       ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
 		Setup: e.setup(cfg),
-	}, nil
+	}
+	if n := syncs.Count(); n > 0 && cfg.LatencyRuns > 0 {
+		r.WALFsyncMs = ms(syncs.Median())
+		r.WALFsyncsPerWorkflow = round1(float64(n) / float64(cfg.LatencyRuns))
+	}
+	return r, nil
 }
 
 func runFanout(ctx context.Context, e *Env, cfg Config, progress func(string, ...any)) (*FanoutResult, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -255,7 +256,12 @@ func walSync(tls *libc.TLS, p uintptr, flags int32) int32 {
 	if rc := flushed(tls, p); rc != lib.SQLITE_OK {
 		return rc
 	}
-	return cfn[func(*libc.TLS, uintptr, int32) int32](innerMethods(p).FxSync)(tls, inner(p), flags)
+	began := time.Now()
+	rc := cfn[func(*libc.TLS, uintptr, int32) int32](innerMethods(p).FxSync)(tls, inner(p), flags)
+	if rc == lib.SQLITE_OK {
+		recordWALSync(time.Since(began))
+	}
+	return rc
 }
 
 func walFileSize(tls *libc.TLS, p, pSize uintptr) int32 {

@@ -1,0 +1,46 @@
+package sqlitestore
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Every durable commit's WAL fsync is counted, with what it took.
+func TestWALSyncsCounted(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "w.db"))
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	mustApply(t, s, startOp("warm", []byte(`0`), t0))
+	before := ReadWALSyncs()
+	for i := range 20 {
+		mustApply(t, s, startOp(fmt.Sprint("r", i), []byte(`1`), t0))
+	}
+	got := ReadWALSyncs().Since(before)
+	// One fsync a commit; a WAL that starts over also syncs its header.
+	if n := got.Count(); n < 20 || n > 25 {
+		t.Fatalf("20 durable commits counted %d WAL fsyncs, want 20 (a few more when the WAL restarts)", n)
+	}
+	if m := got.Median(); m <= 0 || m > time.Second {
+		t.Fatalf("median WAL fsync %v: want a positive duration under a second", m)
+	}
+}
+
+func TestWALSyncsMedian(t *testing.T) {
+	var s WALSyncs
+	if s.Median() != 0 || s.Count() != 0 {
+		t.Fatal("no fsyncs: want count and median 0")
+	}
+	s.hist[20] = 3  // 100–105 µs
+	s.hist[30] = 2  // 150–155 µs
+	s.hist[999] = 4 // 4.995 ms or more
+	if got, want := s.Median(), 152500*time.Nanosecond; got != want {
+		t.Fatalf("median of 3 + 2 + 4 fsyncs = %v, want %v", got, want)
+	}
+	var earlier WALSyncs
+	earlier.hist[999] = 4
+	d := s.Since(&earlier)
+	if got, want := d.Median(), 102500*time.Nanosecond; d.Count() != 5 || got != want {
+		t.Fatalf("since: %d fsyncs, median %v; want 5, %v", d.Count(), got, want)
+	}
+}
