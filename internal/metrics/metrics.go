@@ -29,8 +29,37 @@ type QueueCounter interface {
 	QueueDepth(ctx context.Context, now time.Time) (workflowTasks, activityTasks int64, err error)
 }
 
+// WALSyncReader is implemented by stores that time the fsyncs of their
+// write-ahead log (SQLite): how many took at most each of bounds, how
+// many there were and their total time.
+type WALSyncReader interface {
+	WALSyncHistogram(bounds []time.Duration) (atMost []uint64, count uint64, total time.Duration)
+}
+
+// walSyncBounds are the buckets of perdure_wal_fsync_seconds.
+var walSyncBounds = []time.Duration{50 * time.Microsecond, 100 * time.Microsecond, 150 * time.Microsecond,
+	200 * time.Microsecond, 300 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond}
+
+// walSyncs exports a WALSyncReader's histogram as it is when scraped.
+type walSyncs struct {
+	r    WALSyncReader
+	desc *prometheus.Desc
+}
+
+func (w walSyncs) Describe(ch chan<- *prometheus.Desc) { ch <- w.desc }
+
+func (w walSyncs) Collect(ch chan<- prometheus.Metric) {
+	atMost, count, total := w.r.WALSyncHistogram(walSyncBounds)
+	buckets := make(map[float64]uint64, len(walSyncBounds))
+	for i, b := range walSyncBounds {
+		buckets[b.Seconds()] = atMost[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(w.desc, count, total.Seconds(), buckets)
+}
+
 // New creates the collectors and registers them on reg. When st can count
-// its queues, queue depth gauges are registered too.
+// its queues, queue depth gauges are registered too; when it times its
+// WAL fsyncs, their histogram.
 func New(reg prometheus.Registerer, st store.Store) (*Metrics, error) {
 	m := &Metrics{
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "perdure", Name: "workflows_started_total",
@@ -76,6 +105,10 @@ func New(reg prometheus.Registerer, st store.Store) (*Metrics, error) {
 				Help: "Claimable work waiting for a worker.", ConstLabels: prometheus.Labels{"queue": "workflow"}}, depth(false)),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "perdure", Name: "queue_depth",
 				Help: "Claimable work waiting for a worker.", ConstLabels: prometheus.Labels{"queue": "activity"}}, depth(true)))
+	}
+	if wr, ok := st.(WALSyncReader); ok {
+		cs = append(cs, walSyncs{r: wr, desc: prometheus.NewDesc("perdure_wal_fsync_seconds",
+			"Duration of the fsyncs of the SQLite write-ahead log, which each durable commit waits for (every store of the process).", nil, nil)})
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

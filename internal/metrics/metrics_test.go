@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/perdure/perdure/internal/history"
 	"github.com/perdure/perdure/internal/metrics"
@@ -54,6 +55,26 @@ func TestQueueDepthGauges(t *testing.T) {
 			if n := testutil.CollectAndCount(reg, "perdure_workflows_started_total", "perdure_activity_attempts_total", "perdure_commit_seconds"); n != 3 {
 				t.Fatalf("%d series, want 3", n)
 			}
+			// SQLite times its WAL's fsyncs: the commit above made one.
+			want := 0
+			if name == "sqlite" {
+				want = 1
+			}
+			if n := testutil.CollectAndCount(reg, "perdure_wal_fsync_seconds"); n != want {
+				t.Fatalf("%d perdure_wal_fsync_seconds series, want %d", n, want)
+			}
+			if want == 1 {
+				h := histogram(t, reg, "perdure_wal_fsync_seconds")
+				if h.GetSampleCount() < 1 || h.GetSampleSum() <= 0 || len(h.Bucket) != 8 {
+					t.Fatalf("WAL fsync histogram: %d fsyncs, %v s, %d buckets; want at least 1, a positive time, 8 buckets",
+						h.GetSampleCount(), h.GetSampleSum(), len(h.Bucket))
+				}
+				for i, b := range h.Bucket {
+					if i > 0 && b.GetCumulativeCount() < h.Bucket[i-1].GetCumulativeCount() || b.GetCumulativeCount() > h.GetSampleCount() {
+						t.Fatalf("bucket %d (≤ %v s) counts %d: not cumulative in %v", i, b.GetUpperBound(), b.GetCumulativeCount(), h.Bucket)
+					}
+				}
+			}
 		})
 	}
 }
@@ -85,3 +106,19 @@ type collectorFunc func(chan<- prometheus.Metric)
 
 func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(f, ch) }
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+
+// histogram returns the histogram of the series name in reg.
+func histogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetHistogram()
+		}
+	}
+	t.Fatalf("no single series %s", name)
+	return nil
+}

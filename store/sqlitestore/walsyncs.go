@@ -18,17 +18,22 @@ const (
 )
 
 // walSyncHist counts the WAL fsyncs of this process that succeeded, by
-// duration.
-var walSyncHist [walSyncBuckets]atomic.Int64
+// duration; walSyncTotal is their total time.
+var (
+	walSyncHist  [walSyncBuckets]atomic.Int64
+	walSyncTotal atomic.Int64
+)
 
 func recordWALSync(d time.Duration) {
+	walSyncTotal.Add(int64(d))
 	walSyncHist[min(max(int(d/walSyncBucket), 0), walSyncBuckets-1)].Add(1)
 }
 
 // WALSyncs is a count of the fsyncs of WAL files that every store of this
 // process made (ReadWALSyncs), by duration.
 type WALSyncs struct {
-	hist [walSyncBuckets]int64
+	hist  [walSyncBuckets]int64
+	total time.Duration
 }
 
 // ReadWALSyncs returns the WAL fsyncs counted so far; the difference of
@@ -38,6 +43,7 @@ func ReadWALSyncs() *WALSyncs {
 	for i := range s.hist {
 		s.hist[i] = walSyncHist[i].Load()
 	}
+	s.total = time.Duration(walSyncTotal.Load())
 	return s
 }
 
@@ -47,7 +53,36 @@ func (s *WALSyncs) Since(earlier *WALSyncs) *WALSyncs {
 	for i := range d.hist {
 		d.hist[i] = s.hist[i] - earlier.hist[i]
 	}
+	d.total = s.total - earlier.total
 	return d
+}
+
+// Total is the time the fsyncs took together.
+func (s *WALSyncs) Total() time.Duration { return s.total }
+
+// AtMost is the number of fsyncs that took at most d, for d a multiple
+// of 5 µs under 5 ms (the histogram's resolution and reach); longer
+// durations count every fsync.
+func (s *WALSyncs) AtMost(d time.Duration) int64 {
+	var n int64
+	for i, c := range s.hist {
+		if i < walSyncBuckets-1 && time.Duration(i+1)*walSyncBucket > d {
+			break
+		}
+		n += c
+	}
+	return n
+}
+
+// WALSyncHistogram reports the WAL fsyncs of every store of this process
+// (see ReadWALSyncs) for a metrics histogram: how many took at most each
+// of bounds, how many there were and their total time.
+func (s *Store) WALSyncHistogram(bounds []time.Duration) (atMost []uint64, count uint64, total time.Duration) {
+	w := ReadWALSyncs()
+	for _, b := range bounds {
+		atMost = append(atMost, uint64(w.AtMost(b)))
+	}
+	return atMost, uint64(w.Count()), w.Total()
 }
 
 // Count is the number of fsyncs.

@@ -24,6 +24,13 @@ func TestWALSyncsCounted(t *testing.T) {
 	if m := got.Median(); m <= 0 || m > time.Second {
 		t.Fatalf("median WAL fsync %v: want a positive duration under a second", m)
 	}
+	if tot := got.Total(); tot < 20*got.Median()/2 || tot > time.Minute {
+		t.Fatalf("20 fsyncs of median %v took %v together", got.Median(), tot)
+	}
+	atMost, count, total := s.WALSyncHistogram([]time.Duration{0, time.Hour})
+	if atMost[0] != 0 || atMost[1] != count || count < 20 || total <= 0 {
+		t.Fatalf("histogram: %v at most 0 and 1 h, %d in all, %v: want 0, all, at least 20, a positive time", atMost, count, total)
+	}
 }
 
 func TestWALSyncsMedian(t *testing.T) {
@@ -36,6 +43,14 @@ func TestWALSyncsMedian(t *testing.T) {
 	s.hist[999] = 4 // 4.995 ms or more
 	if got, want := s.Median(), 152500*time.Nanosecond; got != want {
 		t.Fatalf("median of 3 + 2 + 4 fsyncs = %v, want %v", got, want)
+	}
+	for _, c := range []struct {
+		d    time.Duration
+		want int64
+	}{{0, 0}, {100 * time.Microsecond, 0}, {105 * time.Microsecond, 3}, {155 * time.Microsecond, 5}, {4990 * time.Microsecond, 5}, {time.Second, 9}} {
+		if got := s.AtMost(c.d); got != c.want {
+			t.Errorf("AtMost(%v) = %d, want %d", c.d, got, c.want)
+		}
 	}
 	var earlier WALSyncs
 	earlier.hist[999] = 4
