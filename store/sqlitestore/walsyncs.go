@@ -74,17 +74,6 @@ func (s *WALSyncs) AtMost(d time.Duration) int64 {
 	return n
 }
 
-// WALSyncHistogram reports the WAL fsyncs of every store of this process
-// (see ReadWALSyncs) for a metrics histogram: how many took at most each
-// of bounds, how many there were and their total time.
-func (s *Store) WALSyncHistogram(bounds []time.Duration) (atMost []uint64, count uint64, total time.Duration) {
-	w := ReadWALSyncs()
-	for _, b := range bounds {
-		atMost = append(atMost, uint64(w.AtMost(b)))
-	}
-	return atMost, uint64(w.Count()), w.Total()
-}
-
 // Count is the number of fsyncs.
 func (s *WALSyncs) Count() int64 {
 	var n int64
@@ -110,4 +99,15 @@ func (s *WALSyncs) Median() time.Duration {
 		}
 	}
 	return 0 // not reached
+}
+
+// WALSyncHistogram reports the WAL fsyncs of every store of this process
+// (see ReadWALSyncs) for a metrics histogram: how many took at most each
+// of bounds, how many there were and their total time.
+func (s *Store) WALSyncHistogram(bounds []time.Duration) (atMost []uint64, count uint64, total time.Duration) {
+	w := ReadWALSyncs()
+	for _, b := range bounds {
+		atMost = append(atMost, uint64(w.AtMost(b)))
+	}
+	return atMost, uint64(w.Count()), w.Total()
 }
