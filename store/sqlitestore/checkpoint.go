@@ -17,11 +17,11 @@ import (
 // start over (new frames arrive while it copies), so the WAL file only
 // grows, to the safety net's writerAutoCheckpoint pages (32 MB of 2 KiB
 // pages), and every commit's fsync must also record the file's new size:
-// on ext4 about 0.1 ms more than an fsync after overwriting. So once a passive checkpoint has copied every frame
-// of a WAL of restartFrames or more, a RESTART checkpoint (which has
-// nothing left to copy) waits up to 2 ms for readers to leave the WAL, and
-// the next commits overwrite its start. It runs under the store's writer
-// lock (restart).
+// on ext4 about 0.1 ms more than an fsync after overwriting. So once a
+// passive checkpoint has copied every frame of a WAL of restartFrames or
+// more, a RESTART checkpoint (which has nothing left to copy) waits up to
+// 2 ms for readers to leave the WAL, and the next commits overwrite its
+// start. It runs under the store's writer lock (restart).
 const (
 	checkpointEvery = 100 * time.Millisecond
 	// writerAutoCheckpoint (pages) bounds the WAL if the background
