@@ -8,7 +8,8 @@ import (
 // WAL fsyncs are timed by the writer's VFS (walvfs.go): a durable commit
 // waits for one, and on most disks it is most of the commit, so what they
 // took tells how much of a latency is the disk's. perdure bench reports
-// the median of those made during its one-at-a-time runs.
+// the median of those made during its one-at-a-time runs, and a node
+// exports them all as perdure_wal_fsync_seconds (WALSyncHistogram).
 
 // walSyncBucket is the width of a bucket of walSyncHist; the last bucket
 // also counts every fsync longer than the histogram.
