@@ -92,6 +92,9 @@ var (
 	bulkCurrentSQL = &multiSQL{head: `SELECT instance_id FROM runs WHERE is_current = 1 AND instance_id IN (`, row: `?`, tail: `)`}
 	bulkNewRunsSQL = &multiSQL{head: `INSERT INTO runs (` + runCols + `) VALUES `,
 		row: `(?, ?, ?, ?, 1, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, ?, NULL)`, tail: ` ON CONFLICT DO NOTHING`}
+	// bulkFreshRunsSQL inserts runs as their first workflow task leaves
+	// them (newRunArgs).
+	bulkFreshRunsSQL      = &multiSQL{head: `INSERT INTO runs (` + runCols + `) VALUES `, row: newRunRowSQL, tail: ` ON CONFLICT DO NOTHING`}
 	bulkNewMessagesSQL    = &multiSQL{head: `INSERT INTO messages (run_id, type, visible_at, control, data) VALUES `, row: `(?, ?, ?, ?, ?)`}
 	bulkDeleteMessagesSQL = &multiSQL{head: `DELETE FROM messages WHERE run_id IN (`, row: `?`, tail: `)`}
 	bulkDeleteRunTasksSQL = &multiSQL{head: `DELETE FROM activity_tasks WHERE run_id IN (`, row: `?`, tail: `)`}
@@ -140,8 +143,8 @@ func (w *wtx) bulkApply(ops []store.Op) ([]bool, error) {
 			}
 		case *store.RunCreateOp:
 			in := &op.Run
-			if op.Then == nil && op.Eager == nil && in.InstanceID != "" && in.RunID != "" && in.Name != "" &&
-				runs[in.RunID] == 1 && insts[in.InstanceID] == 1 {
+			if in.InstanceID != "" && in.RunID != "" && in.Name != "" && runs[in.RunID] == 1 && insts[in.InstanceID] == 1 &&
+				(op.Then == nil && op.Eager == nil || freshOutcome(op)) {
 				starts = append(starts, i)
 			}
 		}
@@ -181,9 +184,24 @@ func (w *wtx) bulkApply(ops []store.Op) ([]bool, error) {
 	return done, nil
 }
 
+// freshOutcome reports whether the start op goes together with others
+// with its first workflow task fused (see createRun and commitRunAs): a
+// simple outcome that leaves the new run waiting, and neither leased nor
+// claimable (a new run has no inbox).
+func freshOutcome(op *store.RunCreateOp) bool {
+	c := op.Then
+	if !fusedStart(op) || c.InstanceID != op.Run.InstanceID || !simpleOutcome(c) || c.Status.Finished() {
+		return false
+	}
+	r := newRunRow(&op.Run)
+	r.afterTask(c)
+	return !leasable(r, c.Eager, nil)
+}
+
 // bulkStarts creates the runs of the starts ops[cand] whose instances
-// have no current run, as createRun would create them, and marks them in
-// done; it returns how many.
+// have no current run, as createRun would create them (with the outcome
+// of their first workflow task when it is fused), and marks them in done;
+// it returns how many.
 func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 	current := map[string]bool{}
 	for part := range chunks(cand) {
@@ -203,23 +221,34 @@ func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 		}
 	}
 	var take []int
-	var runArgs, msgArgs []any
+	var runArgs, msgArgs, freshArgs, history, tasks []any
 	for _, i := range cand {
 		op := ops[i].(*store.RunCreateOp)
 		if current[op.Run.InstanceID] {
 			continue // the op's own path: idempotent, a conflict, or a new run after a finished one
 		}
-		r := &runRow{Run: op.Run}
-		r.Status, r.Current = store.StatusPending, true
-		r.Output, r.Failure, r.CustomStatus = nil, nil, nil
-		r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
-		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-		r.readyAt = sql.NullInt64{Int64: micros(op.Start.VisibleAt), Valid: true}
-		runArgs = append(runArgs, r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
-			r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-			micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
-		m := &op.Start
-		msgArgs = append(msgArgs, r.RunID, m.Type, micros(m.VisibleAt), boolInt(m.Control), blob(m.Data))
+		r := newRunRow(&op.Run)
+		if c := op.Then; c != nil {
+			// The run goes in as its first task leaves it; the start
+			// message goes straight to history.
+			fr := *r
+			fr.afterTask(c)
+			freshArgs = append(freshArgs, newRunArgs(&fr)...)
+			history = historyArgs(history, r.RunID, c.NewEvents)
+			for _, a := range c.NewActivities {
+				t, _ := store.NewActivityTask(r.InstanceID, r.RunID, a) // checked by simpleOutcome
+				tasks = append(tasks, taskArgs(t)...)
+			}
+			c.Consumed = nil
+			op.ThenApplied = true
+		} else {
+			r.readyAt = sql.NullInt64{Int64: micros(op.Start.VisibleAt), Valid: true}
+			runArgs = append(runArgs, r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
+				r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
+				micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.leaseOwner, micros(r.leaseUntil), r.readyAt)
+			m := &op.Start
+			msgArgs = append(msgArgs, r.RunID, m.Type, micros(m.VisibleAt), boolInt(m.Control), blob(m.Data))
+		}
 		op.Start.RunID = r.RunID
 		op.Result, op.Created = r.public(), true
 		take = append(take, i)
@@ -231,6 +260,15 @@ func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 		return 0, err
 	}
 	if err := w.bulkExec(bulkNewMessagesSQL, msgArgs, 5, true); err != nil {
+		return 0, err
+	}
+	if err := w.bulkExec(bulkFreshRunsSQL, freshArgs, 22, true); err != nil {
+		return 0, err
+	}
+	if err := w.bulkExec(bulkHistorySQL, history, 7, false); err != nil {
+		return 0, err
+	}
+	if err := w.bulkExec(bulkNewTasksSQL, tasks, 19, true); err != nil {
 		return 0, err
 	}
 	for _, i := range take {
@@ -414,11 +452,7 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		for _, id := range c.Consumed {
 			consumed = append(consumed, id, r.RunID)
 		}
-		if ev := c.NewEvents; len(ev) == 1 {
-			history = append(history, r.RunID, ev[0].ID, ev[0].Type, micros(ev[0].Time), blob(ev[0].Data), nil, nil)
-		} else if len(ev) > 1 {
-			history = append(history, r.RunID, ev[len(ev)-1].ID, "", 0, nil, ev[0].ID, encodeChunk(ev))
-		}
+		history = historyArgs(history, r.RunID, c.NewEvents)
 		fin := c.Status.Finished()
 		sh := runShape{status: c.Status != "" && c.Status != r.Status, ready: readyKeep}
 		if micros(r.leaseUntil) > zeroMicros || len(c.Consumed) > 0 {
@@ -434,25 +468,8 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 			}
 		}
 		// The run as commitRun leaves it.
-		r.UpdatedAt = c.UpdatedAt.UTC()
-		r.HistoryLen += int64(len(c.NewEvents))
-		r.TaskError = ""
-		r.leaseOwner, r.leaseUntil = "", time.Time{}
-		if c.Status != "" {
-			r.Status = c.Status
-		}
-		if c.Output != nil {
-			r.Output = c.Output
-		}
-		if c.Failure != nil {
-			r.Failure = c.Failure
-		}
-		if c.CustomStatus != nil || c.SetCustom {
-			r.CustomStatus = c.CustomStatus
-		}
-		r.Waiting = c.Waiting
+		r.afterTask(c)
 		if fin {
-			r.CompletedAt, r.Waiting = r.UpdatedAt, nil
 			r.readyAt.Valid = false
 		}
 		if _, ok := byShape[sh]; !ok {
@@ -546,6 +563,18 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		}
 	}
 	return nil
+}
+
+// historyArgs appends to args the row of bulkHistorySQL that records a
+// commit's new events of run runID, consecutive as checkTask checks: the
+// event itself, or the chunk of them all (none when there are none).
+func historyArgs(args []any, runID string, ev []*store.Event) []any {
+	if len(ev) == 1 {
+		return append(args, runID, ev[0].ID, ev[0].Type, micros(ev[0].Time), blob(ev[0].Data), nil, nil)
+	} else if len(ev) > 1 {
+		return append(args, runID, ev[len(ev)-1].ID, "", 0, nil, ev[0].ID, encodeChunk(ev))
+	}
+	return args
 }
 
 // bulkExec runs m over args, rows of width values each, bulkRows rows at

@@ -34,16 +34,25 @@ func (f *bulkFixture) running(seq int64) *store.ActivityTask {
 // start creates run id (instance id) waiting on tasks seqs (2 by default).
 func (f *bulkFixture) start(id string, seqs ...int64) {
 	f.t.Helper()
+	f.ok(f.fusedStart(id, id, seqs...))
+}
+
+// fusedStart is the start of run runID of instance inst with its first
+// workflow task fused: the task schedules tasks seqs (2 by default).
+func (f *bulkFixture) fusedStart(inst, runID string, seqs ...int64) *store.RunCreateOp {
 	if len(seqs) == 0 {
 		seqs = []int64{2}
 	}
-	then := &store.WorkflowTaskCommitOp{InstanceID: id, RunID: id, Status: store.StatusRunning, UpdatedAt: f.t0,
-		NewEvents: []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: f.t0}, {ID: 2, Type: "TaskScheduled", Time: f.t0}}}
+	then := &store.WorkflowTaskCommitOp{InstanceID: inst, RunID: runID, Status: store.StatusRunning, UpdatedAt: f.t0,
+		Waiting: []byte(`[2]`), CustomStatus: []byte(`"started"`),
+		NewEvents: []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: f.t0}, {ID: 2, Type: "TaskScheduled", Time: f.t0}},
+		Eager:     &store.Eager{Owner: "w", Now: f.t0, LeaseUntil: f.t0.Add(time.Minute)}}
 	for _, s := range seqs {
 		then.NewActivities = append(then.NewActivities, f.running(s))
 	}
-	f.ok(&store.RunCreateOp{Run: store.Run{InstanceID: id, RunID: id, Name: "wf", CreatedAt: f.t0, UpdatedAt: f.t0},
-		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: then})
+	return &store.RunCreateOp{Run: store.Run{InstanceID: inst, RunID: runID, Name: "wf", CreatedAt: f.t0, UpdatedAt: f.t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: f.t0}, Then: then,
+		Eager: &store.Eager{Owner: "w", Now: f.t0, LeaseUntil: f.t0.Add(time.Minute)}}
 }
 
 // finish is the fused result of task seq 2 of run id: the task it wakes
@@ -254,6 +263,9 @@ func mixedBatch(f *bulkFixture) (ops []store.Op, failed []string) {
 	}
 	again := start("again")
 	again.Run.RunID = "again-2"
+	fin := f.fusedStart("f3", "f3")
+	fin.Then.Status, fin.Then.Output, fin.Then.Waiting, fin.Then.NewActivities = store.StatusCompleted, []byte(`1`), nil, nil
+	fin.Then.NewEvents[1].Type = "ExecutionCompleted"
 	ops = []store.Op{
 		// Starts: new instances, and one that runs already (nothing
 		// written, its run returned).
@@ -280,6 +292,13 @@ func mixedBatch(f *bulkFixture) (ops []store.Op, failed []string) {
 		lostFirst,
 		staleFirst,
 		timer,
+		// Starts with their first task fused: new instances, one that
+		// runs already (its run returned, the task not applied), one
+		// that finishes in its first task (op by op).
+		f.fusedStart("f1", "f1"), // 23
+		f.fusedStart("f2", "f2-run", 2, 3),
+		f.fusedStart("ok2", "ok2-again"),
+		fin,
 	}
 	return ops, []string{"stale", "lost", "badnum", "finished", "c4", "c5"}
 }
@@ -296,8 +315,40 @@ func TestBulkApplyMixedBatch(t *testing.T) {
 	}
 	bulked := f.s.bulked.Load()
 	errs := f.apply(ops...)
-	if n := f.s.bulked.Load() - bulked; n < 8 {
-		t.Fatalf("bulkApply applied %d ops, want at least s1, s2, ok1, done, ok2, c1, c2 and c3", n)
+	if n := f.s.bulked.Load() - bulked; n < 10 {
+		t.Fatalf("bulkApply applied %d ops, want at least s1, s2, ok1, done, ok2, c1, c2, c3, f1 and f2", n)
+	}
+	// The fused starts: f1 and f2 run, waiting on their first tasks; the
+	// start of ok2, which runs, returns its run; f3 completed at once.
+	for _, c := range []struct {
+		i      int
+		run    string
+		status store.Status
+		tasks  int
+	}{{23, "f1", store.StatusRunning, 1}, {24, "f2-run", store.StatusRunning, 2}, {26, "f3", store.StatusCompleted, 0}} {
+		op := ops[c.i].(*store.RunCreateOp)
+		if !op.Created || !op.ThenApplied || op.Result == nil || op.Result.RunID != c.run || op.Start.RunID != c.run ||
+			op.Then.Claimed != nil || op.Claimed != nil {
+			t.Errorf("op %d: created %v, then applied %v, result %+v, start %+v", c.i, op.Created, op.ThenApplied, op.Result, op.Start)
+		}
+		r, err := f.s.RunGet(f.ctx, op.Run.InstanceID, "")
+		if err != nil || r.RunID != c.run || r.Status != c.status || r.HistoryLen != 2 || string(r.CustomStatus) != `"started"` {
+			t.Fatalf("op %d: stored %+v, %v", c.i, r, err)
+		}
+		tasks, err := f.s.ActivityTaskList(f.ctx, c.run)
+		if err != nil || len(tasks) != c.tasks {
+			t.Errorf("op %d: tasks %v, %v", c.i, tasks, err)
+		}
+		if msgs, err := f.s.MessageList(f.ctx, c.run); err != nil || len(msgs) != 0 {
+			t.Errorf("op %d: messages %v, %v", c.i, msgs, err)
+		}
+		if events, err := f.s.HistoryGet(f.ctx, &store.HistoryGetParams{RunID: c.run}); err != nil || len(events) != 2 ||
+			events[0].Type != "ExecutionStarted" {
+			t.Errorf("op %d: history %v, %v", c.i, events, err)
+		}
+	}
+	if op := ops[25].(*store.RunCreateOp); op.Created || op.ThenApplied || op.Result == nil || op.Result.RunID != "ok2" {
+		t.Errorf("start of a running instance: created %v, then applied %v, result %+v", op.Created, op.ThenApplied, op.Result)
 	}
 	for _, i := range []int{0, 1} {
 		op := ops[i].(*store.RunCreateOp)
@@ -314,7 +365,8 @@ func TestBulkApplyMixedBatch(t *testing.T) {
 	}
 
 	for i, want := range []error{nil, nil, nil, nil, store.ErrStaleTask, nil, store.ErrLeaseLost, store.ErrLeaseLost, store.ErrStaleTask,
-		store.ErrNotRunning, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, store.ErrLeaseLost, store.ErrLeaseLost, nil} {
+		store.ErrNotRunning, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, store.ErrLeaseLost, store.ErrLeaseLost, nil,
+		nil, nil, nil, nil} {
 		if want == nil && errs[i] != nil || want != nil && !errors.Is(errs[i], want) {
 			t.Errorf("op %d (%T): %v, want %v", i, ops[i], errs[i], want)
 		}
@@ -412,7 +464,11 @@ func TestBulkApplyMatchesOpByOp(t *testing.T) {
 			case *store.WorkflowTaskCommitOp:
 				fmt.Fprintf(&b, "  claimed %s\n", describeTask(op.Claimed))
 			case *store.RunCreateOp:
-				fmt.Fprintf(&b, "  created %v, result %+v, start %+v\n", op.Created, op.Result, op.Start)
+				fmt.Fprintf(&b, "  created %v, result %+v, start %+v, claimed %s\n", op.Created, op.Result, op.Start, describeTask(op.Claimed))
+				if op.Then != nil {
+					fmt.Fprintf(&b, "  then applied %v, claimed %s, finished %+v, consumed %v\n",
+						op.ThenApplied, describeTask(op.Then.Claimed), op.Then.Finished, op.Then.Consumed)
+				}
 			}
 		}
 		results[k], dumps[k] = b.String(), f.dump()
@@ -513,5 +569,32 @@ func TestBulkApplyManyRuns(t *testing.T) {
 		if err != nil || r.HistoryLen != 2 || r.Status.Finished() != (i%3 == 0) {
 			t.Fatal(r, err)
 		}
+	}
+}
+
+// TestBulkApplyFusedStarts: starts with their first workflow task fused
+// go together, as one statement per table, and each new run waits on its
+// first activity as when applied op by op.
+func TestBulkApplyFusedStarts(t *testing.T) {
+	f := newBulkFixture(t)
+	const n = bulkRows + 3
+	var ops []store.Op
+	for i := range n {
+		id := fmt.Sprint("f", i)
+		ops = append(ops, f.fusedStart(id, id))
+	}
+	bulked := f.s.bulked.Load()
+	f.ok(ops...)
+	if got := f.s.bulked.Load() - bulked; got != n {
+		t.Fatalf("bulkApply applied %d ops, want %d", got, n)
+	}
+	for i := range n {
+		id := fmt.Sprint("f", i)
+		if op := ops[i].(*store.RunCreateOp); !op.Created || !op.ThenApplied {
+			t.Fatalf("%s: created %v, then applied %v", id, op.Created, op.ThenApplied)
+		}
+		// The first activity's result finds the run as it expects.
+		f.ok(f.finish(id, i%2 == 0))
+		f.afterStep(id, i%2 == 0)
 	}
 }

@@ -16,16 +16,12 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	if in.InstanceID == "" || in.RunID == "" || in.Name == "" {
 		return errors.New("sqlitestore: start: instance id, run id and workflow name are required")
 	}
-	r := &runRow{Run: *in}
-	r.Status, r.Current = store.StatusPending, true
-	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
-	r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r := newRunRow(in)
 	// The start message is the run's only one: ready_at is its time, or
 	// the eager lease's end when the run is leased at once. A fused first
 	// task takes the start straight to history.
 	visible := micros(op.Start.VisibleAt)
-	fused := op.Then != nil && op.Then.RunID == r.RunID && op.Then.HistoryLen == 0 && visible <= micros(op.Then.UpdatedAt)
+	fused := fusedStart(op)
 	r.readyAt = sql.NullInt64{Int64: visible, Valid: !fused}
 	e := op.Eager
 	eager := !fused && leasable(r, e, nil)
@@ -101,15 +97,29 @@ func (w *wtx) createRun(op *store.RunCreateOp) error {
 	return nil
 }
 
+// newRunRow is the row of the run that in starts: PENDING, current,
+// with nothing of a run that has run, its times in UTC.
+func newRunRow(in *store.Run) *runRow {
+	r := &runRow{Run: *in}
+	r.Status, r.Current = store.StatusPending, true
+	r.Output, r.Failure, r.CustomStatus = nil, nil, nil
+	r.CompletedAt, r.HistoryLen, r.TaskError, r.Waiting = time.Time{}, 0, "", nil
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return r
+}
+
+// fusedStart reports whether op's first workflow task runs in the
+// start's own commit: the start message goes straight to history.
+func fusedStart(op *store.RunCreateOp) bool {
+	return op.Then != nil && op.Then.RunID == op.Run.RunID && op.Then.HistoryLen == 0 &&
+		micros(op.Start.VisibleAt) <= micros(op.Then.UpdatedAt)
+}
+
 // insertRun inserts r's row (a new, current run), unless that breaks a
 // uniqueness constraint: conflict is the ON CONFLICT target, "" for any.
 func (w *wtx) insertRun(r *runRow, conflict string) (bool, error) {
-	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT `+conflict+` DO NOTHING`,
-		r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input), blob(r.Output), blob(r.Failure), blob(r.CustomStatus),
-		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
-		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.HistoryLen, r.TaskError,
-		r.leaseOwner, micros(r.leaseUntil), r.readyAt, blob(r.Waiting))
+	res, err := w.exec(`INSERT INTO runs (`+runCols+`) VALUES `+newRunRowSQL+` ON CONFLICT `+conflict+` DO NOTHING`,
+		newRunArgs(r)...)
 	if err != nil {
 		return false, err
 	}
@@ -118,6 +128,18 @@ func (w *wtx) insertRun(r *runRow, conflict string) (bool, error) {
 		return false, w.s.wrapDB("insert run", err)
 	}
 	return n == 1, nil
+}
+
+// newRunRowSQL is the VALUES row of a new run: newRunArgs(r) but
+// is_current, which is 1.
+const newRunRowSQL = `(?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// newRunArgs are the values of newRunRowSQL for r.
+func newRunArgs(r *runRow) []any {
+	return []any{r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input), blob(r.Output), blob(r.Failure), blob(r.CustomStatus),
+		r.ParentInstanceID, r.ParentRunID, r.ParentSeq, r.PreviousRunID, r.TaskQueue,
+		micros(r.CreatedAt), micros(r.UpdatedAt), micros(r.CompletedAt), r.HistoryLen, r.TaskError,
+		r.leaseOwner, micros(r.leaseUntil), r.readyAt, blob(r.Waiting)}
 }
 
 // insertMessage inserts a copy of m into the inbox of run runID and
@@ -342,34 +364,8 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 	// Only the columns that change are set, so that the indexes on the
 	// others (status, completed_at) are not rewritten by every task: the
 	// statement for each set of columns is built once (updateRunSQL).
-	r.UpdatedAt = op.UpdatedAt.UTC()
-	r.HistoryLen += int64(len(op.NewEvents))
-	r.TaskError = ""
-	r.leaseOwner, r.leaseUntil = "", time.Time{}
-	var mask int
-	if op.Status != "" && op.Status != r.Status {
-		r.Status = op.Status
-		mask |= setStatus
-	}
-	if op.Output != nil {
-		r.Output = op.Output
-		mask |= setOutput
-	}
-	if op.Failure != nil {
-		r.Failure = op.Failure
-		mask |= setFailure
-	}
-	if op.CustomStatus != nil || op.SetCustom {
-		r.CustomStatus = op.CustomStatus
-		mask |= setCustom
-	}
+	mask := r.afterTask(op)
 	finished := r.Status.Finished()
-	r.Waiting = op.Waiting
-	if finished {
-		r.CompletedAt = r.UpdatedAt
-		r.Waiting = nil
-		mask |= setCompleted
-	}
 	// The new status goes in first: a continue-as-new run in NewRuns must
 	// see this run finished.
 	if fresh {
@@ -478,6 +474,40 @@ func (w *wtx) commitRunAs(r *runRow, op *store.WorkflowTaskCommitOp, fresh bool)
 	}
 	op.Finished = r.public()
 	return nil
+}
+
+// afterTask makes r the row a workflow task's outcome op leaves (but its
+// ready_at, which depends on the inbox) and returns the columns that
+// changed beyond those every outcome sets, as bits of updateRunSQL's
+// index.
+func (r *runRow) afterTask(op *store.WorkflowTaskCommitOp) (mask int) {
+	r.UpdatedAt = op.UpdatedAt.UTC()
+	r.HistoryLen += int64(len(op.NewEvents))
+	r.TaskError = ""
+	r.leaseOwner, r.leaseUntil = "", time.Time{}
+	if op.Status != "" && op.Status != r.Status {
+		r.Status = op.Status
+		mask |= setStatus
+	}
+	if op.Output != nil {
+		r.Output = op.Output
+		mask |= setOutput
+	}
+	if op.Failure != nil {
+		r.Failure = op.Failure
+		mask |= setFailure
+	}
+	if op.CustomStatus != nil || op.SetCustom {
+		r.CustomStatus = op.CustomStatus
+		mask |= setCustom
+	}
+	r.Waiting = op.Waiting
+	if r.Status.Finished() {
+		r.CompletedAt = r.UpdatedAt
+		r.Waiting = nil
+		mask |= setCompleted
+	}
+	return mask
 }
 
 // The columns of a workflow task's commit that are not always set, as
