@@ -491,34 +491,12 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 	for _, c := range res.Commands {
 		c.Time = now
 		all = append(all, c)
-		switch c.Type {
-		case history.TaskScheduled:
+		if c.Type == history.TaskScheduled {
 			op.NewActivities = append(op.NewActivities, &store.ActivityTask{
 				InstanceID: run.InstanceID, RunID: run.RunID, Seq: c.Seq, Name: c.Name, TaskQueue: cmp.Or(c.TaskQueue, run.TaskQueue),
 				Input: c.Input, Options: c.Options, State: store.ActivityReady, ScheduledAt: now, VisibleAt: now})
-		case history.TimerCreated:
-			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: run.InstanceID, RunID: run.RunID, IgnoreFinished: true,
-				Message: history.Message(history.TimerFired, &history.Data{Seq: c.Seq, FireAt: c.FireAt, Purpose: c.Purpose}, c.FireAt.UTC().Truncate(time.Microsecond), false)})
-		case history.SubOrchestrationInstanceCreated:
-			childRun := newID()
-			c.RunID = childRun
-			// If the id is taken, the child fails at once in the parent, in
-			// the same transaction.
-			taken := history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: c.Seq, InstanceID: c.InstanceID,
-				Failure: &failure.Failure{Type: "InstanceAlreadyExists", Message: fmt.Sprintf(
-					"child workflow instance %q already exists and is running: choose another instance id (workflow.WithChildOptions)", c.InstanceID)}}, now, false)
-			op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
-				OnConflict: &taken,
-				Run: store.Run{InstanceID: c.InstanceID, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: c.Input,
-					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: cmp.Or(c.TaskQueue, run.TaskQueue),
-					CreatedAt: now, UpdatedAt: now},
-				Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: c.Input, InstanceID: c.InstanceID, RunID: childRun,
-					ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq}, now, false),
-				FailIfExists: true})
-		case history.EventSent:
-			op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceID, IgnoreFinished: true,
-				Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: c.Input, InstanceID: run.InstanceID},
-					s.e.notBeforeStart(c.InstanceID, now), false)})
+		} else {
+			s.addCommand(op, run, c, now)
 		}
 	}
 	if comp := res.Completion; comp != nil {
@@ -537,6 +515,40 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 	return op, nil
 }
 
+// addCommand adds to op what command c of a workflow task's step asks of
+// the store, but for an activity, which buildCommit adds itself. It is a
+// function of its own, as are the rarer parts of completeRun, so that
+// the frames of the common path stay small: workflow tasks run on
+// goroutines whose stacks grow, and are copied, for the deepest frame
+// they meet.
+func (s *server) addCommand(op *store.WorkflowTaskCommitOp, run *store.Run, c *history.Event, now time.Time) {
+	switch c.Type {
+	case history.TimerCreated:
+		op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: run.InstanceID, RunID: run.RunID, IgnoreFinished: true,
+			Message: history.Message(history.TimerFired, &history.Data{Seq: c.Seq, FireAt: c.FireAt, Purpose: c.Purpose}, c.FireAt.UTC().Truncate(time.Microsecond), false)})
+	case history.SubOrchestrationInstanceCreated:
+		childRun := newID()
+		c.RunID = childRun
+		// If the id is taken, the child fails at once in the parent, in
+		// the same transaction.
+		taken := history.Message(history.SubOrchestrationInstanceFailed, &history.Data{Seq: c.Seq, InstanceID: c.InstanceID,
+			Failure: &failure.Failure{Type: "InstanceAlreadyExists", Message: fmt.Sprintf(
+				"child workflow instance %q already exists and is running: choose another instance id (workflow.WithChildOptions)", c.InstanceID)}}, now, false)
+		op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
+			OnConflict: &taken,
+			Run: store.Run{InstanceID: c.InstanceID, RunID: childRun, Name: c.Name, Status: store.StatusPending, Input: c.Input,
+				ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq, TaskQueue: cmp.Or(c.TaskQueue, run.TaskQueue),
+				CreatedAt: now, UpdatedAt: now},
+			Start: history.Message(history.ExecutionStarted, &history.Data{Name: c.Name, Input: c.Input, InstanceID: c.InstanceID, RunID: childRun,
+				ParentInstanceID: run.InstanceID, ParentRunID: run.RunID, ParentSeq: c.Seq}, now, false),
+			FailIfExists: true})
+	case history.EventSent:
+		op.Messages = append(op.Messages, &store.MessageSendOp{InstanceID: c.InstanceID, IgnoreFinished: true,
+			Message: history.Message(history.EventRaised, &history.Data{Name: c.Name, Input: c.Input, InstanceID: run.InstanceID},
+				s.e.notBeforeStart(c.InstanceID, now), false)})
+	}
+}
+
 // completeRun adds what finishing a run implies: its final status, the
 // parent's notification, terminating children, or the next run.
 //
@@ -545,20 +557,7 @@ func (s *server) buildCommit(t *store.WorkflowTask, r *replay.Runner, events []*
 func completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, children []string, carried []history.CarriedEvent,
 	comp *history.Event, now time.Time, cur *store.Run) {
 	if comp.Type == history.ContinueAsNew {
-		op.Status = store.StatusContinuedAsNew
-		next := newID()
-		comp.RunID = next
-		op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
-			Run: store.Run{InstanceID: run.InstanceID, RunID: next, Name: comp.Name, Status: store.StatusPending, Input: comp.Input,
-				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
-				PreviousRunID: run.RunID, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
-			Start: history.Message(history.ExecutionStarted, &history.Data{Name: comp.Name, Input: comp.Input, InstanceID: run.InstanceID, RunID: next,
-				ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
-				Events: carried}, now, false),
-		})
-		// Events received but not yet applied follow as messages, after
-		// those the run had received (carried in the start).
-		op.CarryOverEvents = next
+		continueAsNew(op, run, carried, comp, now, cur)
 		return
 	}
 	op.Status = comp.Status
@@ -571,6 +570,34 @@ func completeRun(op *store.WorkflowTaskCommitOp, run replay.Info, children []str
 	default:
 		op.Failure = failure.Encode(comp.Failure)
 	}
+	if cur.ParentInstanceID != "" || (comp.Status == store.StatusTerminated && len(children) > 0) {
+		notifyRelatives(op, run, children, comp, now, cur)
+	}
+}
+
+// continueAsNew adds the next run of a run that continues as new.
+func continueAsNew(op *store.WorkflowTaskCommitOp, run replay.Info, carried []history.CarriedEvent,
+	comp *history.Event, now time.Time, cur *store.Run) {
+	op.Status = store.StatusContinuedAsNew
+	next := newID()
+	comp.RunID = next
+	op.NewRuns = append(op.NewRuns, &store.RunCreateOp{
+		Run: store.Run{InstanceID: run.InstanceID, RunID: next, Name: comp.Name, Status: store.StatusPending, Input: comp.Input,
+			ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
+			PreviousRunID: run.RunID, TaskQueue: run.TaskQueue, CreatedAt: now, UpdatedAt: now},
+		Start: history.Message(history.ExecutionStarted, &history.Data{Name: comp.Name, Input: comp.Input, InstanceID: run.InstanceID, RunID: next,
+			ParentInstanceID: cur.ParentInstanceID, ParentRunID: cur.ParentRunID, ParentSeq: cur.ParentSeq,
+			Events: carried}, now, false),
+	})
+	// Events received but not yet applied follow as messages, after
+	// those the run had received (carried in the start).
+	op.CarryOverEvents = next
+}
+
+// notifyRelatives adds the messages a finished run sends: its result to
+// its parent, and a termination to its running children when it was
+// terminated.
+func notifyRelatives(op *store.WorkflowTaskCommitOp, run replay.Info, children []string, comp *history.Event, now time.Time, cur *store.Run) {
 	if cur.ParentInstanceID != "" {
 		typ := history.SubOrchestrationInstanceCompleted
 		d := &history.Data{Seq: cur.ParentSeq, InstanceID: run.InstanceID, Result: comp.Result}
