@@ -84,8 +84,11 @@ var (
 		JOIN activity_tasks t ON t.run_id = v.column1 AND t.seq = v.column2
 		JOIN runs r ON r.run_id = v.column1`}
 	bulkDeleteTasksSQL = &multiSQL{head: `DELETE FROM activity_tasks WHERE rowid IN (`, row: `?`, tail: `)`}
-	bulkHistorySQL     = &multiSQL{head: `INSERT INTO history (run_id, id, type, time, data, first_id, chunk) VALUES `, row: `(?, ?, ?, ?, ?, ?, ?)`}
-	bulkReadRunsSQL    = &multiSQL{head: `SELECT ` + runCols + ` FROM runs WHERE run_id IN (`, row: `?`, tail: `)`}
+	// bulkDeleteKeyedTasksSQL deletes tasks by (run id, seq).
+	bulkDeleteKeyedTasksSQL = &multiSQL{head: `DELETE FROM activity_tasks WHERE rowid IN (SELECT t.rowid FROM (VALUES `, row: `(?, ?)`,
+		tail: `) AS v JOIN activity_tasks t ON t.run_id = v.column1 AND t.seq = v.column2)`}
+	bulkHistorySQL  = &multiSQL{head: `INSERT INTO history (run_id, id, type, time, data, first_id, chunk) VALUES `, row: `(?, ?, ?, ?, ?, ?, ?)`}
+	bulkReadRunsSQL = &multiSQL{head: `SELECT ` + runCols + ` FROM runs WHERE run_id IN (`, row: `?`, tail: `)`}
 	// bulkConsumedSQL deletes consumed messages, each of its run.
 	bulkConsumedSQL = &multiSQL{head: `DELETE FROM messages WHERE rowid IN (SELECT m.id FROM (VALUES `, row: `(?, ?)`,
 		tail: `) AS v JOIN messages m ON m.id = v.column1 AND m.run_id = v.column2)`}
@@ -109,8 +112,9 @@ type bulkItem struct {
 	op    store.Op
 	c     *store.WorkflowTaskCommitOp
 	r     *runRow
+	full  bool // r is the whole row (not only what bulkReadSQL reads)
 	fused bool
-	rowid int64 // the fused result's activity task
+	rowid int64 // the fused result's activity task; 0: known by run and seq
 }
 
 // bulkApply applies the workflow task outcomes of ops that go together
@@ -235,12 +239,17 @@ func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 			fr.afterTask(c)
 			freshArgs = append(freshArgs, newRunArgs(&fr)...)
 			history = historyArgs(history, r.RunID, c.NewEvents)
+			var fences []taskFence
 			for _, a := range c.NewActivities {
 				t, _ := store.NewActivityTask(r.InstanceID, r.RunID, a) // checked by simpleOutcome
 				tasks = append(tasks, taskArgs(t)...)
+				fences = append(fences, fenceOf(t))
 			}
 			c.Consumed = nil
 			op.ThenApplied = true
+			if k := newRunEntry(&fr, fences); k != nil {
+				w.bulkKept = append(w.bulkKept, k)
+			}
 		} else {
 			r.readyAt = sql.NullInt64{Int64: micros(op.Start.VisibleAt), Valid: true}
 			runArgs = append(runArgs, r.RunID, r.InstanceID, r.Name, string(r.Status), blob(r.Input),
@@ -251,6 +260,7 @@ func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 		}
 		op.Start.RunID = r.RunID
 		op.Result, op.Created = r.public(), true
+		w.bulkTouched = append(w.bulkTouched, r.RunID)
 		take = append(take, i)
 	}
 	if len(take) == 0 {
@@ -289,7 +299,21 @@ func (w *wtx) bulkFused(ops []store.Op, cand []int) ([]bulkItem, error) {
 		run     runRow
 	}
 	got := make(map[string]*found, len(cand))
-	for part := range chunks(cand) {
+	// The runs the cache kept whole, with the task: no need to read them.
+	var read []int
+	for _, i := range cand {
+		f := ops[i].(*store.ActivityTaskFinishOp)
+		if e := w.bulkPrev[f.RunID]; e != nil {
+			if k := slices.IndexFunc(e.tasks, func(t taskFence) bool { return t.seq == f.Seq }); k >= 0 {
+				t := e.tasks[k]
+				got[f.RunID] = &found{state: t.state, attempt: t.attempt, dead: t.deadline, run: e.row}
+				continue
+			}
+		}
+		read = append(read, i)
+	}
+	w.s.bulkReads.Add(int64(len(read)))
+	for part := range chunks(read) {
 		args := make([]any, 0, 2*len(part))
 		for _, i := range part {
 			f := ops[i].(*store.ActivityTaskFinishOp)
@@ -344,7 +368,7 @@ func (w *wtx) bulkFused(ops []store.Op, cand []int) ([]bulkItem, error) {
 				continue
 			}
 		}
-		items = append(items, bulkItem{i: i, op: f, c: c, r: r, fused: true, rowid: g.rowid})
+		items = append(items, bulkItem{i: i, op: f, c: c, r: r, full: g.rowid == 0, fused: true, rowid: g.rowid})
 	}
 	return items, nil
 }
@@ -374,7 +398,7 @@ func (w *wtx) bulkCommits(ops []store.Op, cand []int) ([]bulkItem, error) {
 			r.HistoryLen != c.HistoryLen || r.Status.Finished() || r.Status == store.StatusSuspended {
 			continue
 		}
-		items = append(items, bulkItem{i: i, op: c, c: c, r: r})
+		items = append(items, bulkItem{i: i, op: c, c: c, r: r, full: true})
 	}
 	return items, nil
 }
@@ -437,7 +461,7 @@ func (sh runShape) sql() *multiSQL {
 
 // bulkWrite writes items, on runs of their own.
 func (w *wtx) bulkWrite(items []bulkItem) error {
-	var rowids, consumed, history, newTasks, finished []any
+	var rowids, keyed, consumed, history, newTasks, finished []any
 	var shapes []runShape
 	byShape := map[runShape][]any{}
 	byRun := make(map[string]*bulkItem, len(items))
@@ -446,7 +470,11 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		c, r := it.c, it.r
 		byRun[r.RunID] = it
 		if it.fused {
-			rowids = append(rowids, it.rowid)
+			if it.rowid != 0 {
+				rowids = append(rowids, it.rowid)
+			} else {
+				keyed = append(keyed, r.RunID, it.op.(*store.ActivityTaskFinishOp).Seq)
+			}
 			c.Consumed = nil
 		}
 		for _, id := range c.Consumed {
@@ -479,6 +507,9 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 			boolInt(c.CustomStatus != nil || c.SetCustom), blob(c.CustomStatus), blob(r.Waiting), string(r.Status))
 	}
 	if err := w.bulkExec(bulkDeleteTasksSQL, rowids, 1, true); err != nil {
+		return err
+	}
+	if err := w.bulkExec(bulkDeleteKeyedTasksSQL, keyed, 2, true); err != nil {
 		return err
 	}
 	if err := w.bulkExec(bulkConsumedSQL, consumed, 2, false); err != nil {
@@ -558,11 +589,36 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		it.c.Claimed = claimed
 	}
 	for k := range items {
-		if f, ok := items[k].op.(*store.ActivityTaskFinishOp); ok {
+		it := &items[k]
+		if f, ok := it.op.(*store.ActivityTaskFinishOp); ok {
 			f.ThenApplied = true
 		}
+		w.keepBulkRun(it)
 	}
 	return nil
+}
+
+// keepBulkRun records, for the run cache, the run of it as the bulk
+// statements left it: kept when its row is whole, unfinished and not
+// leased again.
+func (w *wtx) keepBulkRun(it *bulkItem) {
+	r, c := it.r, it.c
+	w.bulkTouched = append(w.bulkTouched, r.RunID)
+	if !it.full || r.Status.Finished() || c.Claimed != nil {
+		return
+	}
+	var done int64
+	if f, ok := it.op.(*store.ActivityTaskFinishOp); ok {
+		done = f.Seq
+	}
+	var added []taskFence
+	for _, a := range c.NewActivities {
+		t, _ := store.NewActivityTask(r.InstanceID, r.RunID, a) // checked by simpleOutcome
+		added = append(added, fenceOf(t))
+	}
+	if k := newRunEntry(r, keptTasks(w.bulkPrev[r.RunID], done, nil, added)); k != nil {
+		w.bulkKept = append(w.bulkKept, k)
+	}
 }
 
 // historyArgs appends to args the row of bulkHistorySQL that records a

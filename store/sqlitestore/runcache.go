@@ -12,28 +12,37 @@ import (
 // task it finishes (to check the attempt). One workflow run alone (a
 // start, then one activity result at a time) commits each step as an
 // Apply of one op, and each of those read back what the previous one had
-// just written: about a fifth of such a commit's work.
+// just written: about a fifth of such a commit's work. Under load, each
+// batch's bulk statements (bulk.go) read back the runs and tasks of its
+// activity results, which the batches before had written: about a sixth
+// of the writer's time in a burst.
 //
 // So the writer keeps what such ops leave, in Store.runs: after an Apply
 // of a single op whose workflow task is fused into it (a start, or an
-// activity result) and which wrote no other run, the run's row and the
-// attempts of its activity tasks as that transaction committed them. The
-// next op on that run starts from them instead of reading them.
+// activity result) and which wrote no other run, and after an Apply whose
+// ops all went through the bulk statements (starts, activity results and
+// workflow task commits, each on a run of its own), each such run's row
+// and the attempts of the activity tasks those ops created, as that
+// transaction committed them. The next op on that run starts from them
+// instead of reading them: an Apply of one op through cachedRun and
+// cachedTask, the bulk statements through bulkPrev.
 //
 // They stay exact because everything that writes the database goes
 // through Store.writer, and writer empties the cache for every write but
-// the one that may use it: an Apply of one op. That Apply keeps the other
-// runs' entries (its op wrote none of their rows) and its own run's new
-// one, and only once its transaction has committed; an op that takes
-// another path, fails, or meets an error leaves the cache empty. Finished
-// runs are not kept.
+// the ones that may use it: an Apply of one op, and an Apply whose ops
+// all go through the bulk statements. Those keep the other runs' entries
+// (their ops wrote none of their rows) and their own runs' new ones, and
+// only once their transaction has committed; an op that takes another
+// path, fails, or meets an error leaves the cache empty. Finished runs are
+// not kept, nor runs whose row the bulk statements read only in part.
 
-// runCacheMax bounds the runs kept (past it the cache starts over), and
-// runCachePayload the payload bytes of a kept row (a larger one is not
-// kept): at most 2 MiB in all.
+// runCacheMax bounds the runs kept, runCachePayload the payload bytes of
+// a kept row (a larger one is not kept) and runCacheBytes those of all of
+// them; past either bound the cache starts over.
 const (
-	runCacheMax     = 256
+	runCacheMax     = 4096
 	runCachePayload = 8 << 10
+	runCacheBytes   = 4 << 20
 )
 
 // runEntry is a kept run: its row, and the activity tasks it has that
@@ -41,6 +50,7 @@ const (
 type runEntry struct {
 	row   runRow
 	tasks []taskFence
+	size  int // payload bytes of row
 }
 
 type taskFence struct {
@@ -91,12 +101,34 @@ func (w *wtx) keepRun(r *runRow, then *store.WorkflowTaskCommitOp, done int64) {
 		return
 	}
 	w.ranOn = r.RunID
-	if r.Status.Finished() || len(r.Input)+len(r.Output)+len(r.Failure)+len(r.CustomStatus)+len(r.Waiting) > runCachePayload {
-		return
+	w.kept = newRunEntry(r, keptTasks(w.runs[r.RunID], done, then.CancelActivities, w.newTasks))
+}
+
+// keptTasks are the task fences of a run's entry after an op: those of
+// its entry before (prev, nil when it had none) but done and cancelled,
+// then added.
+func keptTasks(prev *runEntry, done int64, cancelled []int64, added []taskFence) []taskFence {
+	var out []taskFence
+	if prev != nil {
+		for _, f := range prev.tasks {
+			if f.seq != done && !slices.Contains(cancelled, f.seq) {
+				out = append(out, f)
+			}
+		}
+	}
+	return append(out, added...)
+}
+
+// newRunEntry is the entry of run row r with task fences tasks, or nil
+// when r is not kept: finished, or with large payloads.
+func newRunEntry(r *runRow, tasks []taskFence) *runEntry {
+	size := len(r.Input) + len(r.Output) + len(r.Failure) + len(r.CustomStatus) + len(r.Waiting)
+	if r.Status.Finished() || size > runCachePayload {
+		return nil
 	}
 	// The row as loadRun would read it: times in whole microseconds,
 	// UTC; payloads copied (the op's own may be reused), empty ones nil.
-	k := &runEntry{row: *r}
+	k := &runEntry{row: *r, tasks: tasks, size: size}
 	kr := &k.row
 	kr.CreatedAt, kr.UpdatedAt, kr.CompletedAt = fromMicros(micros(kr.CreatedAt)), fromMicros(micros(kr.UpdatedAt)), fromMicros(micros(kr.CompletedAt))
 	kr.leaseUntil = fromMicros(micros(kr.leaseUntil))
@@ -110,22 +142,19 @@ func (w *wtx) keepRun(r *runRow, then *store.WorkflowTaskCommitOp, done int64) {
 			*b = bytes.Clone(*b)
 		}
 	}
-	if e := w.runs[r.RunID]; e != nil {
-		for _, f := range e.tasks {
-			if f.seq != done && !slices.Contains(then.CancelActivities, f.seq) {
-				k.tasks = append(k.tasks, f)
-			}
-		}
-	}
-	k.tasks = append(k.tasks, w.newTasks...)
-	w.kept = k
+	return k
+}
+
+// fenceOf is the fence of task t as inserted.
+func fenceOf(t *store.ActivityTask) taskFence {
+	return taskFence{t.Seq, string(t.State), t.Attempt, micros(t.Deadline)}
 }
 
 // takeRuns empties the store's cache and returns what it held (writer
 // calls it for every write, under the writer lock).
 func (s *Store) takeRuns() map[string]*runEntry {
 	m := s.runs
-	s.runs = nil
+	s.runs, s.runsBytes = nil, 0
 	return m
 }
 
@@ -136,13 +165,43 @@ func (s *Store) keepRuns(w *wtx) {
 	if w.ranOn == "" || w.spoiled {
 		return // the op took another path: the cache stays empty
 	}
-	m := w.runs
-	if m == nil || len(m) >= runCacheMax {
-		m = make(map[string]*runEntry)
-	}
-	delete(m, w.ranOn)
+	var kept []*runEntry
 	if w.kept != nil {
-		m[w.kept.row.RunID] = w.kept
+		kept = append(kept, w.kept)
 	}
-	s.runs = m
+	s.installRuns(w.runs, w.prevBytes, []string{w.ranOn}, kept)
+}
+
+// keepBulk installs the cache an Apply whose ops all went through the
+// bulk statements leaves once its transaction has committed: the entries
+// it started from but those of the runs its ops wrote, and the new ones
+// they left.
+func (s *Store) keepBulk(w *wtx) {
+	s.installRuns(w.bulkPrev, w.prevBytes, w.bulkTouched, w.bulkKept)
+}
+
+// installRuns makes the cache m, of bytes payload bytes, without the
+// entries of runs touched and with kept; it starts over from kept alone
+// when that would pass a bound.
+func (s *Store) installRuns(m map[string]*runEntry, bytes int, touched []string, kept []*runEntry) {
+	for _, id := range touched {
+		if e := m[id]; e != nil {
+			bytes -= e.size
+			delete(m, id)
+		}
+	}
+	add := 0
+	for _, k := range kept {
+		add += k.size
+	}
+	if m == nil || len(m)+len(kept) > runCacheMax || bytes+add > runCacheBytes {
+		m, bytes = make(map[string]*runEntry, len(kept)), 0
+		if len(kept) > runCacheMax || add > runCacheBytes {
+			return
+		}
+	}
+	for _, k := range kept {
+		m[k.row.RunID] = k
+	}
+	s.runs, s.runsBytes = m, bytes+add
 }

@@ -2,7 +2,9 @@ package sqlitestore
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,15 +155,22 @@ func TestRunCacheEmptiedByOtherWrites(t *testing.T) {
 		t.Fatalf("after a failed op, %d runs kept", n)
 	}
 
-	// A batch of two ops.
+	// A batch of two ops that go through the bulk statements keeps their
+	// runs; a batch with an op of another path keeps none.
 	f.start("d")
 	f.start("e")
 	f.ok(f.finish("d", false), f.finish("e", false))
-	if n := f.cacheSize(); n != 0 {
-		t.Fatalf("after a batch of two, %d runs kept", n)
+	if n := f.cacheSize(); n != 2 {
+		t.Fatalf("after a batch of two bulk ops, %d runs kept, want 2", n)
 	}
 	f.afterStep("d", false)
 	f.afterStep("e", false)
+	f.start("h")
+	f.start("i")
+	f.ok(f.finish("h", false), f.finish("i", false), &store.MessageSendOp{InstanceID: "d", Message: store.Message{Type: "EventRaised", VisibleAt: f.t0}})
+	if n := f.cacheSize(); n != 0 {
+		t.Fatalf("after a batch with a message, %d runs kept", n)
+	}
 
 	// A step that starts a child: another run changed.
 	f.start("g")
@@ -258,5 +267,120 @@ func TestRunCacheIsRead(t *testing.T) {
 	alter("b", func(e *runEntry) { e.tasks[0].attempt = 7 })
 	if errs := f.apply(f.finish("b", false)); !errors.Is(errs[0], store.ErrStaleTask) {
 		t.Fatalf("result against a kept attempt of 7: %v, want ErrStaleTask (the task was read from the database)", errs[0])
+	}
+}
+
+// finishSecond is the fused result of task 4 of run id, after finish:
+// the task it wakes completes the run.
+func (f *bulkFixture) finishSecond(id string) *store.ActivityTaskFinishOp {
+	then := &store.WorkflowTaskCommitOp{InstanceID: id, RunID: id, HistoryLen: 4, UpdatedAt: f.t0,
+		Status: store.StatusCompleted, Output: []byte(`43`),
+		NewEvents: []*store.Event{{ID: 5, Type: "TaskCompleted", Time: f.t0, Data: []byte(`43`)}, {ID: 6, Type: "ExecutionCompleted", Time: f.t0}}}
+	return &store.ActivityTaskFinishOp{RunID: id, Seq: 4, Attempt: 1, Now: f.t0,
+		Message: store.Message{Type: "TaskCompleted", VisibleAt: f.t0, Data: []byte(`43`)}, Then: then}
+}
+
+// TestBulkRunCacheMatchesTheDatabase: batches that go through the bulk
+// statements keep their runs exactly as committed, and the next batch's
+// activity results take their runs and tasks from the cache instead of
+// reading them.
+func TestBulkRunCacheMatchesTheDatabase(t *testing.T) {
+	f := newBulkFixture(t)
+	// Times that are not whole microseconds, in another zone.
+	f.t0 = f.t0.Add(1234567 * time.Nanosecond).In(time.FixedZone("x", 3600))
+	f.ok(f.fusedStart("a", "a"), f.fusedStart("b", "b", 2, 3))
+	if n := f.cacheSize(); n != 2 {
+		t.Fatalf("a batch of two starts keeps %d runs, want 2", n)
+	}
+	if e := f.kept("b"); e == nil || len(e.tasks) != 2 || e.row.HistoryLen != 2 || string(e.row.CustomStatus) != `"started"` {
+		t.Fatalf("after the starts: kept %+v", e)
+	}
+
+	f.ok(f.fusedStart("c", "c"), f.fusedStart("d", "d"), f.fusedStart("e", "e"))
+	reads := f.s.bulkReads.Load()
+	f.ok(f.finish("c", false), f.finish("d", false), f.finish("e", false))
+	if n := f.s.bulkReads.Load() - reads; n != 0 {
+		t.Fatalf("the results read %d runs the cache held", n)
+	}
+	// Runs that finish leave the cache.
+	ops := []store.Op{f.finishSecond("c"), f.finishSecond("d")}
+	f.ok(ops...)
+	if n := f.s.bulkReads.Load() - reads; n != 0 {
+		t.Fatalf("the second results read %d runs the cache held", n)
+	}
+	if n := f.cacheSize(); n != 1 {
+		t.Fatalf("after two of three runs finished, %d runs kept, want 1", n)
+	}
+	for _, op := range ops {
+		r, err := f.s.RunGet(f.ctx, "", op.(*store.ActivityTaskFinishOp).RunID)
+		if fin := op.(*store.ActivityTaskFinishOp).Then.Finished; err != nil || fin == nil || !reflect.DeepEqual(*fin, *r) {
+			t.Fatalf("handed back %+v, stored %+v, %v", fin, r, err)
+		}
+	}
+	if e := f.kept("e"); e == nil || e.row.HistoryLen != 4 || len(e.tasks) != 1 || e.tasks[0].seq != 4 {
+		t.Fatalf("after a step: kept %+v", e)
+	}
+	f.afterStep("e", false)
+
+	// The check emptied the cache: these results read their runs.
+	f.start("g")
+	reads = f.s.bulkReads.Load()
+	f.ok(f.finishSecond("e"), f.finish("g", false))
+	if n := f.s.bulkReads.Load() - reads; n != 1 {
+		t.Fatalf("the results read %d runs, want 1 (the run the cache did not hold)", n)
+	}
+	if e := f.kept("g"); e == nil || e.row.HistoryLen != 4 {
+		t.Fatalf("the run the cache held, after its step: kept %+v", e)
+	}
+}
+
+// TestBulkApplyWithRunCacheMatchesOpByOp applies batches as a burst does
+// (starts, then each step's results), once through the bulk statements
+// and the run cache and once op by op: the outcomes and every row are the
+// same, and the bulk results read nothing the cache held.
+func TestBulkApplyWithRunCacheMatchesOpByOp(t *testing.T) {
+	var results, dumps [2]string
+	for k, noBulk := range []bool{false, true} {
+		f := newBulkFixture(t)
+		f.s.noBulk = noBulk
+		var b strings.Builder
+		batch := func(ops ...store.Op) {
+			for i, err := range f.apply(ops...) {
+				fmt.Fprintf(&b, "op %d: %v\n", i, err)
+				switch op := ops[i].(type) {
+				case *store.ActivityTaskFinishOp:
+					fmt.Fprintf(&b, "  then applied %v, claimed %s, finished %+v\n", op.ThenApplied, describeTask(op.Then.Claimed), op.Then.Finished)
+				case *store.RunCreateOp:
+					fmt.Fprintf(&b, "  created %v, result %+v, then applied %v\n", op.Created, op.Result, op.ThenApplied)
+				}
+			}
+		}
+		ids := []string{"a", "b", "c", "d", "e"}
+		var ops []store.Op
+		for _, id := range ids {
+			ops = append(ops, f.fusedStart(id, id))
+		}
+		batch(ops...)
+		reads := f.s.bulkReads.Load()
+		// A stale attempt and a result whose run got a message in
+		// between fail or take the op's own path; the others go in bulk.
+		stale := f.finish("b", false)
+		stale.Attempt = 2
+		batch(f.finish("a", false), stale, f.finish("c", false), f.finish("d", false))
+		batch(&store.MessageSendOp{InstanceID: "c", Message: store.Message{Type: "EventRaised", VisibleAt: f.t0}})
+		batch(f.finishSecond("a"), f.finishSecond("c"), f.finishSecond("d"), f.finish("e", false))
+		if n := f.s.bulkReads.Load() - reads; !noBulk && n != 4 {
+			// a, c and d in the second batch after the message emptied the
+			// cache, and e.
+			t.Errorf("bulk results read %d runs, want 4", n)
+		}
+		batch(f.finishSecond("e"), f.finish("b", false))
+		results[k], dumps[k] = b.String(), f.dump()
+	}
+	if results[0] != results[1] {
+		t.Errorf("outcomes differ:\nbulk:\n%s\nop by op:\n%s", results[0], results[1])
+	}
+	if dumps[0] != dumps[1] {
+		t.Errorf("databases differ:\nbulk:\n%s\nop by op:\n%s", dumps[0], dumps[1])
 	}
 }

@@ -68,9 +68,10 @@ type Store struct {
 	wdb      *sql.DB
 	wconn    *sql.Conn
 	wstmt    map[string]*sql.Stmt
-	// runs: unfinished runs as the last Applies of one op left them
-	// (runcache.go); guarded by wmu.
-	runs map[string]*runEntry
+	// runs: unfinished runs as the last Applies left them (runcache.go),
+	// with runsBytes payload bytes; guarded by wmu.
+	runs      map[string]*runEntry
+	runsBytes int
 
 	rdb   *sql.DB
 	rstmu sync.Mutex
@@ -83,6 +84,9 @@ type Store struct {
 	// passes); noBulk turns bulkApply off. For tests.
 	bulked atomic.Int64
 	noBulk bool
+	// bulkReads counts the activity results whose task and run the bulk
+	// statements read (those the run cache did not hold). For tests.
+	bulkReads atomic.Int64
 
 	// The background WAL checkpointer (checkpoint.go).
 	commits        atomic.Int64 // write transactions committed

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/perdure/perdure/store"
 )
@@ -15,14 +16,26 @@ type wtx struct {
 	ctx context.Context
 
 	// The run cache (runcache.go): prev holds the runs kept before this
-	// write; an Apply of one op (single) reads them as runs. newTasks,
-	// ranOn, kept and spoiled are what that op leaves.
+	// write, of prevBytes payload bytes; an Apply of one op (single)
+	// reads them as runs. newTasks, ranOn, kept and spoiled are what that
+	// op leaves.
 	prev, runs map[string]*runEntry
+	prevBytes  int
 	single     bool
 	newTasks   []taskFence
 	ranOn      string
 	kept       *runEntry
 	spoiled    bool
+
+	// An Apply of several ops: the bulk statements read the kept runs as
+	// bulkPrev (and the op-by-op paths do not: an op before them in the
+	// transaction may have changed a run). allBulk: every op went through
+	// them; bulkTouched are the runs they wrote and bulkKept the entries
+	// they left.
+	bulkPrev    map[string]*runEntry
+	allBulk     bool
+	bulkTouched []string
+	bulkKept    []*runEntry
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the writer connection
@@ -58,7 +71,8 @@ func (s *Store) writer(ctx context.Context, durable bool, fn func(w *wtx) error)
 	}
 	// Every write empties the run cache; an Apply of one op may use what
 	// it held (w.prev) and refill it.
-	w := &wtx{s: s, ctx: context.WithoutCancel(ctx), prev: s.takeRuns()}
+	w := &wtx{s: s, ctx: context.WithoutCancel(ctx), prevBytes: s.runsBytes}
+	w.prev = s.takeRuns()
 	if !durable {
 		if _, err := w.exec("PRAGMA synchronous = NORMAL"); err != nil {
 			return err
@@ -170,10 +184,13 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 		guarded, bulk := len(ops), !s.noBulk
 		if len(ops) == 1 {
 			w.single, w.runs = true, w.prev
+		} else {
+			w.bulkPrev = w.prev
 		}
 		for {
 			redo := -1
 			w.ranOn, w.kept, w.spoiled, w.newTasks = "", nil, false, w.newTasks[:0]
+			w.allBulk, w.bulkTouched, w.bulkKept = false, w.bulkTouched[:0], w.bulkKept[:0]
 			err := w.tx(func(w *wtx) error {
 				// A pass starts from clean outputs, whichever path
 				// (bulk or op by op) then applies each op.
@@ -187,6 +204,7 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 					if done, err = w.bulkApply(ops); err != nil {
 						return err
 					}
+					w.allBulk = done != nil && !slices.Contains(done, false)
 				}
 				for i, op := range ops {
 					switch {
@@ -213,6 +231,11 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) ([]error, error) {
 			case err == nil && len(ops) == 1:
 				if errs[0] == nil {
 					s.keepRuns(w)
+				}
+				return nil
+			case err == nil:
+				if w.allBulk {
+					s.keepBulk(w)
 				}
 				return nil
 			case err != errRedo:
