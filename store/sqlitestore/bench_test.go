@@ -126,3 +126,75 @@ func BenchmarkFusedStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkChainBurst measures the writes of chain3 workflows as a burst
+// makes them: batches of 32 starts with their first workflow task fused,
+// then, for each of the three activities, batches of 32 results with the
+// workflow task each wakes (the third completes the run). One op is one
+// workflow.
+func BenchmarkChainBurst(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const batch = 32
+	running := func(seq int64) *store.ActivityTask {
+		return &store.ActivityTask{Seq: seq, Name: "AddOne", Input: []byte(`41`), Options: []byte(`{}`), State: store.ActivityRunning,
+			Attempt: 1, ScheduledAt: t0, VisibleAt: t0, StartedAt: t0, LeaseOwner: "w", LeaseUntil: t0.Add(time.Minute)}
+	}
+	apply := func(ops []store.Op) {
+		errs, err := s.Apply(ctx, ops)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range errs {
+			if e != nil {
+				b.Fatal(e)
+			}
+		}
+	}
+	b.ResetTimer()
+	for n := 0; n < b.N; n += batch {
+		k := min(batch, b.N-n)
+		ids := make([]string, k)
+		ops := make([]store.Op, 0, k)
+		for j := range ids {
+			id := fmt.Sprint("r", n+j)
+			ids[j] = id
+			then := &store.WorkflowTaskCommitOp{InstanceID: id, RunID: id, Status: store.StatusRunning, UpdatedAt: t0,
+				NewEvents:     []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: t0, Data: []byte(`{"input":1}`)}, {ID: 2, Type: "TaskScheduled", Time: t0, Data: []byte(`{"name":"AddOne"}`)}},
+				NewActivities: []*store.ActivityTask{running(2)}, Waiting: []byte(`[{"kind":"activity","step":2}]`)}
+			ops = append(ops, &store.RunCreateOp{
+				Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: []byte(`1`), CreatedAt: t0, UpdatedAt: t0},
+				Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0}, Then: then})
+		}
+		apply(ops)
+		for step := int64(0); step < 3; step++ {
+			seq := 2 + 2*step
+			ops = ops[:0]
+			for _, id := range ids {
+				then := &store.WorkflowTaskCommitOp{InstanceID: id, RunID: id, HistoryLen: seq, UpdatedAt: t0,
+					NewEvents: []*store.Event{{ID: seq + 1, Type: "TaskCompleted", Time: t0, Data: []byte(`{"result":42}`)}}}
+				if step < 2 {
+					then.Status, then.Waiting = store.StatusRunning, []byte(`[{"kind":"activity","step":3}]`)
+					then.NewEvents = append(then.NewEvents, &store.Event{ID: seq + 2, Type: "TaskScheduled", Time: t0, Data: []byte(`{"name":"AddOne"}`)})
+					then.NewActivities = []*store.ActivityTask{running(seq + 2)}
+				} else {
+					then.Status, then.Output = store.StatusCompleted, []byte(`4`)
+					then.NewEvents = append(then.NewEvents, &store.Event{ID: seq + 2, Type: "ExecutionCompleted", Time: t0, Data: []byte(`{"result":4}`)})
+				}
+				ops = append(ops, &store.ActivityTaskFinishOp{RunID: id, Seq: seq, Attempt: 1, Now: t0,
+					Message: store.Message{Type: "TaskCompleted", VisibleAt: t0, Data: []byte(`{"result":42}`)}, Then: then})
+			}
+			apply(ops)
+			for _, op := range ops {
+				if f := op.(*store.ActivityTaskFinishOp); !f.ThenApplied || (step == 2) != (f.Then.Finished != nil) {
+					b.Fatal("not fused, or not finished")
+				}
+			}
+		}
+	}
+}
