@@ -414,6 +414,10 @@ const (
 type runShape struct {
 	status bool // the status changes
 	ready  int
+	// whole: the runs finish, and the bulk item has each one's whole row
+	// (bulkItem.full), so that what the update leaves is known without
+	// returning it.
+	whole bool
 }
 
 // runWidth is the number of values of a row of a bulk update of runs:
@@ -449,9 +453,12 @@ func (sh runShape) sql() *multiSQL {
 		set += `, ready_at = (SELECT MIN(visible_at) FROM messages WHERE run_id = runs.run_id)`
 		tail += ` RETURNING runs.run_id, runs.ready_at`
 	case readyNull:
-		// The finished run is handed to its waiters, as commitRun does.
+		// The finished run is handed to its waiters, as commitRun does:
+		// returned, unless the item has it whole.
 		set += `, completed_at = v.column2, ready_at = NULL`
-		tail += ` RETURNING ` + returningRunCols
+		if !sh.whole {
+			tail += ` RETURNING ` + returningRunCols
+		}
 	}
 	m := &multiSQL{head: set + `
 		FROM (VALUES `, row: `(` + strings.TrimSuffix(strings.Repeat(`?, `, runWidth), `, `) + `)`, tail: tail}
@@ -487,7 +494,7 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 			sh.ready = readyRecompute
 		}
 		if fin {
-			sh.ready = readyNull
+			sh.ready, sh.whole = readyNull, it.full
 			finished = append(finished, r.RunID)
 		} else {
 			for _, a := range c.NewActivities {
@@ -520,7 +527,7 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 	}
 	for _, sh := range shapes {
 		args := byShape[sh]
-		if sh.ready == readyKeep {
+		if sh.ready == readyKeep || sh.whole {
 			if err := w.bulkExec(sh.sql(), args, runWidth, true); err != nil {
 				return err
 			}
@@ -592,6 +599,11 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		it := &items[k]
 		if f, ok := it.op.(*store.ActivityTaskFinishOp); ok {
 			f.ThenApplied = true
+		}
+		if it.full && it.r.Status.Finished() {
+			// Updated without RETURNING (runShape.whole).
+			fr := asStored(it.r)
+			it.c.Finished = fr.public()
 		}
 		w.keepBulkRun(it)
 	}

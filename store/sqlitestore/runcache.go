@@ -126,16 +126,20 @@ func newRunEntry(r *runRow, tasks []taskFence) *runEntry {
 	if r.Status.Finished() || size > runCachePayload {
 		return nil
 	}
-	// The row as loadRun would read it: times in whole microseconds,
-	// UTC; payloads copied (the op's own may be reused), empty ones nil.
-	k := &runEntry{row: *r, tasks: tasks, size: size}
-	kr := &k.row
-	kr.CreatedAt, kr.UpdatedAt, kr.CompletedAt = fromMicros(micros(kr.CreatedAt)), fromMicros(micros(kr.UpdatedAt)), fromMicros(micros(kr.CompletedAt))
-	kr.leaseUntil = fromMicros(micros(kr.leaseUntil))
-	if !kr.readyAt.Valid {
-		kr.readyAt.Int64 = 0
+	return &runEntry{row: asStored(r), tasks: tasks, size: size}
+}
+
+// asStored returns r as loadRun would read it back: times in whole
+// microseconds, UTC; payloads copied (the op's own may be reused), empty
+// ones nil.
+func asStored(r *runRow) runRow {
+	k := *r
+	k.CreatedAt, k.UpdatedAt, k.CompletedAt = fromMicros(micros(k.CreatedAt)), fromMicros(micros(k.UpdatedAt)), fromMicros(micros(k.CompletedAt))
+	k.leaseUntil = fromMicros(micros(k.leaseUntil))
+	if !k.readyAt.Valid {
+		k.readyAt.Int64 = 0
 	}
-	for _, b := range []*[]byte{&kr.Input, &kr.Output, &kr.Failure, &kr.CustomStatus, &kr.Waiting} {
+	for _, b := range []*[]byte{&k.Input, &k.Output, &k.Failure, &k.CustomStatus, &k.Waiting} {
 		if len(*b) == 0 {
 			*b = nil
 		} else {
