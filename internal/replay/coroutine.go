@@ -1,9 +1,11 @@
 package replay
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 	"runtime/debug"
+	"slices"
 
 	"github.com/perdure/perdure/internal/gopool"
 )
@@ -28,7 +30,9 @@ var errKilled = killedSignal{}
 //     a futex call and a thread woken at every switch, twice a step.
 type coroutine struct {
 	name    string
-	cond    func() bool
+	id      int64       // creation order, from 1
+	cond    func() bool // while blocked
+	waits   *Future     // while blocked on this future alone (cond is its Ready)
 	started bool
 	done    bool
 	fn      func()
@@ -41,8 +45,11 @@ type coroutine struct {
 }
 
 func (r *Runner) spawn(name string, fn func()) {
-	co := &coroutine{name: name, fn: fn}
+	r.spawned++
+	co := &coroutine{name: name, id: r.spawned, fn: fn}
 	r.coroutines = append(r.coroutines, co)
+	r.polled = append(r.polled, co) // the newest: still in creation order
+	r.due(co)
 	if !r.replaying {
 		co.next, co.stop = iter.Pull(func(yield func(struct{}) bool) {
 			co.yield = yield
@@ -116,6 +123,12 @@ func (e *PanicError) Error() string { return "workflow code panicked: " + e.Valu
 // Block parks the calling coroutine until cond returns true. cond must only
 // read workflow state.
 func (r *Runner) Block(cond func() bool) {
+	r.block(cond, nil)
+}
+
+// block is Block; with f, cond is f's Ready, and the coroutine is woken
+// when f resolves instead of polled at every pass (see runUntilBlocked).
+func (r *Runner) block(cond func() bool, f *Future) {
 	if r.killing {
 		panic(errKilled)
 	}
@@ -126,7 +139,12 @@ func (r *Runner) Block(cond func() bool) {
 	if co == nil {
 		panic("perdure: workflow API called outside workflow code")
 	}
-	co.cond = cond
+	co.cond, co.waits = cond, f
+	if f != nil {
+		f.waiters = append(f.waiters, co)
+	} else {
+		r.poll(co)
+	}
 	if co.yield != nil {
 		if !co.yield(struct{}{}) {
 			panic(errKilled) // stopped: the runner is being closed
@@ -137,7 +155,7 @@ func (r *Runner) Block(cond func() bool) {
 			panic(errKilled)
 		}
 	}
-	co.cond = nil
+	co.cond, co.waits = nil, nil
 }
 
 // switchTo runs co until it blocks or ends (run), or unwinds it (!run).
@@ -161,7 +179,66 @@ func (r *Runner) switchTo(co *coroutine, run bool) {
 
 // runUntilBlocked runs coroutines, in creation order, until none can make
 // progress, the workflow finished, or the task failed.
+//
+// It makes passes over the coroutines in creation order, running each one
+// that has not started or whose condition holds, until a pass runs none.
+// A pass need not look at every coroutine, which made a replay of a wide
+// fan-out quadratic (each event applied looked at every branch, twice):
+// it looks at the coroutines in polled (not started, or blocked on a
+// condition of their own, which any step may change), and at those
+// blocked on a future that has resolved (woken: f.resolve lists its
+// waiters). A coroutine woken, or started, during a pass is looked at in
+// that pass when it comes after the one that ran, and in the next pass
+// otherwise: where a pass over every coroutine would have found it.
+// TestSchedulingMatchesFullPasses checks that the order is that of full
+// passes.
 func (r *Runner) runUntilBlocked() {
+	if r.fullPasses {
+		r.runFullPasses()
+		return
+	}
+	defer func() { r.inPass = false }()
+	for {
+		// This pass's coroutines, in creation order.
+		r.pass = append(r.pass[:0], r.polled...)
+		for _, co := range r.woken {
+			r.pass = insertByID(r.pass, co)
+		}
+		r.woken = r.woken[:0]
+		r.inPass, r.at, r.next = true, 0, 0
+		progressed := false
+		for r.next < len(r.pass) {
+			co := r.pass[r.next]
+			r.next++
+			if co.id <= r.at {
+				continue // listed twice
+			}
+			r.at = co.id
+			if co.done || (co.started && !co.cond()) {
+				continue
+			}
+			r.unpoll(co)
+			co.started = true
+			r.switchTo(co, true)
+			progressed = true
+			if co.done {
+				r.ended++
+			}
+			if r.taskErr != nil || r.completion != nil {
+				return
+			}
+		}
+		r.inPass = false
+		r.compact()
+		if !progressed {
+			return
+		}
+	}
+}
+
+// runFullPasses is runUntilBlocked looking at every coroutine at every
+// pass: the order the scheduling must keep, for tests.
+func (r *Runner) runFullPasses() {
 	for {
 		progressed := false
 		for i := 0; i < len(r.coroutines); i++ {
@@ -169,26 +246,82 @@ func (r *Runner) runUntilBlocked() {
 			if co.done || (co.started && !co.cond()) {
 				continue
 			}
+			r.unpoll(co)
 			co.started = true
 			r.switchTo(co, true)
 			progressed = true
+			if co.done {
+				r.ended++
+			}
 			if r.taskErr != nil || r.completion != nil {
 				return
 			}
 		}
-		live := r.coroutines[:0]
-		for _, co := range r.coroutines {
-			if !co.done {
-				live = append(live, co)
-			}
-		}
-		clear(r.coroutines[len(live):])
-		r.coroutines = live
+		r.compact()
 		if !progressed {
 			return
 		}
 	}
 }
+
+// compact drops finished coroutines from r.coroutines once they are half
+// of it (a pass over them all at every pass would cost what the passes
+// above save).
+func (r *Runner) compact() {
+	if r.ended*2 <= len(r.coroutines) {
+		return
+	}
+	r.ended = 0
+	live := r.coroutines[:0]
+	for _, co := range r.coroutines {
+		if !co.done {
+			live = append(live, co)
+		}
+	}
+	clear(r.coroutines[len(live):])
+	r.coroutines = live
+}
+
+// due lists co for a look: in the pass under way when it comes after the
+// coroutine that runs, otherwise at the next pass (a coroutine started
+// outside any pass is in polled already).
+func (r *Runner) due(co *coroutine) {
+	switch {
+	case r.inPass && co.id > r.at:
+		if i, found := slices.BinarySearchFunc(r.pass[r.next:], co.id, byID); !found {
+			r.pass = slices.Insert(r.pass, r.next+i, co)
+		}
+	case co.waits != nil:
+		r.woken = append(r.woken, co)
+	}
+}
+
+// poll adds co, blocked on a condition of its own, to polled.
+func (r *Runner) poll(co *coroutine) {
+	i, found := slices.BinarySearchFunc(r.polled, co.id, byID)
+	if !found {
+		r.polled = slices.Insert(r.polled, i, co)
+	}
+}
+
+// unpoll removes co, which is about to run, from polled.
+func (r *Runner) unpoll(co *coroutine) {
+	if i, found := slices.BinarySearchFunc(r.polled, co.id, byID); found {
+		r.polled = slices.Delete(r.polled, i, i+1)
+	}
+}
+
+// insertByID inserts co into s, which is in creation order, unless it is
+// there already.
+func insertByID(s []*coroutine, co *coroutine) []*coroutine {
+	i, found := slices.BinarySearchFunc(s, co.id, byID)
+	if found {
+		return s
+	}
+	return slices.Insert(s, i, co)
+}
+
+func byID(c *coroutine, id int64) int { return cmp.Compare(c.id, id) }
 
 // Close unwinds every coroutine so that no goroutine outlives the runner.
 func (r *Runner) Close() {
@@ -202,5 +335,5 @@ func (r *Runner) Close() {
 			r.switchTo(co, false)
 		}
 	}
-	r.coroutines = nil
+	r.coroutines, r.polled, r.woken, r.pass = nil, nil, nil, nil
 }

@@ -2,7 +2,10 @@ package replay
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,5 +116,105 @@ func TestCoroutinePanicFailsTheTask(t *testing.T) {
 				t.Fatalf("error %v, want the coroutine's panic", err)
 			}
 		})
+	}
+}
+
+// schedulingProgram is a workflow whose coroutines, each driven by a
+// random source of its own, wait on futures, set them, wait for a shared
+// counter to reach a value, bump it, and start more coroutines; it logs
+// every step to trace, so that two runs of it can be compared.
+func schedulingProgram(seed uint64, trace *[]string) Func {
+	return func(r *Runner, _ []byte) ([]byte, error) {
+		const nFutures = 12
+		futures := make([]*Future, nFutures)
+		for i := range futures {
+			futures[i] = r.NewSettable()
+		}
+		counter, started := 0, 0
+		logf := func(format string, args ...any) { *trace = append(*trace, fmt.Sprintf(format, args...)) }
+		var body func(name string, rng *rand.Rand, steps int)
+		body = func(name string, rng *rand.Rand, steps int) {
+			for step := range steps {
+				switch k := rng.IntN(9); k {
+				case 7, 8:
+					f := rng.IntN(nFutures)
+					logf("%s sets %d", name, f)
+					futures[f].Set(nil, nil)
+				case 0, 1:
+					f := rng.IntN(nFutures)
+					logf("%s waits on %d", name, f)
+					futures[f].Wait()
+					logf("%s got %d", name, f)
+				case 2:
+					f := rng.IntN(nFutures)
+					logf("%s sets %d", name, f)
+					futures[f].Set(nil, nil)
+				case 3:
+					want := counter + 1 + rng.IntN(3)
+					logf("%s awaits %d", name, want)
+					r.Block(func() bool { return counter >= want })
+					logf("%s saw %d", name, counter)
+				case 4:
+					counter++
+					logf("%s bumps to %d", name, counter)
+				case 5:
+					if started < 30 {
+						started++
+						child := fmt.Sprintf("%s.%d", name, step)
+						crng := rand.New(rand.NewPCG(seed, uint64(started)))
+						logf("%s starts %s", name, child)
+						r.Go(child, func() { body(child, crng, 2+crng.IntN(6)) })
+					}
+				case 6:
+					a, b := rng.IntN(nFutures), rng.IntN(nFutures)
+					logf("%s waits on %d or %d", name, a, b)
+					r.Block(func() bool { return futures[a].Ready() || futures[b].Ready() })
+					logf("%s woke", name)
+				}
+			}
+			logf("%s ends", name)
+		}
+		for i := range 6 {
+			started++
+			child := fmt.Sprint("c", i)
+			crng := rand.New(rand.NewPCG(seed, uint64(started)))
+			r.Go(child, func() { body(child, crng, 4+crng.IntN(8)) })
+		}
+		body("main", rand.New(rand.NewPCG(seed, 0)), 12)
+		// Whatever is still blocked stays so; the workflow ends once the
+		// others have had their turn.
+		r.Block(func() bool { return false })
+		return nil, nil
+	}
+}
+
+// The scheduling that looks only at the coroutines that may run runs
+// them in the order of passes over every coroutine (runFullPasses), for
+// random programs of waits on futures and on conditions, settings and
+// new coroutines.
+func TestSchedulingMatchesFullPasses(t *testing.T) {
+	steps := 0
+	for seed := range uint64(300) {
+		var traces [2][]string
+		for k, full := range []bool{false, true} {
+			r := NewRunner(verifyInfo, schedulingProgram(seed, &traces[k]), nil, nil)
+			r.fullPasses = full
+			if _, err := r.Step(started()); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+		}
+		if !slices.Equal(traces[0], traces[1]) {
+			for i := range min(len(traces[0]), len(traces[1])) {
+				if traces[0][i] != traces[1][i] {
+					t.Fatalf("seed %d: step %d: %q, full passes %q", seed, i, traces[0][i], traces[1][i])
+				}
+			}
+			t.Fatalf("seed %d: %d steps, full passes %d", seed, len(traces[0]), len(traces[1]))
+		}
+		steps += len(traces[0])
+	}
+	if steps < 300*40 {
+		t.Fatalf("the programs ran %d steps in all: too few to compare", steps)
 	}
 }

@@ -14,6 +14,7 @@ type Future struct {
 	order     int64 // resolution order, for deterministic select
 	seq       int64 // the step that created it, 0 for local futures
 	onResolve func()
+	waiters   []*coroutine // blocked in Wait
 }
 
 func (r *Runner) newFuture() *Future { return &Future{r: r} }
@@ -29,6 +30,10 @@ func (f *Future) resolve(v []byte, fail *failure.Failure) {
 	f.value, f.fail = v, fail
 	f.r.resolved++
 	f.order = f.r.resolved
+	for _, co := range f.waiters {
+		f.r.due(co)
+	}
+	f.waiters = nil
 	if f.onResolve != nil {
 		f.onResolve()
 	}
@@ -61,7 +66,7 @@ func (f *Future) Order() int64 { return f.order }
 // the encoded value, the recorded failure, or a local error (event timeout).
 func (f *Future) Wait() ([]byte, *failure.Failure, error) {
 	if !f.ready {
-		f.r.Block(f.Ready)
+		f.r.block(f.Ready, f)
 	}
 	return f.value, f.fail, f.err
 }

@@ -75,6 +75,21 @@ type Runner struct {
 
 	coroutines []*coroutine
 	current    *coroutine
+	// The scheduling of runUntilBlocked: spawned numbers the coroutines;
+	// polled are those not started or blocked on a condition of their own,
+	// woken those whose future resolved since the last pass, pass[next:]
+	// the coroutines left to look at in the pass under way (inPass),
+	// after the one numbered at. fullPasses: look at every coroutine
+	// instead, for tests.
+	spawned    int64
+	ended      int // finished coroutines still in coroutines
+	polled     []*coroutine
+	woken      []*coroutine
+	pass       []*coroutine
+	next       int
+	inPass     bool
+	at         int64
+	fullPasses bool
 	yield      chan struct{} // a pooled coroutine's switch back to the runner
 	killing    bool
 	closed     bool
