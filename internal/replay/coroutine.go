@@ -217,14 +217,8 @@ func (r *Runner) runUntilBlocked() {
 			if co.done || (co.started && !co.cond()) {
 				continue
 			}
-			r.unpoll(co)
-			co.started = true
-			r.switchTo(co, true)
 			progressed = true
-			if co.done {
-				r.ended++
-			}
-			if r.taskErr != nil || r.completion != nil {
+			if r.turn(co) {
 				return
 			}
 		}
@@ -246,14 +240,8 @@ func (r *Runner) runFullPasses() {
 			if co.done || (co.started && !co.cond()) {
 				continue
 			}
-			r.unpoll(co)
-			co.started = true
-			r.switchTo(co, true)
 			progressed = true
-			if co.done {
-				r.ended++
-			}
-			if r.taskErr != nil || r.completion != nil {
+			if r.turn(co) {
 				return
 			}
 		}
@@ -262,6 +250,19 @@ func (r *Runner) runFullPasses() {
 			return
 		}
 	}
+}
+
+// turn runs co, whose turn it is, until it blocks or ends; it reports
+// whether the runner stops there (the task failed or the workflow
+// finished).
+func (r *Runner) turn(co *coroutine) (stop bool) {
+	r.unpoll(co)
+	co.started = true
+	r.switchTo(co, true)
+	if co.done {
+		r.ended++
+	}
+	return r.taskErr != nil || r.completion != nil
 }
 
 // compact drops finished coroutines from r.coroutines once they are half
