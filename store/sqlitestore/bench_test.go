@@ -10,62 +10,64 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
+// openBench opens a store in a fresh directory, closed when b ends.
+func openBench(b *testing.B) *Store {
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// benchTask is activity task seq as a fused step leases it at t0.
+func benchTask(t0 time.Time, seq int64) *store.ActivityTask {
+	return &store.ActivityTask{Seq: seq, Name: "AddOne", Input: []byte(`41`), Options: []byte(`{}`), State: store.ActivityRunning,
+		Attempt: 1, ScheduledAt: t0, VisibleAt: t0, StartedAt: t0, LeaseOwner: "w", LeaseUntil: t0.Add(time.Minute)}
+}
+
 // BenchmarkWorkflowTurn measures a whole one-activity workflow on the
 // store: start, claim, commit scheduling the activity, claim and finish the
 // activity, claim and commit the completion. Each step is its own durable
 // transaction (6 fsyncs per iteration).
 func BenchmarkWorkflowTurn(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openBench(b)
 	ctx := context.Background()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	must := func(errs []error, err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, e := range errs {
-			if e != nil {
-				b.Fatal(e)
-			}
-		}
-	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprint("i", i)
-		must(s.Apply(ctx, []store.Op{&store.RunCreateOp{
+		mustApply(b, s, &store.RunCreateOp{
 			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: []byte(`{"n":1}`), CreatedAt: t0, UpdatedAt: t0},
 			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0},
-		}}))
+		})
 		tasks, err := s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)})
 		if err != nil || len(tasks) != 1 {
 			b.Fatal(err, len(tasks))
 		}
 		tk := tasks[0]
-		must(s.Apply(ctx, []store.Op{&store.WorkflowTaskCommitOp{
+		mustApply(b, s, &store.WorkflowTaskCommitOp{
 			InstanceID: id, RunID: id, LeaseOwner: "w", HistoryLen: 0, Status: store.StatusRunning, UpdatedAt: t0,
 			NewEvents:     []*store.Event{{ID: 1, Type: "ExecutionStarted", Time: t0}, {ID: 2, Type: "TaskScheduled", Time: t0}},
 			Consumed:      []int64{tk.Messages[0].ID},
 			NewActivities: []*store.ActivityTask{{Seq: 2, Name: "a", State: store.ActivityReady, ScheduledAt: t0, VisibleAt: t0}},
-		}}))
+		})
 		acts, err := s.ActivityTaskClaim(ctx, &store.ActivityTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)})
 		if err != nil || len(acts) != 1 {
 			b.Fatal(err, len(acts))
 		}
-		must(s.Apply(ctx, []store.Op{&store.ActivityTaskFinishOp{RunID: id, Seq: 2, Attempt: 1,
-			Message: store.Message{Type: "TaskCompleted", VisibleAt: t0}}}))
+		mustApply(b, s, &store.ActivityTaskFinishOp{RunID: id, Seq: 2, Attempt: 1,
+			Message: store.Message{Type: "TaskCompleted", VisibleAt: t0}})
 		tasks, err = s.WorkflowTaskClaim(ctx, &store.WorkflowTaskClaimParams{Owner: "w", Max: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)})
 		if err != nil || len(tasks) != 1 || tasks[0].Run.RunID != id {
 			b.Fatal(err, len(tasks))
 		}
-		must(s.Apply(ctx, []store.Op{&store.WorkflowTaskCommitOp{
+		mustApply(b, s, &store.WorkflowTaskCommitOp{
 			InstanceID: id, RunID: id, LeaseOwner: "w", HistoryLen: 2, Status: store.StatusCompleted, UpdatedAt: t0,
 			NewEvents: []*store.Event{{ID: 3, Type: "TaskCompleted", Time: t0}, {ID: 4, Type: "ExecutionCompleted", Time: t0}},
 			Consumed:  []int64{tasks[0].Messages[0].ID},
 			Output:    []byte(`"ok"`),
-		}}))
+		})
 	}
 }
 
@@ -74,18 +76,11 @@ func BenchmarkWorkflowTurn(b *testing.B) {
 // (which schedules the next activity, leased at once), in batches of 32
 // ops per durable transaction. One op is one step.
 func BenchmarkFusedStep(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openBench(b)
 	ctx := context.Background()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	const runs, batch = 256, 32
-	running := func(seq int64) *store.ActivityTask {
-		return &store.ActivityTask{Seq: seq, Name: "AddOne", Input: []byte(`41`), Options: []byte(`{}`), State: store.ActivityRunning,
-			Attempt: 1, ScheduledAt: t0, VisibleAt: t0, StartedAt: t0, LeaseOwner: "w", LeaseUntil: t0.Add(time.Minute)}
-	}
+	running := func(seq int64) *store.ActivityTask { return benchTask(t0, seq) }
 	seqs := make([]int64, runs)
 	for i := range runs {
 		id := fmt.Sprint("r", i)
@@ -133,29 +128,11 @@ func BenchmarkFusedStep(b *testing.B) {
 // workflow task each wakes (the third completes the run). One op is one
 // workflow.
 func BenchmarkChainBurst(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
+	s := openBench(b)
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	const batch = 32
-	running := func(seq int64) *store.ActivityTask {
-		return &store.ActivityTask{Seq: seq, Name: "AddOne", Input: []byte(`41`), Options: []byte(`{}`), State: store.ActivityRunning,
-			Attempt: 1, ScheduledAt: t0, VisibleAt: t0, StartedAt: t0, LeaseOwner: "w", LeaseUntil: t0.Add(time.Minute)}
-	}
-	apply := func(ops []store.Op) {
-		errs, err := s.Apply(ctx, ops)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, e := range errs {
-			if e != nil {
-				b.Fatal(e)
-			}
-		}
-	}
+	running := func(seq int64) *store.ActivityTask { return benchTask(t0, seq) }
+	apply := func(ops []store.Op) { mustApply(b, s, ops...) }
 	b.ResetTimer()
 	for n := 0; n < b.N; n += batch {
 		k := min(batch, b.N-n)

@@ -27,7 +27,8 @@ func startOp(id string, input []byte, t0 time.Time) *store.RunCreateOp {
 	}
 }
 
-func mustApply(t *testing.T, s *Store, ops ...store.Op) {
+// mustApply applies ops and fails t unless Apply and each op succeeded.
+func mustApply(t testing.TB, s *Store, ops ...store.Op) {
 	t.Helper()
 	errs, err := s.Apply(context.Background(), ops)
 	if err != nil {
