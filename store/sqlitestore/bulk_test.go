@@ -473,6 +473,13 @@ func TestBulkApplyMatchesOpByOp(t *testing.T) {
 		}
 		results[k], dumps[k] = b.String(), f.dump()
 	}
+	sameBothWays(t, results, dumps)
+}
+
+// sameBothWays fails t unless the outcomes and the databases of a run
+// through the bulk statements (index 0) and of one op by op (1) match.
+func sameBothWays(t *testing.T, results, dumps [2]string) {
+	t.Helper()
 	if results[0] != results[1] {
 		t.Errorf("outcomes differ:\nbulk:\n%s\nop by op:\n%s", results[0], results[1])
 	}

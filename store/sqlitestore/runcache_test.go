@@ -377,10 +377,5 @@ func TestBulkApplyWithRunCacheMatchesOpByOp(t *testing.T) {
 		batch(f.finishSecond("e"), f.finish("b", false))
 		results[k], dumps[k] = b.String(), f.dump()
 	}
-	if results[0] != results[1] {
-		t.Errorf("outcomes differ:\nbulk:\n%s\nop by op:\n%s", results[0], results[1])
-	}
-	if dumps[0] != dumps[1] {
-		t.Errorf("databases differ:\nbulk:\n%s\nop by op:\n%s", dumps[0], dumps[1])
-	}
+	sameBothWays(t, results, dumps)
 }
