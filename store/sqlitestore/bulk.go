@@ -112,9 +112,9 @@ type bulkItem struct {
 	op    store.Op
 	c     *store.WorkflowTaskCommitOp
 	r     *runRow
-	full  bool // r is the whole row (not only what bulkReadSQL reads)
+	full  bool // r is the whole row (not only what bulkReadSQL reads); a fused result's task is known by run and seq
 	fused bool
-	rowid int64 // the fused result's activity task; 0: known by run and seq
+	rowid int64 // the fused result's activity task, when not full
 }
 
 // bulkApply applies the workflow task outcomes of ops that go together
@@ -292,11 +292,12 @@ func (w *wtx) bulkStarts(ops []store.Op, cand []int, done []bool) (int, error) {
 // and commitRun would apply them.
 func (w *wtx) bulkFused(ops []store.Op, cand []int) ([]bulkItem, error) {
 	type found struct {
-		rowid   int64
+		rowid   int64 // 0 when cached
 		state   string
 		attempt int
 		dead    int64
 		run     runRow
+		cached  bool // from the run cache: the whole row, the task known by run and seq
 	}
 	got := make(map[string]*found, len(cand))
 	// The runs the cache kept whole, with the task: no need to read them.
@@ -306,7 +307,7 @@ func (w *wtx) bulkFused(ops []store.Op, cand []int) ([]bulkItem, error) {
 		if e := w.bulkPrev[f.RunID]; e != nil {
 			if k := slices.IndexFunc(e.tasks, func(t taskFence) bool { return t.seq == f.Seq }); k >= 0 {
 				t := e.tasks[k]
-				got[f.RunID] = &found{state: t.state, attempt: t.attempt, dead: t.deadline, run: e.row}
+				got[f.RunID] = &found{state: t.state, attempt: t.attempt, dead: t.deadline, run: e.row, cached: true}
 				continue
 			}
 		}
@@ -368,7 +369,7 @@ func (w *wtx) bulkFused(ops []store.Op, cand []int) ([]bulkItem, error) {
 				continue
 			}
 		}
-		items = append(items, bulkItem{i: i, op: f, c: c, r: r, full: g.rowid == 0, fused: true, rowid: g.rowid})
+		items = append(items, bulkItem{i: i, op: f, c: c, r: r, full: g.cached, fused: true, rowid: g.rowid})
 	}
 	return items, nil
 }
@@ -477,10 +478,10 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 		c, r := it.c, it.r
 		byRun[r.RunID] = it
 		if it.fused {
-			if it.rowid != 0 {
-				rowids = append(rowids, it.rowid)
-			} else {
+			if it.full {
 				keyed = append(keyed, r.RunID, it.op.(*store.ActivityTaskFinishOp).Seq)
+			} else {
+				rowids = append(rowids, it.rowid)
 			}
 			c.Consumed = nil
 		}
