@@ -69,8 +69,9 @@ func (s *Store) writer(ctx context.Context, durable bool, fn func(w *wtx) error)
 	if err := s.unsynced; err != nil {
 		return err
 	}
-	// Every write empties the run cache; an Apply of one op may use what
-	// it held (w.prev) and refill it.
+	// Every write empties the run cache; an Apply of one op, or of ops
+	// that all go through the bulk statements, may use what it held
+	// (w.prev) and refill it.
 	w := &wtx{s: s, ctx: context.WithoutCancel(ctx), prevBytes: s.runsBytes}
 	w.prev = s.takeRuns()
 	if !durable {
