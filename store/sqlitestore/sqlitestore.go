@@ -8,9 +8,10 @@
 // when one fails, the transaction is rolled back and run again with a
 // SAVEPOINT around each op from that one on, so that a failed op leaves no
 // trace. The workflow task outcomes and starts of a batch are written with
-// one statement per table (bulk.go). An Apply of a single op starts from
-// the rows of its run that the previous such Apply left, instead of
-// reading them back (runcache.go). Reads use a small pool of read-only
+// one statement per table (bulk.go). An Apply of a single op, and the
+// bulk statements, start from the rows of their runs that the previous
+// such Applies left, instead of reading them back (runcache.go). Reads
+// use a small pool of read-only
 // connections that see the last committed state. Hot statements are
 // prepared once per connection. The writer connection goes through a VFS
 // that writes the WAL frames of a transaction with one pwrite (walvfs.go).
