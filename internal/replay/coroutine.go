@@ -219,6 +219,12 @@ func (r *Runner) runUntilBlocked() {
 			}
 			progressed = true
 			if r.turn(co) {
+				// Those woken and not looked at stay woken.
+				for _, c := range r.pass[r.next:] {
+					if c.waits != nil {
+						r.woken = append(r.woken, c)
+					}
+				}
 				return
 			}
 		}
