@@ -85,7 +85,7 @@ func (w *wtx) cachedTask(runID string, seq int64) (taskFence, bool) {
 // noteTask records a task the op inserted, for keepRun.
 func (w *wtx) noteTask(t *store.ActivityTask) {
 	if w.single {
-		w.newTasks = append(w.newTasks, taskFence{t.Seq, string(t.State), t.Attempt, micros(t.Deadline)})
+		w.newTasks = append(w.newTasks, fenceOf(t))
 	}
 }
 
