@@ -305,10 +305,7 @@ func (r *Runner) due(co *coroutine) {
 
 // poll adds co, blocked on a condition of its own, to polled.
 func (r *Runner) poll(co *coroutine) {
-	i, found := slices.BinarySearchFunc(r.polled, co.id, byID)
-	if !found {
-		r.polled = slices.Insert(r.polled, i, co)
-	}
+	r.polled = insertByID(r.polled, co)
 }
 
 // unpoll removes co, which is about to run, from polled.
