@@ -197,9 +197,10 @@ func freshOutcome(op *store.RunCreateOp) bool {
 	if !fusedStart(op) || c.InstanceID != op.Run.InstanceID || !simpleOutcome(c) || c.Status.Finished() {
 		return false
 	}
-	r := newRunRow(&op.Run)
-	r.afterTask(c)
-	return !leasable(r, c.Eager, nil)
+	// The new run's row has no lease and no ready_at, and its inbox is
+	// empty: c.Eager leases nothing (leasable is false), as in
+	// commitRunAs.
+	return true
 }
 
 // bulkStarts creates the runs of the starts ops[cand] whose instances
