@@ -114,7 +114,8 @@ type bulkItem struct {
 	r     *runRow
 	full  bool // r is the whole row (not only what bulkReadSQL reads); a fused result's task is known by run and seq
 	fused bool
-	rowid int64 // the fused result's activity task, when not full
+	rowid int64       // the fused result's activity task, when not full
+	added []taskFence // the tasks c schedules, as bulkWrite inserts them
 }
 
 // bulkApply applies the workflow task outcomes of ops that go together
@@ -502,6 +503,7 @@ func (w *wtx) bulkWrite(items []bulkItem) error {
 			for _, a := range c.NewActivities {
 				t, _ := store.NewActivityTask(r.InstanceID, r.RunID, a) // checked by simpleOutcome
 				newTasks = append(newTasks, taskArgs(t)...)
+				it.added = append(it.added, fenceOf(t))
 			}
 		}
 		// The run as commitRun leaves it.
@@ -625,12 +627,7 @@ func (w *wtx) keepBulkRun(it *bulkItem) {
 	if f, ok := it.op.(*store.ActivityTaskFinishOp); ok {
 		done = f.Seq
 	}
-	var added []taskFence
-	for _, a := range c.NewActivities {
-		t, _ := store.NewActivityTask(r.InstanceID, r.RunID, a) // checked by simpleOutcome
-		added = append(added, fenceOf(t))
-	}
-	if k := newRunEntry(r, keptTasks(w.bulkPrev[r.RunID], done, nil, added)); k != nil {
+	if k := newRunEntry(r, keptTasks(w.bulkPrev[r.RunID], done, nil, it.added)); k != nil {
 		w.bulkKept = append(w.bulkKept, k)
 	}
 }
