@@ -214,6 +214,7 @@ func (r *Runner) runUntilBlocked() {
 				continue // listed twice
 			}
 			r.at = co.id
+			r.looked++
 			if co.done || (co.started && !co.cond()) {
 				continue
 			}
@@ -243,6 +244,7 @@ func (r *Runner) runFullPasses() {
 		progressed := false
 		for i := 0; i < len(r.coroutines); i++ {
 			co := r.coroutines[i]
+			r.looked++
 			if co.done || (co.started && !co.cond()) {
 				continue
 			}

@@ -218,3 +218,43 @@ func TestSchedulingMatchesFullPasses(t *testing.T) {
 		t.Fatalf("the programs ran %d steps in all: too few to compare", steps)
 	}
 }
+
+// A pass looks at the coroutines that may run, not at every one: with
+// 100 branches each waiting on a future of its own and the workflow
+// waiting for them all, resolving one future looks at a few coroutines
+// (the branch, and the workflow's own condition), where passes over
+// every coroutine would look at about 200.
+func TestPassLooksOnlyAtCoroutinesThatMayRun(t *testing.T) {
+	const n = 100
+	futures := make([]*Future, n)
+	fn := func(r *Runner, _ []byte) ([]byte, error) {
+		done := 0
+		for i := range futures {
+			futures[i] = r.NewSettable()
+			r.Go(fmt.Sprint("b", i), func() {
+				futures[i].Wait()
+				done++
+			})
+		}
+		r.Block(func() bool { return done == n })
+		return nil, nil
+	}
+	r := NewRunner(verifyInfo, fn, nil, nil)
+	defer r.Close()
+	if _, err := r.Step(started()); err != nil {
+		t.Fatal(err)
+	}
+	before := r.looked
+	for _, f := range futures[:n-1] {
+		f.Set(nil, nil)
+		r.runUntilBlocked()
+	}
+	if per := float64(r.looked-before) / (n - 1); per > 4 {
+		t.Fatalf("a resolved future made the passes look at %.1f coroutines, want at most 4", per)
+	}
+	futures[n-1].Set(nil, nil)
+	r.runUntilBlocked()
+	if r.completion == nil {
+		t.Fatal("the workflow did not complete once every branch had run")
+	}
+}
