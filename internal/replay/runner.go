@@ -90,7 +90,7 @@ type Runner struct {
 	inPass     bool
 	at         int64
 	fullPasses bool
-	looked     int // coroutines the passes looked at, for tests
+	looked     int           // coroutines the passes looked at, for tests
 	yield      chan struct{} // a pooled coroutine's switch back to the runner
 	killing    bool
 	closed     bool
