@@ -2,7 +2,9 @@
 // used by one process.
 //
 // Every connection runs in WAL mode with synchronous=FULL, so Apply and the
-// claims return only after their transaction is fsynced. All writes go
+// activity task claims return only after their transaction is fsynced; a
+// workflow task claim, a lease and no promise, commits with
+// synchronous=NORMAL (writeSync, docs/guarantees.md). All writes go
 // through a single connection (SQLite has one writer at a time) inside
 // BEGIN IMMEDIATE transactions. A batch's ops run without savepoints;
 // when one fails, the transaction is rolled back and run again with a
