@@ -89,7 +89,7 @@ func (e *Env) taskCounts() (taskCounts, error) {
 
 // waitTasks reads the engine's observer until it has counted want more
 // tasks (cached or replayed) of workflow than before, for at most 5 s, and
-// returns the last reading. The engine tells its observer about a task
+// returns a reading begun once it has (the last one at the deadline). The engine tells its observer about a task
 // after the task's commit, which is also when a client waiting for the
 // workflow learns the result: a reading right after the result may miss
 // the task.
@@ -101,7 +101,14 @@ func (e *Env) waitTasks(workflow string, before taskCounts, want int) (taskCount
 			return c, err
 		}
 		n := c.get(workflow, "cached") + c.get(workflow, "replayed") - before.get(workflow, "cached") - before.get(workflow, "replayed")
-		if n >= want || time.Now().After(deadline) {
+		if n >= want {
+			// One gathering is no snapshot: it may read the tasks'
+			// histogram before a task's time and their counter after its
+			// count. The time is observed before the count, so a
+			// gathering begun now holds the time of every task counted.
+			return e.taskCounts()
+		}
+		if time.Now().After(deadline) {
 			return c, nil
 		}
 		time.Sleep(5 * time.Millisecond)

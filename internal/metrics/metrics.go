@@ -136,7 +136,8 @@ func (m *Metrics) WorkflowTask(name string, replayed, failed bool, d time.Durati
 	case replayed:
 		outcome = "replayed"
 	}
-	// The time first: a reader that sees the task counted sees its time.
+	// The time first: a gathering begun once the task is counted sees its
+	// time (one gathering is no snapshot of both).
 	m.taskLatency.WithLabelValues(name).Observe(d.Seconds())
 	m.tasks.WithLabelValues(name, outcome).Inc()
 }
