@@ -48,8 +48,9 @@ its client starts them and waits for them. fsync_ms is the disk's measured fsync
 latency and commit_ms its measured durable SQLite commit, so that figures
 from different disks can be compared. On SQLite, chain3 also reports the
 median of the WAL fsyncs its one-at-a-time runs waited for (wal_fsync_ms)
-and how many a workflow made (wal_fsyncs_per_workflow): p50_ms less their
-product is the engine's own part of the latency.
+and how many a workflow made (wal_fsyncs_per_workflow), and each run's
+latency less the WAL fsyncs it waited for (engine_p50_ms, engine_p99_ms):
+the engine's own part of the latency, whatever the disk.
 
 --store postgres://… (or postgresql://…) runs the embedded node on
 PostgreSQL instead: the run creates a fresh schema named perdure_bench_

@@ -48,6 +48,12 @@ func ReadWALSyncs() *WALSyncs {
 	return s
 }
 
+// WALSyncTime is the time the WAL fsyncs of every store of this process
+// have taken so far, as ReadWALSyncs().Total() but without reading the
+// counts: the difference of two readings is the time spent in the fsyncs
+// made between them.
+func WALSyncTime() time.Duration { return time.Duration(walSyncTotal.Load()) }
+
 // Since returns the fsyncs of s that earlier had not counted.
 func (s *WALSyncs) Since(earlier *WALSyncs) *WALSyncs {
 	d := new(WALSyncs)

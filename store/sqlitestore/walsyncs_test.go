@@ -12,11 +12,11 @@ func TestWALSyncsCounted(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "w.db"))
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	mustApply(t, s, startOp("warm", []byte(`0`), t0))
-	before := ReadWALSyncs()
+	before, beforeTime := ReadWALSyncs(), WALSyncTime()
 	for i := range 20 {
 		mustApply(t, s, startOp(fmt.Sprint("r", i), []byte(`1`), t0))
 	}
-	got := ReadWALSyncs().Since(before)
+	got, took := ReadWALSyncs().Since(before), WALSyncTime()-beforeTime
 	// One fsync a commit; a WAL that starts over also syncs its header.
 	if n := got.Count(); n < 20 || n > 25 {
 		t.Fatalf("20 durable commits counted %d WAL fsyncs, want 20 (a few more when the WAL restarts)", n)
@@ -26,6 +26,9 @@ func TestWALSyncsCounted(t *testing.T) {
 	}
 	if tot := got.Total(); tot < 20*got.Median()/2 || tot > time.Minute {
 		t.Fatalf("20 fsyncs of median %v took %v together", got.Median(), tot)
+	}
+	if took != got.Total() {
+		t.Fatalf("WALSyncTime moved by %v, the counts' total by %v", took, got.Total())
 	}
 	atMost, count, total := s.WALSyncHistogram([]time.Duration{0, time.Hour})
 	if atMost[0] != 0 || atMost[1] != count || count < 20 || total <= 0 {
