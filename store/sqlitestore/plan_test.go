@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -31,7 +34,7 @@ func TestQueryPlans(t *testing.T) {
 		{`UPDATE activity_tasks SET lease_owner = '' WHERE due_at IS NOT NULL AND state = 'RUNNING' AND lease_owner <> '' AND (? = '' OR lease_owner = ?)`, []any{"o", "o"}, "activity_tasks_due"},
 		{`SELECT ` + msgCols + ` FROM messages WHERE run_id = ? ORDER BY id`, []any{"r"}, "messages_run"},
 		{`SELECT ` + runCols + ` FROM runs WHERE instance_id = ? AND is_current = 1`, []any{"i"}, "runs_current"},
-		{`SELECT instance_id FROM runs INDEXED BY runs_finished WHERE is_current = 1 AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},
+		{`SELECT instance_id FROM runs INDEXED BY runs_finished WHERE ` + finishedCond + ` AND status IN (?) ORDER BY completed_at, instance_id LIMIT ?`, []any{"FAILED", 5}, "runs_finished"},
 		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{5}, "runs_created"},
 		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 AND name = ? ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{"w", 5}, "runs_name_created"},
 		{`SELECT ` + runCols + ` FROM runs WHERE is_current = 1 AND status IN (?) ORDER BY created_at DESC, run_id DESC LIMIT ?`, []any{"RUNNING", 5}, "runs_status_created"},
@@ -54,4 +57,75 @@ func TestQueryPlans(t *testing.T) {
 			t.Errorf("%s\nplan: %s\nwant index %s", c.query, p, c.index)
 		}
 	}
+}
+
+// TestRunWritesBuildNoTemporaryTables checks that inserting a run and
+// finishing one evaluate runs_finished's condition without building a
+// temporary B-tree, as an IN list of the finished statuses did (migration
+// 5): one per start and two per finish, on every workflow's path.
+func TestRunWritesBuildNoTemporaryTables(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "plan.db"))
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO runs (` + runCols + `) VALUES ` + newRunRowSQL + ` ON CONFLICT DO NOTHING`,
+		`INSERT INTO runs (` + runCols + `) VALUES ` + newRunRowSQL + `, ` + newRunRowSQL + ` ON CONFLICT DO NOTHING`,
+		updateRunSQL[setStatus|setOutput|setCompleted],
+		updateRunSQL[setStatus|setFailure|setCompleted],
+		updateRunSQL[setStatus],
+	} {
+		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN "+q, make([]any, params(q))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, fmt.Sprint(vals[1]))
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(ops) == 0 {
+			t.Fatalf("%s: no program", q)
+		}
+		if slices.Contains(ops, "OpenEphemeral") {
+			t.Errorf("%s\nopens a temporary B-tree: %s", q, strings.Join(ops, " "))
+		}
+	}
+}
+
+// params is the number of parameters of q: its ?s, or the largest N of
+// its ?Ns.
+func params(q string) int {
+	n, numbered := 0, 0
+	for i := 0; i < len(q); i++ {
+		if q[i] != '?' {
+			continue
+		}
+		j := i + 1
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			n++
+			continue
+		}
+		k, err := strconv.Atoi(q[i+1 : j])
+		if err != nil {
+			panic(err)
+		}
+		numbered = max(numbered, k)
+	}
+	return max(n, numbered)
 }

@@ -331,6 +331,10 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) (*store.Run
 
 var finishedStatuses = []store.Status{store.StatusCompleted, store.StatusFailed, store.StatusTerminated, store.StatusContinuedAsNew}
 
+// finishedCond is the condition of the partial index runs_finished
+// (migration 5), which a query must repeat to use it.
+const finishedCond = `is_current = 1 AND (status = 'COMPLETED' OR status = 'FAILED' OR status = 'TERMINATED' OR status = 'CONTINUED_AS_NEW')`
+
 // Purge deletes finished instances.
 func (s *Store) Purge(ctx context.Context, p *store.PurgeParams) (int, error) {
 	n := 0
@@ -363,11 +367,10 @@ func (s *Store) Purge(ctx context.Context, p *store.PurgeParams) (int, error) {
 			}
 		}
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(statuses)), ", ")
-		// The status list is repeated so that runs_finished applies; it is
-		// named so that the planner does not prefer runs_status_created
-		// and sort.
-		q := `SELECT instance_id FROM runs INDEXED BY runs_finished WHERE is_current = 1
-			AND status IN ('COMPLETED', 'FAILED', 'TERMINATED', 'CONTINUED_AS_NEW') AND status IN (` + ph + `)`
+		// The index's condition is repeated so that runs_finished applies;
+		// the index is named so that the planner does not prefer
+		// runs_status_created and sort.
+		q := `SELECT instance_id FROM runs INDEXED BY runs_finished WHERE ` + finishedCond + ` AND status IN (` + ph + `)`
 		var args []any
 		for _, st := range statuses {
 			args = append(args, string(st))
