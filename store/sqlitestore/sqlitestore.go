@@ -53,6 +53,14 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the number of read connections. Default 4.
 	ReadConns int
+	// Exclusive keeps the database file locked against every other
+	// process for as long as the store is open, and the WAL's index in
+	// this process's memory instead of a shared-memory file (SQLite's
+	// unix-excl VFS): each transaction then takes its locks without a
+	// system call (six fewer a commit), but no other process can read the
+	// file while the store is open, not even sqlite3's .backup. Default
+	// off. Not available on Windows.
+	Exclusive bool
 	// Deprecated: NextWakeup compares with the time its caller passes
 	// (the engine's clock, virtual or not); Now has no effect.
 	Now func() time.Time
@@ -169,6 +177,12 @@ func (s *Store) open(opts Options) error {
 		q.Set("_journal_mode", "WAL")
 		return "file:" + uriPath(s.path) + "?" + q.Encode()
 	}
+	// The readers and the checkpoints go through SQLite's VFS, the writer
+	// through a VFS of its own over it.
+	vfs := ""
+	if opts.Exclusive {
+		vfs = "&vfs=unix-excl"
+	}
 	var err error
 	// temp_store(MEMORY): the statement journal of a savepoint or of a
 	// multi-row statement (a copy of each page it changes, to undo it)
@@ -177,10 +191,11 @@ func (s *Store) open(opts Options) error {
 	// the WAL's.
 	// The writer goes through the VFS that combines its WAL writes
 	// (walvfs.go).
-	if err := registerWALVFS(); err != nil {
+	wvfs := walVFSFor(opts.Exclusive)
+	if err := wvfs.register(); err != nil {
 		return err
 	}
-	wdsn := pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)") + "&vfs=" + walVFSName
+	wdsn := pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)") + "&vfs=" + wvfs.name
 	if s.wdb, err = sql.Open("sqlite", wdsn); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
 	}
@@ -195,7 +210,7 @@ func (s *Store) open(opts Options) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if s.rdb, err = sql.Open("sqlite", pragmas("query_only(ON)")); err != nil {
+	if s.rdb, err = sql.Open("sqlite", pragmas("query_only(ON)")+vfs); err != nil {
 		return fmt.Errorf("sqlitestore: open %s for reading: %w", s.path, err)
 	}
 	s.rdb.SetMaxOpenConns(readers)
@@ -205,7 +220,7 @@ func (s *Store) open(opts Options) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: open %s for reading: %w", s.path, err)
 	}
-	if err := s.startCheckpointer(pragmas()); err != nil {
+	if err := s.startCheckpointer(pragmas() + vfs); err != nil {
 		return fmt.Errorf("sqlitestore: open %s for checkpoints: %w", s.path, err)
 	}
 	return nil

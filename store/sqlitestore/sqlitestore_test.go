@@ -15,13 +15,20 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := Open(filepath.Join(t.TempDir(), "perdure.db"), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"shared", Options{}}, {"exclusive", Options{Exclusive: true}}} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				s, err := Open(filepath.Join(t.TempDir(), "perdure.db"), c.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
 
 func open(t *testing.T, path string) *Store {

@@ -12,9 +12,10 @@ import (
 	lib "modernc.org/sqlite/lib"
 )
 
-// The writer connection opens the database through walVFSName, a VFS that
-// is SQLite's default one (unix) except for what it does with the writes
-// to a WAL file: it combines them.
+// The writer connection opens the database through a VFS of its own
+// (walVFSes), SQLite's unix VFS (or its unix-excl variant, see
+// Options.Exclusive) except for what it does with the writes to a WAL
+// file: it combines them.
 //
 // SQLite appends a transaction to the WAL as frames, each written with two
 // pwrite calls (a 24-byte header, then the page), then fsyncs the file
@@ -35,7 +36,6 @@ import (
 // another connection before its frames are in the file: SQLite publishes
 // a commit (in the shared-memory index) only after it has written its
 // last frame, which flushes the buffer.
-const walVFSName = "perdure-wal"
 
 // walBufSize is the largest run of appended bytes held before it is
 // written: the most the unix VFS writes in one call (it masks a write's
@@ -56,13 +56,32 @@ type walFile struct {
 
 var walInnerOff = (unsafe.Sizeof(walFile{}) + 15) &^ 15
 
-var (
-	walVFSOnce sync.Once
-	walVFSErr  error
-	baseVFS    uintptr // the default VFS
-	baseOpen   uintptr // its xOpen
-	walMethods lib.Tsqlite3_io_methods
-)
+// walVFS is one registration of the VFS, over the SQLite VFS named base
+// ("": the default one, unix).
+type walVFS struct {
+	name, base string
+
+	once     sync.Once
+	err      error
+	p        atomic.Uintptr // the registered sqlite3_vfs
+	baseVFS  uintptr        // base's
+	baseOpen uintptr        // its xOpen
+}
+
+// walVFSes are the VFS over unix, and the one over unix-excl that
+// Options.Exclusive selects.
+var walVFSes = [2]walVFS{{name: "perdure-wal"}, {name: "perdure-wal-excl", base: "unix-excl"}}
+
+// walVFSFor returns the registration for a store with exclusive (or not)
+// locks.
+func walVFSFor(exclusive bool) *walVFS {
+	if exclusive {
+		return &walVFSes[1]
+	}
+	return &walVFSes[0]
+}
+
+var walMethods lib.Tsqlite3_io_methods
 
 // walStats counts, for tests, the writes the VFS took and their bytes, the
 // pwrite calls it made of them, and the writes that did not append
@@ -71,34 +90,44 @@ var walStats struct {
 	writes, bytes, pwrites, rewrites atomic.Int64
 }
 
-// registerWALVFS registers the VFS once per process.
-func registerWALVFS() error {
-	walVFSOnce.Do(func() {
-		tls := libc.NewTLS()
-		defer tls.Close()
-		baseVFS = lib.Xsqlite3_vfs_find(tls, 0)
-		if baseVFS == 0 {
-			walVFSErr = fmt.Errorf("sqlitestore: SQLite has no default VFS")
-			return
+// register registers v once per process.
+func (v *walVFS) register() error {
+	v.once.Do(func() { v.err = v.registerOnce() })
+	return v.err
+}
+
+func (v *walVFS) registerOnce() error {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	var zBase uintptr
+	if v.base != "" {
+		var err error
+		if zBase, err = libc.CString(v.base); err != nil {
+			return fmt.Errorf("sqlitestore: register the WAL VFS: %w", err)
 		}
-		base := (*lib.Tsqlite3_vfs)(cptr(baseVFS))
-		baseOpen = base.FxOpen
-		name, err := libc.CString(walVFSName)
-		if err != nil {
-			walVFSErr = fmt.Errorf("sqlitestore: register the WAL VFS: %w", err)
-			return
-		}
-		p := libc.Xcalloc(tls, 1, libc.Tsize_t(unsafe.Sizeof(lib.Tsqlite3_vfs{})))
-		if p == 0 {
-			walVFSErr = fmt.Errorf("sqlitestore: register the WAL VFS: out of memory")
-			return
-		}
-		v := (*lib.Tsqlite3_vfs)(cptr(p))
-		*v = *base
-		v.FpNext = 0
-		v.FzName = name
-		v.FszOsFile = int32(walInnerOff) + base.FszOsFile
-		v.FxOpen = cfunc(walOpen)
+		defer libc.Xfree(tls, zBase)
+	}
+	v.baseVFS = lib.Xsqlite3_vfs_find(tls, zBase)
+	if v.baseVFS == 0 {
+		return fmt.Errorf("sqlitestore: SQLite has no VFS %q", v.base)
+	}
+	base := (*lib.Tsqlite3_vfs)(cptr(v.baseVFS))
+	v.baseOpen = base.FxOpen
+	name, err := libc.CString(v.name)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: register the WAL VFS: %w", err)
+	}
+	p := libc.Xcalloc(tls, 1, libc.Tsize_t(unsafe.Sizeof(lib.Tsqlite3_vfs{})))
+	if p == 0 {
+		return fmt.Errorf("sqlitestore: register the WAL VFS: out of memory")
+	}
+	vfs := (*lib.Tsqlite3_vfs)(cptr(p))
+	*vfs = *base
+	vfs.FpNext = 0
+	vfs.FzName = name
+	vfs.FszOsFile = int32(walInnerOff) + base.FszOsFile
+	vfs.FxOpen = cfunc(walOpen)
+	walMethodsOnce.Do(func() {
 		walMethods = lib.Tsqlite3_io_methods{
 			FiVersion:               1,
 			FxClose:                 cfunc(walClose),
@@ -114,12 +143,16 @@ func registerWALVFS() error {
 			FxSectorSize:            cfunc(walSectorSize),
 			FxDeviceCharacteristics: cfunc(walDeviceCharacteristics),
 		}
-		if rc := lib.Xsqlite3_vfs_register(tls, p, 0); rc != lib.SQLITE_OK {
-			walVFSErr = fmt.Errorf("sqlitestore: register the WAL VFS: SQLite error %d", rc)
-		}
 	})
-	return walVFSErr
+	// Set before SQLite can call walOpen with p.
+	v.p.Store(p)
+	if rc := lib.Xsqlite3_vfs_register(tls, p, 0); rc != lib.SQLITE_OK {
+		return fmt.Errorf("sqlitestore: register the WAL VFS: SQLite error %d", rc)
+	}
+	return nil
 }
+
+var walMethodsOnce sync.Once
 
 // cfunc returns f as a function pointer of the translated SQLite: the
 // address of its func value, as the translation itself stores them.
@@ -141,14 +174,20 @@ func innerMethods(p uintptr) *lib.Tsqlite3_io_methods {
 	return (*lib.Tsqlite3_io_methods)(cptr((*lib.Tsqlite3_file)(cptr(inner(p))).FpMethods))
 }
 
-func walOpen(tls *libc.TLS, _ uintptr, zName uintptr, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
-	open := cfn[func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32](baseOpen)
+func walOpen(tls *libc.TLS, pVfs uintptr, zName uintptr, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
+	v := &walVFSes[0]
+	if pVfs == walVFSes[1].p.Load() {
+		v = &walVFSes[1]
+	}
+	// The base VFS is passed its own sqlite3_vfs: unix-excl is told from
+	// unix by its name.
+	open := cfn[func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32](v.baseOpen)
 	if flags&lib.SQLITE_OPEN_WAL == 0 {
-		return open(tls, baseVFS, zName, pFile, flags, pOutFlags)
+		return open(tls, v.baseVFS, zName, pFile, flags, pOutFlags)
 	}
 	w := (*walFile)(cptr(pFile))
 	*w = walFile{end: -1}
-	rc := open(tls, baseVFS, zName, inner(pFile), flags, pOutFlags)
+	rc := open(tls, v.baseVFS, zName, inner(pFile), flags, pOutFlags)
 	if (*lib.Tsqlite3_file)(cptr(inner(pFile))).FpMethods != 0 {
 		w.pMethods = uintptr(unsafe.Pointer(&walMethods))
 	}
