@@ -149,6 +149,7 @@ the disk of this machine.
 		fl.IntVar(&cfg.Resumes, "resumes", bench.DefaultResumes, "long-history: workflows built and resumed, one sample each")
 		fl.StringVar(&cfg.StorePath, "store", "", "SQLite file to use (default: a fresh file in a temporary directory, removed afterwards), or a postgres:// URL: a fresh schema in that database")
 		fl.BoolVar(&cfg.Force, "force", false, "use --store even when it exists and is not empty (SQLite)")
+		fl.BoolVar(&cfg.ExclusiveLocking, "sqlite-exclusive-locking", false, "SQLite: open the store as perdure server --sqlite-exclusive-locking does (other processes locked out, fewer system calls per commit)")
 		fl.IntVar(&cfg.Nodes, "nodes", 1, "PostgreSQL: nodes (engines with their own connection pool and worker) sharing the schema; chain3 and fanout")
 		fl.IntVar(&cfg.PoolSize, "pool", 0, "PostgreSQL: connections of each node's pool (0: the store's default)")
 		fl.BoolVar(&cfg.Keep, "keep", false, "PostgreSQL: keep the schema after the run (its name is in the progress)")

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,7 +56,7 @@ func TestMigratePostgres(t *testing.T) {
 	if err != nil || !strings.Contains(out, "up to date") {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
-	st, where, err := openStore(dsn)
+	st, where, err := openStore(dsn, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,3 +74,43 @@ func TestRedactURL(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestOpenStoreExclusiveLocking(t *testing.T) {
+	if path := os.Getenv("PERDURE_CLI_READ_CHILD"); path != "" {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(100)")
+		if err == nil {
+			var n int
+			if err = db.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
+				fmt.Println("READ")
+				os.Exit(0)
+			}
+		}
+		fmt.Println(err)
+		os.Exit(3)
+	}
+	if _, _, err := openStore("postgres://perdure@127.0.0.1:1/none", true); err == nil || !strings.Contains(err.Error(), "--sqlite-exclusive-locking") {
+		t.Fatalf("--sqlite-exclusive-locking with a PostgreSQL store: %v, want an error naming the flag", err)
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix-excl VFS on this platform")
+	}
+	// Another process reads the file beside a node without the flag, and
+	// cannot beside one with it.
+	for _, exclusive := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "x.db")
+		st, where, err := openStore(path, exclusive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if where != "sqlite:"+path {
+			t.Fatalf("openStore(%q, %v) names it %q", path, exclusive, where)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOpenStoreExclusiveLocking$")
+		cmd.Env = append(os.Environ(), "PERDURE_CLI_READ_CHILD="+path)
+		out, err := cmd.Output()
+		st.Close()
+		if read := err == nil && strings.TrimSpace(string(out)) == "READ"; read == exclusive {
+			t.Fatalf("another process beside a store opened with exclusive locking %v: %q, %v", exclusive, out, err)
+		}
+	}
+}

@@ -34,20 +34,21 @@ import (
 
 // nodeFlags are the flags shared by `perdure dev` and `perdure server`.
 type nodeFlags struct {
-	store            string
-	addr             string
-	logLevel         string
-	logFormat        string
-	maxWorkflowTasks int
-	maxActivities    int
-	maxBodyBytes     int64
-	retention        time.Duration
-	shutdownGrace    time.Duration
-	leaseDuration    time.Duration
-	cacheSize        int
-	nodeID           string
-	pollInterval     time.Duration
-	grpcAddr         string
+	store                  string
+	addr                   string
+	logLevel               string
+	logFormat              string
+	maxWorkflowTasks       int
+	maxActivities          int
+	maxBodyBytes           int64
+	retention              time.Duration
+	shutdownGrace          time.Duration
+	leaseDuration          time.Duration
+	cacheSize              int
+	nodeID                 string
+	pollInterval           time.Duration
+	grpcAddr               string
+	sqliteExclusiveLocking bool
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
@@ -65,6 +66,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultStore string) {
 	fl.IntVar(&f.cacheSize, "cache-size", 10000, "live workflow instances kept in memory")
 	fl.StringVar(&f.nodeID, "node-id", "", "name of this node in leases (default: random)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often an idle node looks for work that other nodes made ready without notifying it")
+	fl.BoolVar(&f.sqliteExclusiveLocking, "sqlite-exclusive-locking", false, "SQLite: lock every other process out of the file while the node runs, even readers such as sqlite3's .backup, for faster commits (six fewer system calls each)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", envOr("PERDURE_GRPC_ADDR", durabletask.DefaultAddr), "Durable Task gRPC listen address, for Dapr Workflow's SDKs (off: none) (env PERDURE_GRPC_ADDR)")
 }
 
@@ -85,9 +87,12 @@ func newLogger(level, format string) (*slog.Logger, error) {
 
 // openStore opens the store named by --store: a PostgreSQL URL
 // (postgres://… or postgresql://…), else a SQLite file path (sqlite:PATH
-// also works). The second result names it for logs, without a password.
-func openStore(spec string) (store.Store, string, error) {
+// also works), with sqlitestore.Options.ExclusiveLocking when exclusive. The
+// second result names it for logs, without a password.
+func openStore(spec string, exclusive bool) (store.Store, string, error) {
 	switch {
+	case isPostgres(spec) && exclusive:
+		return nil, "", errors.New("--sqlite-exclusive-locking is for a SQLite store; --store is a PostgreSQL URL")
 	case isPostgres(spec):
 		var opts pgstore.Options
 		if u, err := url.Parse(spec); err == nil {
@@ -105,7 +110,7 @@ func openStore(spec string) (store.Store, string, error) {
 		return nil, "", errors.New("--store is empty: give a SQLite file path or a postgres:// URL")
 	}
 	path := strings.TrimPrefix(spec, "sqlite:")
-	st, err := sqlitestore.Open(path, sqlitestore.Options{})
+	st, err := sqlitestore.Open(path, sqlitestore.Options{ExclusiveLocking: exclusive})
 	if err != nil {
 		return nil, "", err
 	}
@@ -152,7 +157,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags, kind string, register registerFun
 	defer stop()
 
 	n := &node{log: log}
-	st, where, err := openStore(f.store)
+	st, where, err := openStore(f.store, f.sqliteExclusiveLocking)
 	if err != nil {
 		return err
 	}

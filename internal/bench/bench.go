@@ -107,6 +107,9 @@ type Config struct {
 	StorePath string
 	// Force allows StorePath to name an existing, non-empty store.
 	Force bool
+	// ExclusiveLocking opens the SQLite store with
+	// sqlitestore.Options.ExclusiveLocking.
+	ExclusiveLocking bool
 	// Nodes is the number of nodes sharing a PostgreSQL store (default 1):
 	// each has its own engine, connection pool and worker, with the same
 	// workflows and activities; workflows are started on each in turn.
@@ -225,6 +228,9 @@ func Check(scenario string, cfg Config) error {
 func checkConfig(scenario string, cfg Config) error {
 	if err := CheckMode(cfg.Mode); err != nil {
 		return err
+	}
+	if cfg.ExclusiveLocking && IsPostgres(cfg.StorePath) {
+		return errors.New("--sqlite-exclusive-locking is for a SQLite store; --store is a PostgreSQL URL")
 	}
 	if cfg.Nodes == 1 {
 		return nil
@@ -398,7 +404,7 @@ func New(cfg Config) (*Env, error) {
 		if e.CommitMs, err = MeasureCommit(filepath.Dir(e.Path), commitSamples); err != nil {
 			return nil, err
 		}
-		st, err := sqlitestore.Open(e.Path, sqlitestore.Options{})
+		st, err := sqlitestore.Open(e.Path, sqlitestore.Options{ExclusiveLocking: cfg.ExclusiveLocking})
 		if err != nil {
 			return nil, err
 		}

@@ -601,3 +601,21 @@ func TestResumeProfile(t *testing.T) {
 	pprof.StopCPUProfile()
 	t.Logf("%d resumes, %v each on average; profile in %s", n, total/n, path)
 }
+
+func TestChain3ExclusiveLocking(t *testing.T) {
+	if _, err := Run(ctx(t), Chain3, Config{ExclusiveLocking: true, StorePath: "postgres://perdure@127.0.0.1:1/none"}); err == nil || !strings.Contains(err.Error(), "--sqlite-exclusive-locking") {
+		t.Fatalf("exclusive locking on PostgreSQL: %v, want an error naming the flag", err)
+	}
+	r, err := Run(ctx(t), Chain3, Config{Workflows: 10, LatencyRuns: 3, ExclusiveLocking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Write(&out, r, false); err != nil {
+		t.Fatal(err)
+	}
+	m := lastJSON(t, out.String(), "sqlite_locking", "workflows_per_second", "engine_p50_ms")
+	if m["sqlite_locking"] != "exclusive" || !strings.Contains(out.String(), "SQLite locking") {
+		t.Fatalf("a run with exclusive locking does not say so:\n%s", out.String())
+	}
+}

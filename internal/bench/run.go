@@ -51,28 +51,43 @@ type Chain3Result struct {
 // Setup is what every result reports of the run's setting: the disk, the
 // worker and the machine. Its JSON keys are part of each result's.
 type Setup struct {
-	FsyncMs         float64 `json:"fsync_ms"`
-	CommitMs        float64 `json:"commit_ms"`
-	WorkflowTasks   int     `json:"workflow_tasks"`
-	ActivityWorkers int     `json:"concurrent_activities"`
-	GoVersion       string  `json:"go_version"`
-	CPUs            int     `json:"cpus"`
+	FsyncMs  float64 `json:"fsync_ms"`
+	CommitMs float64 `json:"commit_ms"`
+	// "exclusive" for a SQLite store with
+	// sqlitestore.Options.ExclusiveLocking, else empty.
+	SQLiteLocking   string `json:"sqlite_locking,omitempty"`
+	WorkflowTasks   int    `json:"workflow_tasks"`
+	ActivityWorkers int    `json:"concurrent_activities"`
+	GoVersion       string `json:"go_version"`
+	CPUs            int    `json:"cpus"`
 }
 
 // setup is the Setup of runs of cfg on e.
 func (e *Env) setup(cfg Config) Setup {
-	return Setup{FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, WorkflowTasks: cfg.WorkflowTasks,
+	return Setup{FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, SQLiteLocking: lockingName(cfg.ExclusiveLocking), WorkflowTasks: cfg.WorkflowTasks,
 		ActivityWorkers: cfg.ConcurrentActivities, GoVersion: runtime.Version(), CPUs: cpus()}
+}
+
+// lockingName is Setup.SQLiteLocking for exclusive locking or not.
+func lockingName(exclusive bool) string {
+	if exclusive {
+		return "exclusive"
+	}
+	return ""
 }
 
 // rows are the table rows of s.
 func (s Setup) rows() [][2]string {
-	return [][2]string{
+	rows := [][2]string{
 		{"disk fsync (median)", fmt.Sprintf("%.3f ms", s.FsyncMs)},
 		{"durable commit (median)", fmt.Sprintf("%.3f ms", s.CommitMs)},
 		{"worker", fmt.Sprintf("%d workflow tasks, %d activities", s.WorkflowTasks, s.ActivityWorkers)},
 		{"go, cpus", fmt.Sprintf("%s, %d", s.GoVersion, s.CPUs)},
 	}
+	if s.SQLiteLocking != "" {
+		rows = append(rows, [2]string{"SQLite locking", s.SQLiteLocking})
+	}
+	return rows
 }
 
 // FanoutResult holds the fanout figures; the JSON keys are a contract.

@@ -47,11 +47,12 @@ func TestLockAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestExclusiveShutsOutOtherProcesses runs this test binary again as a
+// TestExclusiveLockingShutsOutOtherProcesses runs this test binary again as a
 // process that reads the database with SQLite alone (as sqlite3's .backup
-// would): it can while a store is open without Options.Exclusive, cannot
-// while one is open with it, and can again once that one is closed.
-func TestExclusiveShutsOutOtherProcesses(t *testing.T) {
+// would): it can while a store is open without Options.ExclusiveLocking,
+// cannot while one is open with it, and can again once that one is
+// closed.
+func TestExclusiveLockingShutsOutOtherProcesses(t *testing.T) {
 	if path := os.Getenv("PERDURE_SQLITESTORE_READ_CHILD"); path != "" {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(100)")
 		if err == nil {
@@ -69,7 +70,7 @@ func TestExclusiveShutsOutOtherProcesses(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "excl.db")
 	read := func() (string, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestExclusiveShutsOutOtherProcesses$")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestExclusiveLockingShutsOutOtherProcesses$")
 		cmd.Env = append(os.Environ(), "PERDURE_SQLITESTORE_READ_CHILD="+path)
 		out, err := cmd.Output()
 		return strings.TrimSpace(string(out)), err
@@ -83,7 +84,7 @@ func TestExclusiveShutsOutOtherProcesses(t *testing.T) {
 	}
 	s.Close()
 
-	x, err := Open(path, Options{Exclusive: true})
+	x, err := Open(path, Options{ExclusiveLocking: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +101,14 @@ func TestExclusiveShutsOutOtherProcesses(t *testing.T) {
 	}
 }
 
-// TestExclusiveRecoversAfterAKill runs this test binary again as a process
+// TestExclusiveLockingRecoversAfterAKill runs this test binary again as a process
 // that commits to an exclusive store and exits without closing it, as a
 // kill -9 would leave it: the WAL's index was in that process's memory
 // only, and the next store rebuilds it from the WAL and finds every commit.
-func TestExclusiveRecoversAfterAKill(t *testing.T) {
+func TestExclusiveLockingRecoversAfterAKill(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	if path := os.Getenv("PERDURE_SQLITESTORE_KILLED_CHILD"); path != "" {
-		s, err := Open(path, Options{Exclusive: true})
+		s, err := Open(path, Options{ExclusiveLocking: true})
 		if err != nil {
 			fmt.Println(err)
 			os.Exit(3)
@@ -122,7 +123,7 @@ func TestExclusiveRecoversAfterAKill(t *testing.T) {
 		t.Skip("no unix-excl VFS on this platform")
 	}
 	path := filepath.Join(t.TempDir(), "killed.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestExclusiveRecoversAfterAKill$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExclusiveLockingRecoversAfterAKill$")
 	cmd.Env = append(os.Environ(), "PERDURE_SQLITESTORE_KILLED_CHILD="+path)
 	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "COMMITTED" {
 		t.Fatalf("child: %q, %v", out, err)
@@ -130,7 +131,7 @@ func TestExclusiveRecoversAfterAKill(t *testing.T) {
 	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
 		t.Fatalf("the child left no WAL to recover (%v): the test proves nothing", err)
 	}
-	s, err := Open(path, Options{Exclusive: true})
+	s, err := Open(path, Options{ExclusiveLocking: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,14 +53,15 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the number of read connections. Default 4.
 	ReadConns int
-	// Exclusive keeps the database file locked against every other
-	// process for as long as the store is open, and the WAL's index in
-	// this process's memory instead of a shared-memory file (SQLite's
+	// ExclusiveLocking keeps the database file locked against every
+	// other process for as long as the store is open, and the WAL's index
+	// in this process's memory instead of a shared-memory file (SQLite's
 	// unix-excl VFS): each transaction then takes its locks without a
 	// system call (six fewer a commit), but no other process can read the
-	// file while the store is open, not even sqlite3's .backup. Default
-	// off. Not available on Windows.
-	Exclusive bool
+	// file while the store is open, not even sqlite3's .backup. (Every
+	// store already keeps other Perdure processes out: see Exclusive.)
+	// Default off. Not available on Windows.
+	ExclusiveLocking bool
 	// Deprecated: NextWakeup compares with the time its caller passes
 	// (the engine's clock, virtual or not); Now has no effect.
 	Now func() time.Time
@@ -180,7 +181,7 @@ func (s *Store) open(opts Options) error {
 	// The readers and the checkpoints go through SQLite's VFS, the writer
 	// through a VFS of its own over it.
 	vfs := ""
-	if opts.Exclusive {
+	if opts.ExclusiveLocking {
 		vfs = "&vfs=unix-excl"
 	}
 	var err error
@@ -191,7 +192,7 @@ func (s *Store) open(opts Options) error {
 	// the WAL's.
 	// The writer goes through the VFS that combines its WAL writes
 	// (walvfs.go).
-	wvfs := walVFSFor(opts.Exclusive)
+	wvfs := walVFSFor(opts.ExclusiveLocking)
 	if err := wvfs.register(); err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		opts Options
-	}{{"shared", Options{}}, {"exclusive", Options{Exclusive: true}}} {
+	}{{"shared", Options{}}, {"exclusive", Options{ExclusiveLocking: true}}} {
 		t.Run(c.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
 				s, err := Open(filepath.Join(t.TempDir(), "perdure.db"), c.opts)

@@ -14,7 +14,7 @@ import (
 
 // The writer connection opens the database through a VFS of its own
 // (walVFSes), SQLite's unix VFS (or its unix-excl variant, see
-// Options.Exclusive) except for what it does with the writes to a WAL
+// Options.ExclusiveLocking) except for what it does with the writes to a WAL
 // file: it combines them.
 //
 // SQLite appends a transaction to the WAL as frames, each written with two
@@ -69,7 +69,7 @@ type walVFS struct {
 }
 
 // walVFSes are the VFS over unix, and the one over unix-excl that
-// Options.Exclusive selects.
+// Options.ExclusiveLocking selects.
 var walVFSes = [2]walVFS{{name: "perdure-wal"}, {name: "perdure-wal-excl", base: "unix-excl"}}
 
 // walVFSFor returns the registration for a store with exclusive (or not)
