@@ -14,8 +14,8 @@ import (
 
 // The writer connection opens the database through a VFS of its own
 // (walVFSes), SQLite's unix VFS (or its unix-excl variant, see
-// Options.ExclusiveLocking) except for what it does with the writes to a WAL
-// file: it combines them.
+// Options.ExclusiveLocking) except for what it does with the writes to a
+// WAL file: it combines them.
 //
 // SQLite appends a transaction to the WAL as frames, each written with two
 // pwrite calls (a 24-byte header, then the page), then fsyncs the file
@@ -108,8 +108,11 @@ func (v *walVFS) registerOnce() error {
 		defer libc.Xfree(tls, zBase)
 	}
 	v.baseVFS = lib.Xsqlite3_vfs_find(tls, zBase)
+	if v.baseVFS == 0 && v.base != "" {
+		return fmt.Errorf("sqlitestore: exclusive locking needs SQLite's %s VFS, which this platform does not have", v.base)
+	}
 	if v.baseVFS == 0 {
-		return fmt.Errorf("sqlitestore: SQLite has no VFS %q", v.base)
+		return fmt.Errorf("sqlitestore: SQLite has no default VFS")
 	}
 	base := (*lib.Tsqlite3_vfs)(cptr(v.baseVFS))
 	v.baseOpen = base.FxOpen
