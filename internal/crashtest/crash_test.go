@@ -162,6 +162,9 @@ type node struct {
 	actlog  string
 	epochMs int64
 	lease   time.Duration // 0: the node's default
+	// exclusiveLocking: the nodes open their SQLite store with
+	// sqlitestore.Options.ExclusiveLocking.
+	exclusiveLocking bool
 }
 
 func (n *node) logPath(inc int) string {
@@ -181,6 +184,9 @@ func (n *node) start(inc int, final bool) (*exec.Cmd, *os.File) {
 	}
 	if n.lease > 0 {
 		args = append(args, "-lease", n.lease.String())
+	}
+	if n.exclusiveLocking {
+		args = append(args, "-sqlite-exclusive-locking")
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = append(os.Environ(), nodeEnv+"=1")
@@ -332,7 +338,14 @@ func TestMain(m *testing.M) {
 // TestCrash runs the node program on one SQLite database, kills it with
 // SIGKILL numKills times at random points, runs it once more to the end,
 // and then checks the database and the activity log.
-func TestCrash(t *testing.T) {
+func TestCrash(t *testing.T) { crash(t, false) }
+
+// TestCrashExclusiveLocking is TestCrash with nodes whose SQLite store has
+// exclusive locking: the WAL's index lives in the killed process's memory
+// only, and each new node rebuilds it from the WAL.
+func TestCrashExclusiveLocking(t *testing.T) { crash(t, true) }
+
+func crash(t *testing.T, exclusiveLocking bool) {
 	if testing.Short() {
 		t.Skip("the crash test kills real processes for a while; skipped with -short")
 	}
@@ -355,7 +368,7 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 
 	n := &node{t: t, bin: bin, dir: dir, db: filepath.Join(dir, "perdure.db"), actlog: filepath.Join(dir, "activities.log"),
-		epochMs: time.Now().Add(200 * time.Millisecond).UnixMilli()}
+		epochMs: time.Now().Add(200 * time.Millisecond).UnixMilli(), exclusiveLocking: exclusiveLocking}
 	var killedAfter []time.Duration
 	for inc := 1; inc <= numKills; inc++ {
 		d := minRun + time.Duration(rng.Int64N(int64(maxRun-minRun)))

@@ -328,6 +328,7 @@ func NodeMain(args []string) int {
 	n := fs.Int("n", 200, "number of root workflow instances")
 	epochMs := fs.Int64("epoch", 0, "unix time in ms from which the starts of the instances are spread; 0: now")
 	spread := fs.Duration("spread", 30*time.Millisecond, "delay between the scheduled starts of consecutive instances")
+	exclusive := fs.Bool("sqlite-exclusive-locking", false, "open the SQLite store with exclusive locking (sqlitestore.Options.ExclusiveLocking)")
 	exitWhenDone := fs.Bool("exit-when-done", false, "exit 0 once every instance has finished")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -336,7 +337,7 @@ func NodeMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: node -db FILE -actlog FILE -incarnation N [-n 200] [-epoch MS] [-exit-when-done]")
 		return 2
 	}
-	if err := runNode(*dbPath, *logPath, *n, *epochMs, *spread, *lease, *exitWhenDone); err != nil {
+	if err := runNode(*dbPath, *logPath, *n, *epochMs, *spread, *lease, *exitWhenDone, *exclusive); err != nil {
 		fmt.Fprintf(os.Stderr, "node %d: %v\n", incarnation, err)
 		return 1
 	}
@@ -345,14 +346,18 @@ func NodeMain(args []string) int {
 
 // OpenStore opens the store a node runs on: a postgres:// URL, else a
 // SQLite file.
-func OpenStore(spec string) (store.Store, error) {
+func OpenStore(spec string) (store.Store, error) { return openStore(spec, false) }
+
+// openStore is OpenStore, with sqlitestore.Options.ExclusiveLocking when
+// exclusive.
+func openStore(spec string, exclusive bool) (store.Store, error) {
 	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
 		return pgstore.Open(context.Background(), spec, pgstore.Options{})
 	}
-	return sqlitestore.Open(spec, sqlitestore.Options{})
+	return sqlitestore.Open(spec, sqlitestore.Options{ExclusiveLocking: exclusive})
 }
 
-func runNode(dbPath, logPath string, n int, epochMs int64, spread, lease time.Duration, exitWhenDone bool) error {
+func runNode(dbPath, logPath string, n int, epochMs int64, spread, lease time.Duration, exitWhenDone, exclusive bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).
 		With("incarnation", incarnation)
 	var err error
@@ -360,7 +365,7 @@ func runNode(dbPath, logPath string, n int, epochMs int64, spread, lease time.Du
 	if err != nil {
 		return err
 	}
-	st, err := OpenStore(dbPath)
+	st, err := openStore(dbPath, exclusive)
 	if err != nil {
 		return err
 	}
