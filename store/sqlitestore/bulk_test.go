@@ -125,21 +125,9 @@ func (f *bulkFixture) dump() string {
 // rows prints the rows of q.
 func (f *bulkFixture) rows(b *strings.Builder, q string, args ...any) {
 	f.t.Helper()
-	rows, err := f.s.rdb.QueryContext(f.ctx, q, args...)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	cols, _ := rows.Columns()
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			f.t.Fatal(err)
-		}
-		for i, v := range vals {
+	cols, vals := rowValues(f.t, f.s, q, args...)
+	for _, row := range vals {
+		for i, v := range row {
 			if bs, ok := v.([]byte); ok {
 				v = string(bs)
 			}
@@ -147,9 +135,35 @@ func (f *bulkFixture) rows(b *strings.Builder, q string, args ...any) {
 		}
 		b.WriteString("\n")
 	}
-	if err := rows.Close(); err != nil {
-		f.t.Fatal(err)
+}
+
+// rowValues returns the columns of q, read on s's readers, and the values
+// of each of its rows.
+func rowValues(t testing.TB, s *Store, q string, args ...any) (cols []string, vals [][]any) {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer rows.Close()
+	if cols, err = rows.Columns(); err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		row := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		vals = append(vals, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cols, vals
 }
 
 // afterStep checks that the fused result of run id was applied: history

@@ -65,7 +65,6 @@ func TestQueryPlans(t *testing.T) {
 // 5): one per start and two per finish, on every workflow's path.
 func TestRunWritesBuildNoTemporaryTables(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "plan.db"))
-	ctx := context.Background()
 	for _, q := range []string{
 		`INSERT INTO runs (` + runCols + `) VALUES ` + newRunRowSQL + ` ON CONFLICT DO NOTHING`,
 		`INSERT INTO runs (` + runCols + `) VALUES ` + newRunRowSQL + `, ` + newRunRowSQL + ` ON CONFLICT DO NOTHING`,
@@ -73,28 +72,10 @@ func TestRunWritesBuildNoTemporaryTables(t *testing.T) {
 		updateRunSQL[setStatus|setFailure|setCompleted],
 		updateRunSQL[setStatus],
 	} {
-		rows, err := s.rdb.QueryContext(ctx, "EXPLAIN "+q, make([]any, params(q))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, err := rows.Columns()
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, program := rowValues(t, s, "EXPLAIN "+q, make([]any, params(q))...)
 		var ops []string
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			ops = append(ops, fmt.Sprint(vals[1]))
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
+		for _, in := range program {
+			ops = append(ops, fmt.Sprint(in[1])) // addr, opcode, p1, …
 		}
 		if len(ops) == 0 {
 			t.Fatalf("%s: no program", q)
