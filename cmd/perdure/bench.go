@@ -50,7 +50,9 @@ from different disks can be compared. On SQLite, chain3 also reports the
 median of the WAL fsyncs its one-at-a-time runs waited for (wal_fsync_ms)
 and how many a workflow made (wal_fsyncs_per_workflow), and each run's
 latency less the WAL fsyncs it waited for (engine_p50_ms, engine_p99_ms):
-the engine's own part of the latency, whatever the disk.
+the engine's own part of the latency, whatever the disk. chain3's
+cpu_us_per_workflow is the process's CPU time during the timed burst per
+workflow: what a workflow costs the machine, whatever its processors.
 
 --store postgres://… (or postgresql://…) runs the embedded node on
 PostgreSQL instead: the run creates a fresh schema named perdure_bench_

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -73,6 +74,17 @@ func TestChain3Contract(t *testing.T) {
 	}
 	if f := m["wal_fsync_ms"].(float64); f <= 0 || f >= m["p50_ms"].(float64) {
 		t.Errorf("WAL fsync median %v ms: want a positive time under the p50 of %v ms", f, m["p50_ms"])
+	}
+	// The burst cost the process CPU: more than nothing, less than every
+	// processor for the whole of the burst plus a margin for the clock.
+	if runtime.GOOS != "windows" {
+		burst := m["seconds"].(float64) * 1e6 / m["workflows"].(float64)
+		if c, ok := m["cpu_us_per_workflow"].(float64); !ok || c <= 0 || c > burst*float64(runtime.NumCPU())*1.5+1000 {
+			t.Errorf("cpu_us_per_workflow %v: want a positive time of at most all processors over a burst of %.0f µs a workflow", m["cpu_us_per_workflow"], burst)
+		}
+		if !strings.Contains(out.String(), "CPU per workflow in the burst") {
+			t.Errorf("no CPU row in the table:\n%s", out.String())
+		}
 	}
 	// Each run less its own WAL fsyncs (four at least) is shorter than
 	// the run, so each percentile is too.

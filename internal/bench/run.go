@@ -32,10 +32,16 @@ type Chain3Result struct {
 	// process's first burst.
 	WarmupSeconds            float64 `json:"warmup_seconds,omitempty"`
 	WarmupWorkflowsPerSecond float64 `json:"warmup_workflows_per_second,omitempty"`
-	LatencyRuns              int     `json:"latency_runs"`
-	P50Ms                    float64 `json:"p50_ms"`
-	P99Ms                    float64 `json:"p99_ms"`
-	MaxMs                    float64 `json:"max_ms"`
+	// The process's CPU time (user and system) during the timed burst,
+	// per workflow: what a workflow costs the machine, so that throughputs
+	// of machines with faster or slower processors can be compared (on
+	// Unix; the client, the engine and the worker together, and in HTTP
+	// mode the server and its client too).
+	CPUMicrosPerWorkflow float64 `json:"cpu_us_per_workflow,omitempty"`
+	LatencyRuns          int     `json:"latency_runs"`
+	P50Ms                float64 `json:"p50_ms"`
+	P99Ms                float64 `json:"p99_ms"`
+	MaxMs                float64 `json:"max_ms"`
 	// The WAL fsyncs of the latency runs (SQLite): their median and how
 	// many a workflow made. A workflow waits for each, one after another,
 	// so p50 less their product is the engine's own part.
@@ -66,6 +72,14 @@ type Setup struct {
 func (e *Env) setup(cfg Config) Setup {
 	return Setup{FsyncMs: e.FsyncMs, CommitMs: e.CommitMs, SQLiteLocking: lockingName(cfg.ExclusiveLocking), WorkflowTasks: cfg.WorkflowTasks,
 		ActivityWorkers: cfg.ConcurrentActivities, GoVersion: runtime.Version(), CPUs: cpus()}
+}
+
+// cpuNote is the table's text for a CPU time per workflow in µs.
+func cpuNote(us float64) string {
+	if us == 0 {
+		return "not measured on this platform"
+	}
+	return fmt.Sprintf("%.0f µs (user and system, all of the process)", us)
 }
 
 // lockingName is Setup.SQLiteLocking for exclusive locking or not.
@@ -111,6 +125,7 @@ func (r *Chain3Result) WriteTable(w io.Writer) error {
 		{"all completed in", fmt.Sprintf("%.3f s", r.Seconds)},
 		{"throughput", fmt.Sprintf("%.1f workflows/s", r.WorkflowsPerSecond)},
 		{"warm-up burst before", warmupNote(r.WarmupSeconds, fmt.Sprintf("%.1f workflows/s", r.WarmupWorkflowsPerSecond))},
+		{"CPU per workflow in the burst", cpuNote(r.CPUMicrosPerWorkflow)},
 		{"latency runs (one at a time)", fmt.Sprint(r.LatencyRuns)},
 		{"latency p50", fmt.Sprintf("%.3f ms", r.P50Ms)},
 		{"latency p99", fmt.Sprintf("%.3f ms", r.P99Ms)},
@@ -266,10 +281,12 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 	}
 	progress("throughput: starting %d workflows at once", cfg.Workflows)
 	before, _ := e.commitStats()
+	cpu0, cpuOK := processCPU()
 	took, err := e.Chain3Throughput(ctx, cfg.Workflows)
 	if err != nil {
 		return nil, err
 	}
+	cpu1, _ := processCPU()
 	progress("throughput: %d workflows completed in %.3f s", cfg.Workflows, took.Seconds())
 	e.reportCommits(progress, before, took)
 	progress("latency: %d workflows one at a time", cfg.LatencyRuns)
@@ -287,6 +304,9 @@ func runChain3(ctx context.Context, e *Env, cfg Config, progress func(string, ..
 		LatencyRuns: cfg.LatencyRuns,
 		P50Ms:       ms(percentile(lat, 50)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
 		Setup: e.setup(cfg),
+	}
+	if cpuOK && cfg.Workflows > 0 {
+		r.CPUMicrosPerWorkflow = round1(float64((cpu1 - cpu0).Microseconds()) / float64(cfg.Workflows))
 	}
 	if n := syncs.Count(); n > 0 && cfg.LatencyRuns > 0 {
 		r.WALFsyncMs = ms(syncs.Median())
