@@ -44,7 +44,8 @@ type Chain3Result struct {
 	MaxMs                float64 `json:"max_ms"`
 	// The WAL fsyncs of the latency runs (SQLite): their median and how
 	// many a workflow made. A workflow waits for each, one after another,
-	// so p50 less their product is the engine's own part.
+	// so p50 less their product is about the engine's own part (EngineP50Ms
+	// gives it exactly).
 	WALFsyncMs           float64 `json:"wal_fsync_ms,omitempty"`
 	WALFsyncsPerWorkflow float64 `json:"wal_fsyncs_per_workflow,omitempty"`
 	// Each latency run's time less the WAL fsyncs it waited for (SQLite):
