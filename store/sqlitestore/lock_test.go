@@ -1,9 +1,11 @@
 package sqlitestore
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,10 +58,17 @@ func TestExclusiveLockingShutsOutOtherProcesses(t *testing.T) {
 	if path := os.Getenv("PERDURE_SQLITESTORE_READ_CHILD"); path != "" {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(100)")
 		if err == nil {
+			var tx *sql.Tx
 			var n int
-			if err = db.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
-				fmt.Printf("READ %d\n", n)
-				os.Exit(0)
+			if tx, err = db.Begin(); err == nil {
+				if err = tx.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
+					fmt.Printf("READ %d\n", n)
+					if os.Getenv("PERDURE_SQLITESTORE_READ_HOLD") != "" {
+						// Keep the read open until the parent closes stdin.
+						_, _ = io.Copy(io.Discard, os.Stdin)
+					}
+					os.Exit(0)
+				}
 			}
 		}
 		fmt.Println(err)
@@ -98,6 +107,33 @@ func TestExclusiveLockingShutsOutOtherProcesses(t *testing.T) {
 	x.Close()
 	if out, err := read(); err != nil || out != "READ 2" {
 		t.Fatalf("reader after the exclusive store closed: %q, %v; want READ 2", out, err)
+	}
+
+	// The other way round: a process reading the file keeps an exclusive
+	// store from opening, with an error that says why.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExclusiveLockingShutsOutOtherProcesses$")
+	cmd.Env = append(os.Environ(), "PERDURE_SQLITESTORE_READ_CHILD="+path, "PERDURE_SQLITESTORE_READ_HOLD=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || strings.TrimSpace(line) != "READ 2" {
+		t.Fatalf("holding reader: %q, %v", line, err)
+	}
+	if x, err := Open(path, Options{ExclusiveLocking: true, BusyTimeout: 100 * time.Millisecond}); err == nil {
+		x.Close()
+		t.Fatal("an exclusive store opened while another process read the file")
+	} else if !strings.Contains(err.Error(), "exclusive locking needs it alone") {
+		t.Fatalf("exclusive store beside a reader: %v; want an error saying another process has the file open", err)
 	}
 }
 

@@ -43,7 +43,8 @@ import (
 
 	"github.com/perdure/perdure/store"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	lib "modernc.org/sqlite/lib"
 )
 
 // Options tunes a Store. The zero value is the recommended setting.
@@ -206,6 +207,9 @@ func (s *Store) open(opts Options) error {
 	s.wdb.SetConnMaxIdleTime(0)
 	ctx := context.Background()
 	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
+		if opts.ExclusiveLocking && isBusy(err) {
+			return fmt.Errorf("sqlitestore: open %s with exclusive locking: %w (another process has the file open, sqlite3 or a backup perhaps: exclusive locking needs it alone)", s.path, err)
+		}
 		return fmt.Errorf("sqlitestore: open %s: %w (is it a SQLite database, and writable?)", s.path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -302,6 +306,13 @@ func (e *dbErr) Unwrap() error { return e.err }
 
 // wrapDB marks err as a database failure, mapping it to store.ErrClosed
 // when the store was closed under it.
+// isBusy reports whether err is SQLite's SQLITE_BUSY: a lock another
+// connection holds.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == lib.SQLITE_BUSY
+}
+
 func (s *Store) wrapDB(what string, err error) error {
 	if err == nil {
 		return nil
