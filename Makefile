@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help build test test-race test-short lint fmt vet bench crash dev clean
+.PHONY: help build test test-race test-short lint fmt vet bench targets crash dev clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ vet: ## go vet
 
 bench: ## Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+targets: ## perdure bench targets: every scenario against the performance targets (about 3 minutes)
+	$(GO) run ./cmd/perdure bench targets
 
 crash: ## the crash test alone (kills real processes)
 	$(GO) test -race -count=1 -run TestCrash -v ./internal/crashtest/
