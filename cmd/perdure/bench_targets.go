@@ -107,7 +107,6 @@ func benchTargets(cmd *cobra.Command, repeat int, jsonOnly bool) error {
 	}
 	shares, med := bench.PairShares(embedded, http)
 	figures[bench.Chain3HTTP][bench.ShareOfEmbedded] = med
-	figures[bench.Chain3HTTP][bench.ShareOfEmbedded+"_runs"] = shares
 	for _, run := range bench.TargetRuns {
 		if run.Name == bench.Chain3 || run.Name == bench.Chain3HTTP {
 			continue
