@@ -186,10 +186,6 @@ the disk of this machine.
 // that no run starts warmer than the first; their progress goes to
 // stderr as they run. It returns each run's JSON line.
 func benchRuns(cmd *cobra.Command, scenario string, n int) ([][]byte, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("--repeat: find this program to run it again: %w", err)
-	}
 	args := []string{"bench", scenario}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		switch f.Name {
@@ -203,20 +199,35 @@ func benchRuns(cmd *cobra.Command, scenario string, n int) ([][]byte, error) {
 	var runs [][]byte
 	for i := range n {
 		fmt.Fprintf(progress, "%s: run %d of %d\n", scenario, i+1, n)
-		var out bytes.Buffer
-		child := exec.CommandContext(cmd.Context(), exe, args...)
-		child.Stdout, child.Stderr = &out, progress
-		if err := child.Run(); err != nil {
-			return nil, fmt.Errorf("run %d of %d (%s %s): %w", i+1, n, exe, strings.Join(args, " "), err)
-		}
-		line := bytes.TrimSpace(out.Bytes())
-		if k := bytes.LastIndexByte(line, '\n'); k >= 0 {
-			line = line[k+1:]
+		line, err := benchChild(cmd, args)
+		if err != nil {
+			return nil, fmt.Errorf("run %d of %d: %w", i+1, n, err)
 		}
 		fmt.Fprintf(progress, "%s\n", line)
 		runs = append(runs, line)
 	}
 	return runs, nil
+}
+
+// benchChild runs this binary with args (a perdure bench command with
+// --output json), its progress on stderr, and returns the JSON line it
+// printed last.
+func benchChild(cmd *cobra.Command, args []string) ([]byte, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program to run it again: %w", err)
+	}
+	var out bytes.Buffer
+	child := exec.CommandContext(cmd.Context(), exe, args...)
+	child.Stdout, child.Stderr = &out, cmd.ErrOrStderr()
+	if err := child.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", exe, strings.Join(args, " "), err)
+	}
+	line := bytes.TrimSpace(out.Bytes())
+	if k := bytes.LastIndexByte(line, '\n'); k >= 0 {
+		line = line[k+1:]
+	}
+	return line, nil
 }
 
 // profile starts writing a profile (CPU, execution trace) to path with

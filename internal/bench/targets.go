@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // Targets is the name perdure bench gives to its run of every scenario
@@ -13,7 +12,7 @@ const Targets = "targets"
 
 // A TargetRun is one set of runs perdure bench targets makes: a scenario
 // with flags, and its name among the figures (a scenario's own name, or
-// "chain3-http" for chain3 over HTTP).
+// Chain3HTTP for chain3 over HTTP).
 type TargetRun struct {
 	Name, Scenario string
 	Args           []string
@@ -22,14 +21,17 @@ type TargetRun struct {
 	Once bool
 }
 
-// TargetRuns are the runs whose figures the targets read, all with the
-// default sizes. Chain3 over HTTP is measured against embedded chain3:
-// perdure bench targets runs the two in turn, and the figures of
-// "chain3-http" carry the median of each pair's ratio as
-// share_of_embedded_pct.
-var TargetRuns = []TargetRun{
+// Chain3Runs are embedded chain3 and chain3 over HTTP, which perdure
+// bench targets runs in turn: the HTTP target reads the median of each
+// pair's ratio, as ShareOfEmbedded among the figures of Chain3HTTP.
+var Chain3Runs = [2]TargetRun{
 	{Name: Chain3, Scenario: Chain3},
 	{Name: Chain3HTTP, Scenario: Chain3, Args: []string{"--mode", ModeHTTP}},
+}
+
+// TargetRuns are the other runs whose figures the targets read. All run
+// with the default sizes.
+var TargetRuns = []TargetRun{
 	{Name: Fanout, Scenario: Fanout},
 	{Name: LongHistory, Scenario: LongHistory},
 	{Name: Sleepers, Scenario: Sleepers, Once: true},
@@ -107,9 +109,9 @@ type TargetsResult struct {
 	Repeat        int       `json:"repeat"`
 }
 
-// CheckTargets compares figures, the JSON object of each of TargetRuns by
-// name (with repeat runs of each but those run once, medians), with the
-// targets.
+// CheckTargets compares figures, the JSON object of each of Chain3Runs
+// and TargetRuns by name (with repeat runs of each but those run once,
+// medians), with the targets.
 func CheckTargets(figures map[string]map[string]any, repeat int) (*TargetsResult, error) {
 	num := func(run, key string) (float64, error) {
 		f, ok := figures[run]
@@ -180,7 +182,5 @@ func (r *TargetsResult) WriteTable(w io.Writer) error {
 	return table(w, title, rows)
 }
 
-// number formats v without trailing zeros.
-func number(v float64) string {
-	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', -1, 64), ".0")
-}
+// number formats v as short as it reads back exactly (5000, 0.5).
+func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
