@@ -179,11 +179,16 @@ func (s *Store) open(opts Options) error {
 		q.Set("_journal_mode", "WAL")
 		return "file:" + uriPath(s.path) + "?" + q.Encode()
 	}
-	// The readers and the checkpoints go through SQLite's VFS, the writer
-	// through a VFS of its own over it.
+	// The writer goes through the VFS that combines its WAL writes
+	// (walvfs.go); the readers and the checkpoints through the SQLite VFS
+	// it is built on.
+	wvfs := walVFSFor(opts.ExclusiveLocking)
+	if err := wvfs.register(); err != nil {
+		return err
+	}
 	vfs := ""
-	if opts.ExclusiveLocking {
-		vfs = "&vfs=unix-excl"
+	if wvfs.base != "" {
+		vfs = "&vfs=" + wvfs.base
 	}
 	var err error
 	// temp_store(MEMORY): the statement journal of a savepoint or of a
@@ -191,12 +196,6 @@ func (s *Store) open(opts Options) error {
 	// stays in memory instead of spilling to a temporary file past 64 KiB.
 	// It only ever undoes part of an open transaction; crash recovery is
 	// the WAL's.
-	// The writer goes through the VFS that combines its WAL writes
-	// (walvfs.go).
-	wvfs := walVFSFor(opts.ExclusiveLocking)
-	if err := wvfs.register(); err != nil {
-		return err
-	}
 	wdsn := pragmas(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint), "temp_store(MEMORY)") + "&vfs=" + wvfs.name
 	if s.wdb, err = sql.Open("sqlite", wdsn); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", s.path, err)
