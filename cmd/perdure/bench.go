@@ -77,7 +77,7 @@ the disk of this machine.
   perdure bench long-history          5 workflows of 10,000 events, evicted, then woken:
                                       time to resume
   perdure bench targets               every scenario with its defaults (3 runs each,
-                                      sleepers once, about 5 minutes), against the
+                                      sleepers once, about 3 minutes), against the
                                       targets: met or not, with the disk's fsync
   perdure bench chain3 --store postgres://postgres@127.0.0.1:5432/test?sslmode=disable
                                       chain3 on PostgreSQL, one node
