@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -165,6 +166,9 @@ type node struct {
 	// exclusiveLocking: the nodes open their SQLite store with
 	// sqlitestore.Options.ExclusiveLocking.
 	exclusiveLocking bool
+	// lockedOut counts the reads of the database from this process, one
+	// just before each kill, that the running node's locks refused.
+	lockedOut int
 }
 
 func (n *node) logPath(inc int) string {
@@ -218,6 +222,9 @@ func (n *node) runAndKill(inc int, d time.Duration) {
 	cmd, out := n.start(inc, false)
 	defer out.Close()
 	time.Sleep(d)
+	if n.exclusiveLocking && readRefused(n.db) {
+		n.lockedOut++
+	}
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		n.t.Fatalf("kill node %d: %v", inc, err)
 	}
@@ -226,6 +233,19 @@ func (n *node) runAndKill(inc int, d time.Duration) {
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		n.t.Fatalf("node %d did not die of SIGKILL but %v; its output:\n%s", inc, cmd.ProcessState, n.tail(inc))
 	}
+}
+
+// readRefused reports whether another process's locks refuse a read of
+// the SQLite database db from this one.
+func readRefused(db string) bool {
+	c, err := sql.Open("sqlite", "file:"+db+"?mode=ro&_pragma=busy_timeout(50)")
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	var n int
+	err = c.QueryRow(`SELECT count(*) FROM runs`).Scan(&n)
+	return err != nil && strings.Contains(err.Error(), "locked")
 }
 
 // runToEnd runs incarnation inc until it exits by itself having seen every
@@ -374,6 +394,15 @@ func crash(t *testing.T, exclusiveLocking bool) {
 		d := minRun + time.Duration(rng.Int64N(int64(maxRun-minRun)))
 		n.runAndKill(inc, d)
 		killedAfter = append(killedAfter, d)
+	}
+	// A node that opened its store with exclusive locking shuts this
+	// process out; at least one of the reads before the kills must have
+	// met a node that had opened it.
+	if exclusiveLocking {
+		if n.lockedOut == 0 {
+			t.Errorf("no read of the database before %d kills was refused: the nodes did not lock the file", numKills)
+		}
+		t.Logf("%d of %d reads of the database from this process before the kills were refused", n.lockedOut, numKills)
 	}
 	final := numKills + 1
 	finalStart := time.Now()
