@@ -3,10 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -615,6 +617,36 @@ func TestResumeProfile(t *testing.T) {
 }
 
 func TestChain3ExclusiveLocking(t *testing.T) {
+	if path := os.Getenv("PERDURE_BENCH_READ_CHILD"); path != "" {
+		// Another process: read the store, as sqlite3 would.
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(50)")
+		if err == nil {
+			var n int
+			if err = db.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
+				fmt.Println("READ")
+				os.Exit(0)
+			}
+		}
+		fmt.Println(err)
+		os.Exit(3)
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix-excl VFS on this platform")
+	}
+	// The environment opens its store with exclusive locking: another
+	// process cannot read it while it is open.
+	e, err := New(Config{ExclusiveLocking: true, StorePath: filepath.Join(t.TempDir(), "x.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestChain3ExclusiveLocking$")
+	child.Env = append(os.Environ(), "PERDURE_BENCH_READ_CHILD="+e.Path)
+	read, err := child.Output()
+	e.Close()
+	if err == nil || !strings.Contains(string(read), "locked") {
+		t.Fatalf("another process read the store of an environment with exclusive locking: %q, %v", read, err)
+	}
+
 	if _, err := Run(ctx(t), Chain3, Config{ExclusiveLocking: true, StorePath: "postgres://perdure@127.0.0.1:1/none"}); err == nil || !strings.Contains(err.Error(), "--sqlite-exclusive-locking") {
 		t.Fatalf("exclusive locking on PostgreSQL: %v, want an error naming the flag", err)
 	}
