@@ -3,10 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -14,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perdure/perdure/internal/lockcheck"
 	"github.com/perdure/perdure/internal/pgtest"
 	"github.com/perdure/perdure/store/pgstore"
 	"github.com/perdure/perdure/store/sqlitestore"
@@ -76,18 +73,7 @@ func TestRedactURL(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestOpenStoreExclusiveLocking(t *testing.T) {
-	if path := os.Getenv("PERDURE_CLI_READ_CHILD"); path != "" {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(100)")
-		if err == nil {
-			var n int
-			if err = db.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
-				fmt.Println("READ")
-				os.Exit(0)
-			}
-		}
-		fmt.Println(err)
-		os.Exit(3)
-	}
+	lockcheck.RunChild()
 	if _, _, err := openStore("postgres://perdure@127.0.0.1:1/none", true); err == nil || !strings.Contains(err.Error(), "--sqlite-exclusive-locking") {
 		t.Fatalf("--sqlite-exclusive-locking with a PostgreSQL store: %v, want an error naming the flag", err)
 	}
@@ -105,12 +91,10 @@ func TestOpenStoreExclusiveLocking(t *testing.T) {
 		if where != "sqlite:"+path {
 			t.Fatalf("openStore(%q, %v) names it %q", path, exclusive, where)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestOpenStoreExclusiveLocking$")
-		cmd.Env = append(os.Environ(), "PERDURE_CLI_READ_CHILD="+path)
-		out, err := cmd.Output()
+		err = lockcheck.FromAnotherProcess("TestOpenStoreExclusiveLocking", path)
 		st.Close()
-		if read := err == nil && strings.TrimSpace(string(out)) == "READ"; read == exclusive {
-			t.Fatalf("another process beside a store opened with exclusive locking %v: %q, %v", exclusive, out, err)
+		if lockcheck.Refused(err) != exclusive || (!exclusive && err != nil) {
+			t.Fatalf("another process beside a store opened with exclusive locking %v: %v", exclusive, err)
 		}
 	}
 }

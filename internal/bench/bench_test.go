@@ -3,18 +3,18 @@ package bench
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perdure/perdure/internal/lockcheck"
 )
 
 // lastJSON checks that the last line of out is one JSON object with every
@@ -617,19 +617,7 @@ func TestResumeProfile(t *testing.T) {
 }
 
 func TestChain3ExclusiveLocking(t *testing.T) {
-	if path := os.Getenv("PERDURE_BENCH_READ_CHILD"); path != "" {
-		// Another process: read the store, as sqlite3 would.
-		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(50)")
-		if err == nil {
-			var n int
-			if err = db.QueryRow(`SELECT count(*) FROM runs`).Scan(&n); err == nil {
-				fmt.Println("READ")
-				os.Exit(0)
-			}
-		}
-		fmt.Println(err)
-		os.Exit(3)
-	}
+	lockcheck.RunChild()
 	if runtime.GOOS == "windows" {
 		t.Skip("no unix-excl VFS on this platform")
 	}
@@ -639,12 +627,10 @@ func TestChain3ExclusiveLocking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := exec.Command(os.Args[0], "-test.run=^TestChain3ExclusiveLocking$")
-	child.Env = append(os.Environ(), "PERDURE_BENCH_READ_CHILD="+e.Path)
-	read, err := child.Output()
+	err = lockcheck.FromAnotherProcess("TestChain3ExclusiveLocking", e.Path)
 	e.Close()
-	if err == nil || !strings.Contains(string(read), "locked") {
-		t.Fatalf("another process read the store of an environment with exclusive locking: %q, %v", read, err)
+	if !lockcheck.Refused(err) {
+		t.Fatalf("another process read the store of an environment with exclusive locking: %v", err)
 	}
 
 	if _, err := Run(ctx(t), Chain3, Config{ExclusiveLocking: true, StorePath: "postgres://perdure@127.0.0.1:1/none"}); err == nil || !strings.Contains(err.Error(), "--sqlite-exclusive-locking") {

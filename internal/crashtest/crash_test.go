@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/perdure/perdure"
 	"github.com/perdure/perdure/internal/failure"
 	"github.com/perdure/perdure/internal/history"
+	"github.com/perdure/perdure/internal/lockcheck"
 )
 
 // Timings are multiplied by slow (race_test.go, norace_test.go).
@@ -222,7 +222,7 @@ func (n *node) runAndKill(inc int, d time.Duration) {
 	cmd, out := n.start(inc, false)
 	defer out.Close()
 	time.Sleep(d)
-	if n.exclusiveLocking && readRefused(n.db) {
+	if n.exclusiveLocking && lockcheck.Refused(lockcheck.Read(n.db)) {
 		n.lockedOut++
 	}
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
@@ -233,19 +233,6 @@ func (n *node) runAndKill(inc int, d time.Duration) {
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		n.t.Fatalf("node %d did not die of SIGKILL but %v; its output:\n%s", inc, cmd.ProcessState, n.tail(inc))
 	}
-}
-
-// readRefused reports whether another process's locks refuse a read of
-// the SQLite database db from this one.
-func readRefused(db string) bool {
-	c, err := sql.Open("sqlite", "file:"+db+"?mode=ro&_pragma=busy_timeout(50)")
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	var n int
-	err = c.QueryRow(`SELECT count(*) FROM runs`).Scan(&n)
-	return err != nil && strings.Contains(err.Error(), "locked")
 }
 
 // runToEnd runs incarnation inc until it exits by itself having seen every
