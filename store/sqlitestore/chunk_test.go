@@ -165,3 +165,40 @@ func TestMigrateDownExpandsChunks(t *testing.T) {
 	}
 	sameEvents(t, "after migrating down and up", got, all)
 }
+
+// A page of a long history reads the rows it needs and no more: the scan
+// stops once the page is full, instead of stepping through (and reading
+// the chunk of) every later row, which made paging through a history
+// quadratic in its rows.
+func TestHistoryPageStopsAtItsLimit(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "h.db"))
+	createRun(t, s, "r1")
+	sizes := make([]int, 40)
+	for i := range sizes {
+		sizes[i] = 10
+	}
+	all := appendHistory(t, s, "r1", sizes)
+	ctx := context.Background()
+	const limit = 25 // pages end inside a chunk, which the next page reads again
+	var got []*store.Event
+	rows, pages := 0, 0
+	for after := int64(0); ; pages++ {
+		h := historyPage{runID: "r1", after: after, limit: limit}
+		err := s.read(ctx, historySQL, []any{"r1", after, limit}, func(sc scanner) error {
+			rows++
+			return h.row(sc)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, h.events...)
+		if len(h.events) < limit {
+			break
+		}
+		after = h.events[len(h.events)-1].ID
+	}
+	sameEvents(t, "paged", got, all)
+	if max := len(sizes) + pages; rows > max {
+		t.Fatalf("%d pages read %d rows; a page should read only its own (at most %d in all)", pages, rows, max)
+	}
+}

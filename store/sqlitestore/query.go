@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,7 +13,13 @@ import (
 	"github.com/perdure/perdure/store"
 )
 
-// read runs a prepared query of the read pool and calls fn for each row.
+// errEnoughRows, returned by a read's row function, ends the scan without
+// an error: the rows after it are not stepped, so their columns (and a
+// chunk's overflow pages) are not read.
+var errEnoughRows = errors.New("enough rows")
+
+// read runs a prepared query of the read pool and calls fn for each row,
+// until fn returns an error (errEnoughRows: stop, no error).
 func (s *Store) read(ctx context.Context, q string, args []any, fn func(sc scanner) error) error {
 	st, err := s.rquery(ctx, q)
 	if err != nil {
@@ -25,6 +32,9 @@ func (s *Store) read(ctx context.Context, q string, args []any, fn func(sc scann
 	defer rows.Close()
 	for rows.Next() {
 		if err := fn(rows); err != nil {
+			if err == errEnoughRows {
+				return nil
+			}
 			return s.readErr(ctx, err)
 		}
 	}
@@ -75,48 +85,61 @@ func (s *Store) runExists(ctx context.Context, runID string) error {
 
 // HistoryGet returns events of one run with ID > p.AfterID.
 func (s *Store) HistoryGet(ctx context.Context, p *store.HistoryGetParams) ([]*store.Event, error) {
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
+	h := historyPage{runID: p.RunID, after: p.AfterID, limit: p.Limit}
+	if h.limit <= 0 {
+		h.limit = -1
 	}
 	// Every row holds at least one event, so limit rows hold enough.
-	var evs []*store.Event
-	err := s.read(ctx, `SELECT id, type, time, data, first_id, chunk FROM history WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`,
-		[]any{p.RunID, p.AfterID, limit}, func(sc scanner) error {
-			if limit >= 0 && len(evs) >= limit {
-				return nil
-			}
-			var e store.Event
-			var t int64
-			var first sql.NullInt64
-			var chunk []byte // a copy, which the events' Data share
-			if err := sc.Scan(&e.ID, &e.Type, &t, &e.Data, &first, &chunk); err != nil {
-				return err
-			}
-			if chunk == nil {
-				e.Time = fromMicros(t)
-				evs = append(evs, &e)
-				return nil
-			}
-			var err error
-			rest := -1
-			if limit >= 0 {
-				rest = limit - len(evs)
-			}
-			if evs, err = decodeChunk(evs, chunk, first.Int64, p.AfterID, rest); err != nil {
-				return fmt.Errorf("run %s, events %d-%d: %w", p.RunID, first.Int64, e.ID, err)
-			}
-			return nil
-		})
-	if err != nil {
+	if err := s.read(ctx, historySQL, []any{p.RunID, p.AfterID, h.limit}, h.row); err != nil {
 		return nil, err
 	}
-	if len(evs) == 0 {
+	if len(h.events) == 0 {
 		if err := s.runExists(ctx, p.RunID); err != nil {
 			return nil, err
 		}
 	}
-	return evs, nil
+	return h.events, nil
+}
+
+const historySQL = `SELECT id, type, time, data, first_id, chunk FROM history WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`
+
+// historyPage gathers the events of a HistoryGet from the rows of
+// historySQL: single events and chunks.
+type historyPage struct {
+	runID  string
+	after  int64
+	limit  int // -1: all
+	events []*store.Event
+}
+
+// row adds a row's events and, once the page holds limit events, ends the
+// scan: without that, a page of a long history would step through every
+// later row, and read each one's chunk, to no use.
+func (h *historyPage) row(sc scanner) error {
+	var e store.Event
+	var t int64
+	var first sql.NullInt64
+	var chunk []byte // a copy, which the events' Data share
+	if err := sc.Scan(&e.ID, &e.Type, &t, &e.Data, &first, &chunk); err != nil {
+		return err
+	}
+	if chunk == nil {
+		e.Time = fromMicros(t)
+		h.events = append(h.events, &e)
+	} else {
+		rest := -1
+		if h.limit >= 0 {
+			rest = h.limit - len(h.events)
+		}
+		var err error
+		if h.events, err = decodeChunk(h.events, chunk, first.Int64, h.after, rest); err != nil {
+			return fmt.Errorf("run %s, events %d-%d: %w", h.runID, first.Int64, e.ID, err)
+		}
+	}
+	if h.limit >= 0 && len(h.events) >= h.limit {
+		return errEnoughRows
+	}
+	return nil
 }
 
 // MessageList returns the inbox of a run in ID order.
