@@ -595,6 +595,19 @@ func TestResumeProfile(t *testing.T) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		t.Fatal(err)
 	}
+	writeHeap := func(suffix string) {
+		if mem := os.Getenv("PERDURE_BENCH_RESUME_MEMPROFILE"); mem != "" {
+			h, err := os.Create(mem + suffix)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(h, 0)
+				h.Close()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeHeap(".base")
 	var total time.Duration
 	for i, id := range ids {
 		began := time.Now()
@@ -613,6 +626,7 @@ func TestResumeProfile(t *testing.T) {
 		}
 	}
 	pprof.StopCPUProfile()
+	writeHeap("")
 	t.Logf("%d resumes, %v each on average; profile in %s", n, total/n, path)
 }
 
