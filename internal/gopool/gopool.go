@@ -1,9 +1,9 @@
 // Package gopool runs functions on pooled goroutines: a goroutine whose
 // function returned waits for the next one, so that the stack it grew
 // serves again instead of a new goroutine growing its own. Perdure's
-// workflow tasks, activity attempts and replayed workflow code go deep
-// (encoding, replay), and a new goroutine copies its stack several times
-// on the way.
+// workflow tasks and activity attempts go deep (encoding, replay), and a
+// new goroutine copies its stack several times on the way. (Workflow
+// code runs on the hosts of internal/replay, pooled the same way.)
 //
 // Idle goroutines stay until a function comes: ending them after a while,
 // with a timer each, cost 5–10 % of a burst's throughput.

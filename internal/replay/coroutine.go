@@ -6,8 +6,7 @@ import (
 	"iter"
 	"runtime/debug"
 	"slices"
-
-	"github.com/perdure/perdure/internal/gopool"
+	"sync"
 )
 
 // errKilled unwinds a coroutine whose runner is being closed.
@@ -19,15 +18,8 @@ var errKilled = killedSignal{}
 // coroutine of a runner executes at a time; the runner decides which, in
 // creation order, so that execution is the same on every replay.
 //
-// A coroutine runs on a goroutine of its own, in one of two ways:
-//   - started while the runner replays a history (a rebuild, often of a
-//     long fan-out): on a pooled goroutine, switched to and from through
-//     channels (resume, Runner.yield);
-//   - started live (a new run, or a step of a cached runner): under
-//     iter.Pull (next, stop, yield), which switches directly between the
-//     two goroutines instead of through the scheduler. A switch through a
-//     channel readies the other goroutine, which wakes an idle processor:
-//     a futex call and a thread woken at every switch, twice a step.
+// A coroutine runs on a host (below) from its first turn to its end; one
+// that never gets a turn (its runner closed first) never takes a host.
 type coroutine struct {
 	name    string
 	id      int64       // creation order, from 1
@@ -36,12 +28,74 @@ type coroutine struct {
 	started bool
 	done    bool
 	fn      func()
+	host    *host // from its first turn until it ends
+}
 
-	resume chan bool // pooled: true: run; false: unwind (killed)
-
-	next  func() (struct{}, bool) // under iter.Pull
+// host is a goroutine that runs coroutines, one after another, under
+// iter.Pull: the runner switches to it (next) and it back to the runner
+// (yield) directly, without the scheduler. A switch through a channel
+// instead readies the other goroutine, which wakes an idle processor: a
+// futex call and a thread woken at every switch, twice a step, which a
+// replay of a long history pays thousands of times. And a host keeps the
+// stack it grew: a new goroutine for each coroutine copied its stack
+// several times as it grew, a fifth of a long fan-out's replay.
+type host struct {
+	next  func() (struct{}, bool)
 	stop  func()
 	yield func(struct{}) bool
+	r     *Runner
+	co    *coroutine // the coroutine it runs, set before its first turn
+}
+
+// idleHosts keeps hosts between coroutines; at most maxIdleHosts wait.
+var idleHosts struct {
+	sync.Mutex
+	hosts []*host
+}
+
+const maxIdleHosts = 128
+
+// loop is a host's goroutine: it runs its coroutine, reports its end, and
+// waits for the next one.
+func (h *host) loop(yield func(struct{}) bool) {
+	h.yield = yield
+	for {
+		h.r.run(h.co)
+		h.co.done = true
+		h.r, h.co = nil, nil
+		if !yield(struct{}{}) {
+			return // stopped: too many idle hosts
+		}
+	}
+}
+
+// takeHost returns an idle host, or a new one.
+func takeHost() *host {
+	idleHosts.Lock()
+	if n := len(idleHosts.hosts); n > 0 {
+		h := idleHosts.hosts[n-1]
+		idleHosts.hosts[n-1] = nil
+		idleHosts.hosts = idleHosts.hosts[:n-1]
+		idleHosts.Unlock()
+		return h
+	}
+	idleHosts.Unlock()
+	h := &host{}
+	h.next, h.stop = iter.Pull(h.loop)
+	return h
+}
+
+// release keeps h, whose coroutine ended, for the next one, or ends its
+// goroutine when enough wait already.
+func (h *host) release() {
+	idleHosts.Lock()
+	if len(idleHosts.hosts) < maxIdleHosts {
+		idleHosts.hosts = append(idleHosts.hosts, h)
+		idleHosts.Unlock()
+		return
+	}
+	idleHosts.Unlock()
+	h.stop()
 }
 
 func (r *Runner) spawn(name string, fn func()) {
@@ -50,33 +104,6 @@ func (r *Runner) spawn(name string, fn func()) {
 	r.coroutines = append(r.coroutines, co)
 	r.polled = append(r.polled, co) // the newest: still in creation order
 	r.due(co)
-	if !r.replaying {
-		co.next, co.stop = iter.Pull(func(yield func(struct{}) bool) {
-			co.yield = yield
-			r.run(co)
-		})
-		return
-	}
-	co.resume = make(chan bool)
-	coroutines.Go(func() { r.coroutineMain(co) })
-}
-
-// coroutines runs the coroutines started during a replay, on goroutines
-// that keep the stacks they grew (a replay of a long fan-out would
-// otherwise spend a fifth of its time copying stacks); at most 128 wait
-// idle.
-var coroutines = gopool.New(128)
-
-// coroutineMain runs a pooled coroutine from its first resume to its end.
-func (r *Runner) coroutineMain(co *coroutine) {
-	defer func() {
-		co.done = true
-		r.yield <- struct{}{}
-	}()
-	if !<-co.resume {
-		return // killed before it started
-	}
-	r.run(co)
 }
 
 // run runs co's code; a panic other than the unwinding of a killed
@@ -145,36 +172,37 @@ func (r *Runner) block(cond func() bool, f *Future) {
 	} else {
 		r.poll(co)
 	}
-	if co.yield != nil {
-		if !co.yield(struct{}{}) {
-			panic(errKilled) // stopped: the runner is being closed
-		}
-	} else {
-		r.yield <- struct{}{}
-		if !<-co.resume {
-			panic(errKilled)
-		}
+	co.host.yield(struct{}{})
+	if r.killing {
+		panic(errKilled) // resumed to unwind: the runner is being closed
 	}
 	co.cond, co.waits = nil, nil
 }
 
-// switchTo runs co until it blocks or ends (run), or unwinds it (!run).
-func (r *Runner) switchTo(co *coroutine, run bool) {
+// switchTo runs co until it blocks or ends; while the runner is closing
+// (r.killing), it unwinds co instead, or drops it if it never started.
+func (r *Runner) switchTo(co *coroutine) {
+	if co.host == nil {
+		if r.killing {
+			co.done = true // never ran: nothing to unwind
+			return
+		}
+		co.host = takeHost()
+		co.host.r, co.host.co = r, co
+	}
 	prev := r.current
 	r.current = co
-	switch {
-	case co.next == nil:
-		co.resume <- run
-		<-r.yield
-	case run:
-		if _, ok := co.next(); !ok {
-			co.done = true
-		}
-	default:
-		co.stop()
+	if _, ok := co.host.next(); !ok {
+		// The host's goroutine ended, which its loop does only when
+		// stopped, and a stopped host is never handed out: drop it.
 		co.done = true
+		co.host = nil
 	}
 	r.current = prev
+	if co.done && co.host != nil {
+		co.host.release()
+		co.host = nil
+	}
 }
 
 // runUntilBlocked runs coroutines, in creation order, until none can make
@@ -266,7 +294,7 @@ func (r *Runner) runFullPasses() {
 func (r *Runner) turn(co *coroutine) (stop bool) {
 	r.unpoll(co)
 	co.started = true
-	r.switchTo(co, true)
+	r.switchTo(co)
 	if co.done {
 		r.ended++
 	}
@@ -338,7 +366,7 @@ func (r *Runner) Close() {
 	r.killing = true
 	for _, co := range r.coroutines {
 		if !co.done {
-			r.switchTo(co, false)
+			r.switchTo(co)
 		}
 	}
 	r.coroutines, r.polled, r.woken, r.pass = nil, nil, nil, nil

@@ -45,14 +45,20 @@ func settledGoroutines(n int) int {
 	return runtime.NumGoroutine()
 }
 
-// Coroutines started live (under iter.Pull) and during a replay (on
-// pooled goroutines) block, and Close unwinds every one of them, running
-// their deferred calls, and leaves no goroutine of theirs running (the
-// pooled ones wait for the next coroutine, as they do).
+// idleHostCount is the number of hosts waiting for a coroutine.
+func idleHostCount() int {
+	idleHosts.Lock()
+	defer idleHosts.Unlock()
+	return len(idleHosts.hosts)
+}
+
+// Coroutines started live and during a replay block on hosts, and Close
+// unwinds every one of them, running their deferred calls, and hands their
+// hosts back: no goroutine is left but idle hosts.
 func TestCoroutinesUnwindOnClose(t *testing.T) {
 	for _, mode := range []string{"live", "replay"} {
 		t.Run(mode, func(t *testing.T) {
-			before := runtime.NumGoroutine()
+			before, idleBefore := runtime.NumGoroutine(), idleHostCount()
 			var unwound atomic.Int64
 			r := NewRunner(verifyInfo, blockedForever(&unwound), nil, nil)
 			var err error
@@ -74,21 +80,89 @@ func TestCoroutinesUnwindOnClose(t *testing.T) {
 			if len(r.coroutines) != 3 {
 				t.Fatalf("%d coroutines, want 3", len(r.coroutines))
 			}
+			hosts := map[*host]bool{}
 			for _, co := range r.coroutines {
-				if pulled := co.next != nil; pulled != (mode == "live") || pulled == (co.resume != nil) {
-					t.Fatalf("%s: coroutine %q runs under iter.Pull: %v", mode, co.name, pulled)
+				if co.host == nil || co.host.co != co {
+					t.Fatalf("%s: blocked coroutine %q is not on a host of its own", mode, co.name)
 				}
+				hosts[co.host] = true
+			}
+			if len(hosts) != 3 {
+				t.Fatalf("3 blocked coroutines on %d hosts", len(hosts))
 			}
 			r.Close()
 			if n := unwound.Load(); n != 3 {
 				t.Fatalf("Close unwound %d coroutines, want 3", n)
 			}
-			if mode == "live" {
-				if g := settledGoroutines(before); g > before {
-					t.Fatalf("%d goroutines after Close, %d before", g, before)
+			for _, co := range r.coroutines {
+				if !co.done || co.host != nil {
+					t.Fatalf("coroutine %q after Close: done %v, host %v", co.name, co.done, co.host)
 				}
 			}
+			added := idleHostCount() - idleBefore
+			if added < 0 || added > 3 {
+				t.Fatalf("%d more idle hosts after Close, want 0 to 3", added)
+			}
+			if g := settledGoroutines(before + added); g > before+added {
+				t.Fatalf("%d goroutines after Close, %d before and %d idle hosts more", g, before, added)
+			}
 		})
+	}
+}
+
+// A coroutine that ends hands its host to the next: a second run's
+// coroutine runs on the goroutine the first one's ran on.
+func TestHostsServeCoroutineAfterCoroutine(t *testing.T) {
+	var seen []*host
+	fn := func(r *Runner, _ []byte) ([]byte, error) {
+		seen = append(seen, r.current.host)
+		return nil, nil
+	}
+	for range 2 {
+		r := NewRunner(verifyInfo, fn, nil, nil)
+		res, err := r.Step(started())
+		if err != nil || res.Completion == nil {
+			t.Fatalf("%v, %+v: want the workflow completed", err, res)
+		}
+		r.Close()
+	}
+	if len(seen) != 2 || seen[0] == nil || seen[0] != seen[1] {
+		t.Fatalf("the two runs' coroutines ran on hosts %p, want one host for both", seen)
+	}
+}
+
+// Past maxIdleHosts, a host whose coroutine ends stops its goroutine.
+func TestIdleHostsAreBounded(t *testing.T) {
+	var unwound atomic.Int64
+	const n = maxIdleHosts + 40
+	fn := func(r *Runner, _ []byte) ([]byte, error) {
+		for range n - 1 {
+			r.Go("b", func() {
+				defer unwound.Add(1)
+				r.Block(func() bool { return false })
+			})
+		}
+		defer unwound.Add(1)
+		r.Block(func() bool { return false })
+		return nil, nil
+	}
+	before := runtime.NumGoroutine() - idleHostCount()
+	r := NewRunner(verifyInfo, fn, nil, nil)
+	if _, err := r.Step(started()); err != nil {
+		t.Fatal(err)
+	}
+	if g := runtime.NumGoroutine(); g < before+n {
+		t.Fatalf("%d goroutines with %d coroutines blocked, want at least %d", g, n, before+n)
+	}
+	r.Close()
+	if u := unwound.Load(); u != n {
+		t.Fatalf("Close unwound %d coroutines, want %d", u, n)
+	}
+	if idle := idleHostCount(); idle != maxIdleHosts {
+		t.Fatalf("%d idle hosts, want %d", idle, maxIdleHosts)
+	}
+	if g := settledGoroutines(before + maxIdleHosts); g > before+maxIdleHosts {
+		t.Fatalf("%d goroutines after Close, want at most %d", g, before+maxIdleHosts)
 	}
 }
 

@@ -90,8 +90,7 @@ type Runner struct {
 	inPass     bool
 	at         int64
 	fullPasses bool
-	looked     int           // coroutines the passes looked at, for tests
-	yield      chan struct{} // a pooled coroutine's switch back to the runner
+	looked     int // coroutines the passes looked at, for tests
 	killing    bool
 	closed     bool
 
@@ -142,7 +141,6 @@ func NewRunner(info Info, fn Func, codec payload.Codec, logger *slog.Logger) *Ru
 		fn:           fn,
 		codec:        codec,
 		logger:       logger,
-		yield:        make(chan struct{}),
 		versions:     map[string]int{},
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		activities:   map[int64]*Future{},
