@@ -55,7 +55,13 @@ func TestCheckpointsInBackground(t *testing.T) {
 // copied it all, the WAL starts over, and later commits overwrite it.
 func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wal.db")
-	s := open(t, path)
+	// A smaller cycle than the default, so that three seconds of writes
+	// on a slow disk see several.
+	s, err := Open(path, Options{restartFrames: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	walSize := func() int64 {
 		fi, err := os.Stat(path + "-wal")
 		if err != nil {
@@ -85,7 +91,7 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	// the next one): 4–7 %.
 	written = walStats.bytes.Load() - written
 	end := walSize()
-	if cycle := int64(restartFrames * (pageSize + 24)); written < 8*cycle {
+	if cycle := s.restartFrames * (pageSize + 24); written < 8*cycle {
 		t.Skipf("only %d bytes written to the WAL in three seconds: this disk is too slow to tell", written)
 	}
 	t.Logf("WAL %d bytes, %d written", end, written)
@@ -94,6 +100,35 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	}
 	if s.restarts.Load() == 0 {
 		t.Fatal("no RESTART checkpoint ran")
+	}
+}
+
+// The WAL restarts only once it holds the store's cycle of frames: a
+// RESTART under a stream of commits holds the writer for 1-3 ms (it copies
+// what came since the passive checkpoint and fsyncs the WAL and the
+// database), so a WAL of a few thousand frames is checkpointed in the
+// background but not restarted.
+func TestWALRestartsOnlyFromItsCycle(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "cycle.db"))
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	payload := make([]byte, 3000)
+	written := walStats.bytes.Load()
+	for i := 0; walStats.bytes.Load()-written < 3000*(pageSize+24); i++ {
+		id := fmt.Sprint("i", i)
+		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
+			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
+			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
+		if err != nil || errs[0] != nil {
+			t.Fatal(err, errs)
+		}
+		if i%50 == 0 {
+			time.Sleep(checkpointEvery / 4) // let the checkpointer look
+		}
+	}
+	time.Sleep(3 * checkpointEvery)
+	if n := s.restarts.Load(); n != 0 {
+		t.Fatalf("%d RESTART checkpoints of a WAL of about 3,000 frames; the cycle is %d", n, s.restartFrames)
 	}
 }
 

@@ -66,6 +66,10 @@ type Options struct {
 	// Deprecated: NextWakeup compares with the time its caller passes
 	// (the engine's clock, virtual or not); Now has no effect.
 	Now func() time.Time
+
+	// restartFrames, for tests: the WAL size from which it restarts;
+	// 0 means defaultRestartFrames.
+	restartFrames int
 }
 
 // Store is the SQLite store.Store. Open returns one; Close releases it.
@@ -104,6 +108,7 @@ type Store struct {
 	// The background WAL checkpointer (checkpoint.go).
 	commits        atomic.Int64 // write transactions committed
 	restarts       atomic.Int64 // RESTART checkpoints run, for tests
+	restartFrames  int64        // the WAL size from which it restarts
 	cpdb           *sql.DB
 	cpconn         *sql.Conn
 	cpstop, cpdone chan struct{}
@@ -155,6 +160,10 @@ func Open(path string, opts Options) (*Store, error) {
 const pageSize = 2048
 
 func (s *Store) open(opts Options) error {
+	s.restartFrames = defaultRestartFrames
+	if opts.restartFrames > 0 {
+		s.restartFrames = int64(opts.restartFrames)
+	}
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 5 * time.Second
