@@ -172,9 +172,10 @@ func (r *Runner) block(cond func() bool, f *Future) {
 	} else {
 		r.poll(co)
 	}
-	co.host.yield(struct{}{})
-	if r.killing {
-		panic(errKilled) // resumed to unwind: the runner is being closed
+	// Resumed to unwind while the runner closes; a host is stopped only
+	// when idle, but a stopped one's yield returning would mean the same.
+	if !co.host.yield(struct{}{}) || r.killing {
+		panic(errKilled)
 	}
 	co.cond, co.waits = nil, nil
 }
