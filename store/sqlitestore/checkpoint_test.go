@@ -26,16 +26,10 @@ func TestCheckpointsInBackground(t *testing.T) {
 	}
 	before := size()
 	ctx := context.Background()
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	payload := make([]byte, 2000)
 	for i := range 300 {
 		id := fmt.Sprint("i", i)
-		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
-			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
-			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
-		if err != nil || errs[0] != nil {
-			t.Fatal(err, errs)
-		}
+		createWithPayload(t, s, id, payload)
 	}
 	var mode string
 	if err := s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&mode); err != nil || mode != fmt.Sprint(writerAutoCheckpoint) {
@@ -69,19 +63,12 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	ctx := context.Background()
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	payload := make([]byte, 3000)
 	written := walStats.bytes.Load()
 	start := time.Now()
 	for i := 0; time.Since(start) < 3*time.Second; i++ {
 		id := fmt.Sprint("i", i)
-		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
-			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
-			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
-		if err != nil || errs[0] != nil {
-			t.Fatal(err, errs)
-		}
+		createWithPayload(t, s, id, payload)
 		time.Sleep(200 * time.Microsecond)
 	}
 	// Without restarts the WAL holds all that was written to it, up to
@@ -110,18 +97,11 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 // background but not restarted.
 func TestWALRestartsOnlyFromItsCycle(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "cycle.db"))
-	ctx := context.Background()
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	payload := make([]byte, 3000)
 	written := walStats.bytes.Load()
 	for i := 0; walStats.bytes.Load()-written < 3000*(pageSize+24); i++ {
 		id := fmt.Sprint("i", i)
-		errs, err := s.Apply(ctx, []store.Op{&store.RunCreateOp{
-			Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
-			Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
-		if err != nil || errs[0] != nil {
-			t.Fatal(err, errs)
-		}
+		createWithPayload(t, s, id, payload)
 		if i%50 == 0 {
 			time.Sleep(checkpointEvery / 4) // let the checkpointer look
 		}
@@ -157,5 +137,18 @@ func TestRestartWaitsForTheWriter(t *testing.T) {
 	}
 	if n := s.restarts.Load(); n != 1 {
 		t.Fatalf("%d restarts, want 1", n)
+	}
+}
+
+// createWithPayload commits a new run whose input and start message both
+// carry payload.
+func createWithPayload(t *testing.T, s *Store, id string, payload []byte) {
+	t.Helper()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	errs, err := s.Apply(context.Background(), []store.Op{&store.RunCreateOp{
+		Run:   store.Run{InstanceID: id, RunID: id, Name: "wf", Input: payload, CreatedAt: t0, UpdatedAt: t0},
+		Start: store.Message{Type: "ExecutionStarted", VisibleAt: t0, Data: payload}}})
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
 	}
 }
