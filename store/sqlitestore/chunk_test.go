@@ -183,14 +183,11 @@ func TestHistoryPageStopsAtItsLimit(t *testing.T) {
 	var got []*store.Event
 	rows, pages := 0, 0
 	for after := int64(0); ; pages++ {
-		h := historyPage{runID: "r1", after: after, limit: limit}
-		err := s.read(ctx, historySQL, []any{"r1", after, limit}, func(sc scanner) error {
-			rows++
-			return h.row(sc)
-		})
+		h, err := s.readHistory(ctx, &store.HistoryGetParams{RunID: "r1", AfterID: after, Limit: limit})
 		if err != nil {
 			t.Fatal(err)
 		}
+		rows += h.rows
 		got = append(got, h.events...)
 		if len(h.events) < limit {
 			break

@@ -85,12 +85,8 @@ func (s *Store) runExists(ctx context.Context, runID string) error {
 
 // HistoryGet returns events of one run with ID > p.AfterID.
 func (s *Store) HistoryGet(ctx context.Context, p *store.HistoryGetParams) ([]*store.Event, error) {
-	h := historyPage{runID: p.RunID, after: p.AfterID, limit: p.Limit}
-	if h.limit <= 0 {
-		h.limit = -1
-	}
-	// Every row holds at least one event, so limit rows hold enough.
-	if err := s.read(ctx, historySQL, []any{p.RunID, p.AfterID, h.limit}, h.row); err != nil {
+	h, err := s.readHistory(ctx, p)
+	if err != nil {
 		return nil, err
 	}
 	if len(h.events) == 0 {
@@ -99,6 +95,19 @@ func (s *Store) HistoryGet(ctx context.Context, p *store.HistoryGetParams) ([]*s
 		}
 	}
 	return h.events, nil
+}
+
+// readHistory reads the page of history p asks for.
+func (s *Store) readHistory(ctx context.Context, p *store.HistoryGetParams) (*historyPage, error) {
+	h := &historyPage{runID: p.RunID, after: p.AfterID, limit: p.Limit}
+	if h.limit <= 0 {
+		h.limit = -1
+	}
+	// Every row holds at least one event, so limit rows hold enough.
+	if err := s.read(ctx, historySQL, []any{p.RunID, p.AfterID, h.limit}, h.row); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 const historySQL = `SELECT id, type, time, data, first_id, chunk FROM history WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?`
@@ -110,12 +119,14 @@ type historyPage struct {
 	after  int64
 	limit  int // -1: all
 	events []*store.Event
+	rows   int // rows stepped through
 }
 
 // row adds a row's events and, once the page holds limit events, ends the
 // scan: without that, a page of a long history would step through every
 // later row, and read each one's chunk, to no use.
 func (h *historyPage) row(sc scanner) error {
+	h.rows++
 	var e store.Event
 	var t int64
 	var first sql.NullInt64
