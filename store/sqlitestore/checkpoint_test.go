@@ -96,7 +96,13 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 // database), so a WAL of a few thousand frames is checkpointed in the
 // background but not restarted.
 func TestWALRestartsOnlyFromItsCycle(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "cycle.db"))
+	path := filepath.Join(t.TempDir(), "cycle.db")
+	s := open(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
 	payload := make([]byte, 3000)
 	written := walStats.bytes.Load()
 	for i := 0; walStats.bytes.Load()-written < 3000*(pageSize+24); i++ {
@@ -109,6 +115,11 @@ func TestWALRestartsOnlyFromItsCycle(t *testing.T) {
 	time.Sleep(3 * checkpointEvery)
 	if n := s.restarts.Load(); n != 0 {
 		t.Fatalf("%d RESTART checkpoints of a WAL of about 3,000 frames; the cycle is %d", n, s.restartFrames)
+	}
+	// The checkpointer did look: the commits' pages were copied into the
+	// database file, which grew by hundreds of pages.
+	if fi, err = os.Stat(path); err != nil || fi.Size() < before+200*pageSize {
+		t.Fatalf("database file %d bytes (%d before), %v: the background checkpoints copied nothing, so no restart proves nothing", fi.Size(), before, err)
 	}
 }
 
